@@ -24,7 +24,10 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': [
+        'error',
+        { considerDefaultExhaustiveForUnions: true },
+      ],
       '@typescript-eslint/require-await': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       eqeqeq: ['error', 'always'],
@@ -39,8 +42,22 @@ export default tseslint.config(
   },
   {
     // Tests, benchmarks and scripts may print and read the environment directly.
-    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts', 'libs/config/**/*.ts', 'prisma.config.ts'],
-    rules: { 'no-restricted-properties': 'off', 'no-console': 'off', '@typescript-eslint/unbound-method': 'off' },
+    files: [
+      '**/*.spec.ts',
+      '**/*.int-spec.ts',
+      '**/*.e2e-spec.ts',
+      'test/**/*.ts',
+      'bench/**/*.ts',
+      'scripts/**/*.ts',
+      'libs/config/**/*.ts',
+      'libs/testing/**/*.ts',
+      'prisma.config.ts',
+    ],
+    rules: {
+      'no-restricted-properties': 'off',
+      'no-console': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+    },
   },
   prettier,
 );

@@ -13,12 +13,21 @@ const swcTransform = [
   },
 ];
 
+const esmOnlyPackages = ['@nestjs'];
+
 const shared = {
   rootDir: __dirname,
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': swcTransform },
+  // NestJS 12 ships ESM only, and jest on Node 20 cannot require(esm): compile those packages to
+  // CommonJS like our own sources.
+  transform: { '^.+\\.(ts|js|mjs)$': swcTransform },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnlyPackages.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'json'],
-  moduleNameMapper: { '^@app/([a-z-]+)$': '<rootDir>/libs/$1/src' },
+  moduleNameMapper: {
+    '^@app/([a-z-]+)$': '<rootDir>/libs/$1/src',
+    // Generated Prisma code imports its siblings as .js, which are .ts files here.
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
   setupFiles: ['<rootDir>/test/setup-env.js'],
   clearMocks: true,
   restoreMocks: true,
@@ -32,13 +41,15 @@ module.exports = {
       ...shared,
       displayName: 'integration',
       testMatch: ['<rootDir>/{apps,libs,test}/**/*.int-spec.ts'],
-      globalSetup: '<rootDir>/test/global-setup.js',
+      globalSetup: '<rootDir>/test/global-setup.ts',
+      globalTeardown: '<rootDir>/test/global-teardown.ts',
     },
     {
       ...shared,
       displayName: 'e2e',
       testMatch: ['<rootDir>/{apps,libs,test}/**/*.e2e-spec.ts'],
-      globalSetup: '<rootDir>/test/global-setup.js',
+      globalSetup: '<rootDir>/test/global-setup.ts',
+      globalTeardown: '<rootDir>/test/global-teardown.ts',
     },
   ],
 };

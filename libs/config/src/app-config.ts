@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+/**
+ * The only place that reads process.env (STYLE.md 2.6). Every variable, its default and its meaning:
+ * README, "Configuration".
+ */
+const postgresUrl = z
+  .string({ error: 'is required (for example postgresql://127.0.0.1:5432/cbsg)' })
+  .refine(
+    (value) => /^postgres(ql)?:\/\/[^/\s]+\/[A-Za-z0-9_-]+(\?.*)?$/.test(value) && URL.canParse(value),
+    {
+      error: 'must be a postgresql://host:port/database URL',
+    },
+  );
+
+const redisUrl = z
+  .string({ error: 'is required (for example redis://127.0.0.1:6379)' })
+  .refine((value) => /^rediss?:\/\/[^\s]+$/.test(value) && URL.canParse(value), {
+    error: 'must be a redis://host:port URL',
+  });
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  DATABASE_URL: postgresUrl,
+  DATABASE_POOL_SIZE: int(1, 200).default(10),
+  REDIS_URL: redisUrl,
+  /** Prefix of every BullMQ key, so that several processes or test runs can share one Redis. */
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/)
+    .default('cbsg'),
+  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  HTTP_PORT: int(0, 65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Pretty, coloured logs for people; JSON lines otherwise. */
+  LOG_PRETTY: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  OUTBOX_POLL_MS: int(10, 60_000).default(1_000),
+  PROJECTION_POLL_MS: int(10, 60_000).default(1_000),
+  /** How long to wait for Postgres and Redis at start-up before giving up with a clear message. */
+  STARTUP_TIMEOUT_MS: int(100, 120_000).default(5_000),
+});
+
+export interface AppConfig {
+  env: 'development' | 'test' | 'production';
+  database: { url: string; poolSize: number };
+  redis: { url: string; queuePrefix: string };
+  http: { host: string; port: number };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; pretty: boolean };
+  outbox: { pollMs: number };
+  projections: { pollMs: number };
+  startupTimeoutMs: number;
+}
+
+/** A configuration that cannot run: the message is one line naming every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function parseAppConfig(env: Record<string, string | undefined>): AppConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`));
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE },
+    redis: { url: e.REDIS_URL, queuePrefix: e.QUEUE_PREFIX },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY },
+    outbox: { pollMs: e.OUTBOX_POLL_MS },
+    projections: { pollMs: e.PROJECTION_POLL_MS },
+    startupTimeoutMs: e.STARTUP_TIMEOUT_MS,
+  };
+}
+
+/** Reads the process environment. */
+export function loadAppConfig(overrides: Record<string, string | undefined> = {}): AppConfig {
+  return parseAppConfig({ ...process.env, ...overrides });
+}

@@ -1,0 +1,66 @@
+import { Global, Inject, Injectable, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { Pool } from 'pg';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
+import { describeConnectionError } from './connection-errors';
+import { PrismaClient } from './generated/prisma/client';
+
+/** Injection token of the shared pg Pool. Hot paths (event store, intake, sealing) write through it in bulk. */
+export const PG_POOL = Symbol('PgPool');
+
+export class DependencyUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DependencyUnavailableError';
+  }
+}
+
+/** Prisma on the same pool: typed queries for read models and admin paths. */
+@Injectable()
+export class PrismaService extends PrismaClient {
+  constructor(@Inject(PG_POOL) pool: Pool) {
+    super({ adapter: new PrismaPg(pool) });
+  }
+}
+
+@Injectable()
+class PoolLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+async function connectPool(config: AppConfig): Promise<Pool> {
+  const logger = new Logger('Database');
+  const pool = new Pool({
+    connectionString: config.database.url,
+    max: config.database.poolSize,
+    connectionTimeoutMillis: config.startupTimeoutMs,
+    application_name: 'cbsg',
+  });
+  // An idle client that loses its connection (Postgres restarted) must not crash the process: the pool
+  // drops it and the next query opens a new one.
+  pool.on('error', (error) => logger.warn(`idle database connection lost: ${error.message}`));
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw new DependencyUnavailableError(describeConnectionError('PostgreSQL', config.database.url, error));
+  }
+  return pool;
+}
+
+@Global()
+@Module({
+  providers: [
+    { provide: PG_POOL, inject: [APP_CONFIG], useFactory: connectPool },
+    PrismaService,
+    PoolLifecycle,
+  ],
+  exports: [PG_POOL, PrismaService],
+})
+export class DatabaseModule {}

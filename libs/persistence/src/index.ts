@@ -1,0 +1,5 @@
+export * from './connection-errors';
+export * from './database.module';
+export * from './migrator';
+export * from './repo-root';
+export * from './sql';
