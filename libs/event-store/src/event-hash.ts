@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 import { canonicalJson, type EventMetadata } from '@app/kernel';
 
@@ -30,35 +30,35 @@ export interface HashableEvent {
   occurredAt: Date;
 }
 
-function updateLengthPrefixed(hash: Hash, text: string): void {
-  const bytes = Buffer.from(text, 'utf8');
-  hash.update(u32(bytes.length)).update(bytes);
+/** The content hash of an event; the canonical JSON texts may be passed when the caller has them. */
+export function contentHash(
+  event: HashableEvent,
+  payloadJson = canonicalJson(event.payload),
+  metadataJson = canonicalJson(event.metadata),
+): Buffer {
+  const fields = [event.streamId, event.type, payloadJson, metadataJson];
+  const lengths = fields.map((f) => Buffer.byteLength(f, 'utf8'));
+  // One buffer, one hash update: this runs for every event appended.
+  const out = Buffer.allocUnsafe(CONTENT_TAG.length + 4 * 4 + 4 + 4 + 8 + lengths.reduce((a, b) => a + b, 0));
+  let at = CONTENT_TAG.copy(out, 0);
+  const writeField = (i: number) => {
+    at = out.writeUInt32BE(lengths[i]!, at);
+    at += out.write(fields[i]!, at, 'utf8');
+  };
+  writeField(0);
+  at = out.writeUInt32BE(event.streamVersion, at);
+  writeField(1);
+  at = out.writeUInt32BE(event.schemaVersion, at);
+  writeField(2);
+  writeField(3);
+  out.writeBigInt64BE(BigInt(event.occurredAt.getTime()), at);
+  return createHash('sha256').update(out).digest();
 }
 
-function u32(value: number): Buffer {
-  const out = Buffer.allocUnsafe(4);
-  out.writeUInt32BE(value);
-  return out;
-}
-
-function i64(value: bigint | number): Buffer {
+function i64(value: bigint): Buffer {
   const out = Buffer.allocUnsafe(8);
-  out.writeBigInt64BE(BigInt(value));
+  out.writeBigInt64BE(value);
   return out;
-}
-
-/** The canonical payload text and the content hash, computed once per event at append time. */
-export function contentHash(event: HashableEvent, payloadJson = canonicalJson(event.payload)): Buffer {
-  const hash = createHash('sha256');
-  hash.update(CONTENT_TAG);
-  updateLengthPrefixed(hash, event.streamId);
-  hash.update(u32(event.streamVersion));
-  updateLengthPrefixed(hash, event.type);
-  hash.update(u32(event.schemaVersion));
-  updateLengthPrefixed(hash, payloadJson);
-  updateLengthPrefixed(hash, canonicalJson(event.metadata));
-  hash.update(i64(event.occurredAt.getTime()));
-  return hash.digest();
 }
 
 export function chainHash(previous: Uint8Array, position: bigint, content: Uint8Array): Buffer {

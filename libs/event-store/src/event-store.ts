@@ -66,28 +66,27 @@ export interface EventStoreOptions {
   clock?: Clock;
   /** Upper bound on events per group-committed batch. */
   maxBatchEvents?: number;
+  /**
+   * Group-committed batches this instance sends at once. They queue on the append lock in Postgres,
+   * but the next batch's encoding and network time overlap with the current one's commit.
+   */
+  maxFlushesInFlight?: number;
 }
 
 /** After-commit listener: receives the events of each committed append, in position order. */
 export type AppendListener = (events: RecordedEvent[]) => void;
 
+interface PreparedEvent extends Omit<RecordedEvent, 'position'> {
+  payloadJson: string;
+  metadataJson: string;
+  contentHash: Buffer;
+}
+
 interface PreparedCommand {
-  wire: WireCommand;
   streamId: string;
   expectedVersion: number;
-  events: Array<Omit<RecordedEvent, 'position'>>;
-}
-
-interface WireCommand {
-  s: string;
-  e: number;
-  events: Array<{ t: string; sv: number; p: object; m: EventMetadata; at: number; h: string }>;
-  jobs?: Array<{ q: string; n: string; id: string; p: object }>;
-}
-
-interface WireResult {
-  results: Array<{ ok: true; first: number | string } | { ok: false; actual: number }>;
-  head: number | string;
+  events: PreparedEvent[];
+  jobs: readonly OutboxJob[];
 }
 
 interface QueuedBatch {
@@ -129,7 +128,8 @@ export class EventStore {
   private readonly clock: Clock;
   private readonly maxBatchEvents: number;
   private readonly queue: QueuedBatch[] = [];
-  private flushing = false;
+  private flushesInFlight = 0;
+  private readonly maxFlushesInFlight: number;
   private readonly listeners = new Set<AppendListener>();
   private readonly logger = new Logger(EventStore.name);
 
@@ -139,6 +139,7 @@ export class EventStore {
   ) {
     this.clock = options.clock ?? systemClock;
     this.maxBatchEvents = options.maxBatchEvents ?? 5_000;
+    this.maxFlushesInFlight = options.maxFlushesInFlight ?? 2;
   }
 
   /** Appends to one stream; throws ConcurrencyError if the stream is not at `expectedVersion`. */
@@ -325,9 +326,7 @@ export class EventStore {
       });
     }
     const now = this.clock.now();
-    const events: PreparedCommand['events'] = [];
-    const wireEvents: WireCommand['events'] = [];
-    request.events.forEach((event, i) => {
+    const events = request.events.map((event, i): PreparedEvent => {
       if (typeof event.type !== 'string' || event.type.length === 0 || event.type.length > MAX_TYPE_LENGTH) {
         throw new InvalidInputError(
           'EVENT_STORE.BAD_EVENT_TYPE',
@@ -343,109 +342,157 @@ export class EventStore {
           },
         );
       }
-      const occurredAt = event.occurredAt ?? now;
-      const metadata = event.metadata ?? {};
       let payloadJson: string;
+      let metadataJson: string;
       try {
         payloadJson = canonicalJson(event.payload);
+        metadataJson = canonicalJson(event.metadata ?? {});
       } catch (error) {
-        throw new InvalidInputError(
-          'EVENT_STORE.BAD_PAYLOAD',
-          `payload of ${event.type}: ${(error as Error).message}`,
-        );
+        throw new InvalidInputError('EVENT_STORE.BAD_PAYLOAD', `${event.type}: ${(error as Error).message}`);
       }
-      const recorded = {
+      const prepared = {
         streamId,
         streamVersion: expectedVersion + i + 1,
         type: event.type,
         schemaVersion: event.schemaVersion,
+        // What a reader will get back from the jsonb column (Dates become strings, undefined goes).
         payload: JSON.parse(payloadJson) as Record<string, unknown>,
-        metadata,
-        occurredAt,
+        metadata: JSON.parse(metadataJson) as EventMetadata,
+        occurredAt: event.occurredAt ?? now,
+        payloadJson,
+        metadataJson,
       };
-      events.push(recorded);
-      wireEvents.push({
-        t: event.type,
-        sv: event.schemaVersion,
-        p: recorded.payload,
-        m: metadata,
-        at: occurredAt.getTime(),
-        h: contentHash(recorded, payloadJson).toString('hex'),
-      });
+      return { ...prepared, contentHash: contentHash(prepared, payloadJson, metadataJson) };
     });
-    const wire: WireCommand = { s: streamId, e: expectedVersion, events: wireEvents };
-    if (request.jobs && request.jobs.length > 0) {
-      wire.jobs = request.jobs.map((job) => ({ q: job.queue, n: job.name, id: job.jobId, p: job.payload }));
+    for (const job of request.jobs ?? []) {
+      if (!job.queue || !job.name || !job.jobId) {
+        throw new InvalidInputError(
+          'EVENT_STORE.BAD_JOB',
+          'an outbox job needs a queue, a name and a jobId',
+          {
+            streamId,
+          },
+        );
+      }
     }
-    return { wire, streamId, expectedVersion, events };
+    return { streamId, expectedVersion, events, jobs: request.jobs ?? [] };
   }
 
-  private async write(executor: SqlExecutor, commands: PreparedCommand[]): Promise<AppendOutcome[]> {
-    const { rows } = await executor.query<{ out: WireResult }>(
-      'SELECT cbsg_append_events($1::jsonb) AS out',
-      [JSON.stringify({ commands: commands.map((c) => c.wire) })],
+  /**
+   * Writes commands inside the caller's open transaction, under the append lock (released by that
+   * transaction's COMMIT or ROLLBACK). The lock is what makes positions gapless and commit-ordered:
+   * see the class comment.
+   */
+  private async write(client: SqlExecutor, commands: PreparedCommand[]): Promise<AppendOutcome[]> {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
+    // A new statement, so a new snapshot: it sees every append committed before the lock was granted.
+    const streams = [...new Set(commands.map((c) => c.streamId))];
+    const { rows } = await client.query<{
+      position: string | null;
+      chain_hash: Buffer | null;
+      versions: Record<string, number> | null;
+    }>(
+      // One index probe per stream (a correlated subquery), whatever the table's statistics say.
+      `SELECT head.position, head.chain_hash,
+              (SELECT json_object_agg(s.stream_id, s.version) FROM
+                 (SELECT u.stream_id, (SELECT MAX(e.stream_version) FROM events e WHERE e.stream_id = u.stream_id) AS version
+                  FROM unnest($1::text[]) AS u(stream_id)) s
+               WHERE s.version IS NOT NULL
+              ) AS versions
+       FROM (SELECT 1) one
+       LEFT JOIN LATERAL (SELECT position, chain_hash FROM events ORDER BY position DESC LIMIT 1) head ON true`,
+      [streams],
     );
-    const out = rows[0]?.out;
-    if (!out || out.results.length !== commands.length) {
-      throw new Error('cbsg_append_events returned an unexpected result');
-    }
-    return commands.map((command, i) => {
-      const result = out.results[i]!;
-      if (!result.ok) {
-        return new ConcurrencyError(command.streamId, command.expectedVersion, result.actual);
+    const head = rows[0];
+    let position = BigInt(head?.position ?? 0);
+    let chain: Uint8Array = head?.chain_hash ?? GENESIS_CHAIN_HASH;
+    const versions = new Map(Object.entries(head?.versions ?? {}));
+
+    // Decided in order: two commands on one stream in one batch behave as if sent one after the other.
+    const outcomes: AppendOutcome[] = [];
+    const firstPosition = position + 1n;
+    const rowsToInsert: Array<{ event: PreparedEvent; chain: Buffer }> = [];
+    const jobs: OutboxJob[] = [];
+    for (const command of commands) {
+      const actual = versions.get(command.streamId) ?? 0;
+      if (actual !== command.expectedVersion) {
+        outcomes.push(new ConcurrencyError(command.streamId, command.expectedVersion, actual));
+        continue;
       }
-      const first = BigInt(result.first);
-      return {
+      const recorded: RecordedEvent[] = [];
+      for (const event of command.events) {
+        position += 1n;
+        chain = chainHash(chain, position, event.contentHash);
+        rowsToInsert.push({ event, chain: chain as Buffer });
+        recorded.push({
+          position,
+          streamId: event.streamId,
+          streamVersion: event.streamVersion,
+          type: event.type,
+          schemaVersion: event.schemaVersion,
+          payload: event.payload,
+          metadata: event.metadata,
+          occurredAt: event.occurredAt,
+        });
+      }
+      versions.set(command.streamId, command.expectedVersion + command.events.length);
+      jobs.push(...command.jobs);
+      outcomes.push({
         streamId: command.streamId,
         version: command.expectedVersion + command.events.length,
-        events: command.events.map((event, k) => ({ ...event, position: first + BigInt(k) })),
-      };
-    });
+        events: recorded,
+      });
+    }
+    if (rowsToInsert.length > 0) {
+      await insertRows(client, rowsToInsert, firstPosition, jobs);
+    }
+    return outcomes;
   }
 
   private scheduleFlush(): void {
-    if (this.flushing) {
+    if (this.flushesInFlight >= this.maxFlushesInFlight || this.queue.length === 0) {
       return;
     }
-    this.flushing = true;
+    this.flushesInFlight += 1;
     setImmediate(() => void this.flush());
   }
 
-  /** Writes queued appends, one statement (and one implicit transaction) per batch, until none are left. */
+  /** Writes the queued appends that fit in one batch, in one transaction. */
   private async flush(): Promise<void> {
+    const batch: QueuedBatch[] = [];
+    let events = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0]!;
+      if (batch.length > 0 && events + next.eventCount > this.maxBatchEvents) {
+        break;
+      }
+      batch.push(next);
+      events += next.eventCount;
+      this.queue.shift();
+    }
     try {
-      while (this.queue.length > 0) {
-        const batch: QueuedBatch[] = [];
-        let events = 0;
-        while (this.queue.length > 0) {
-          const next = this.queue[0]!;
-          if (batch.length > 0 && events + next.eventCount > this.maxBatchEvents) {
-            break;
-          }
-          batch.push(next);
-          events += next.eventCount;
-          this.queue.shift();
-        }
-        try {
-          const outcomes = await this.write(
-            this.pool,
-            batch.flatMap((b) => b.commands),
-          );
-          let offset = 0;
-          for (const queued of batch) {
-            const mine = outcomes.slice(offset, offset + queued.commands.length);
-            offset += queued.commands.length;
-            queued.resolve(mine);
-          }
-          this.publish(outcomes.filter((o): o is AppendResult => !(o instanceof ConcurrencyError)));
-        } catch (error) {
-          for (const queued of batch) {
-            queued.reject(error);
-          }
-        }
+      if (batch.length === 0) {
+        return;
+      }
+      const outcomes = await inTransaction(this.pool, (client) =>
+        this.write(
+          client,
+          batch.flatMap((b) => b.commands),
+        ),
+      );
+      let offset = 0;
+      for (const queued of batch) {
+        queued.resolve(outcomes.slice(offset, offset + queued.commands.length));
+        offset += queued.commands.length;
+      }
+      this.publish(outcomes.filter((o): o is AppendResult => !(o instanceof ConcurrencyError)));
+    } catch (error) {
+      for (const queued of batch) {
+        queued.reject(error);
       }
     } finally {
-      this.flushing = false;
+      this.flushesInFlight -= 1;
+      this.scheduleFlush();
     }
   }
 
@@ -530,4 +577,64 @@ function checkEvent(
     };
   }
   return undefined;
+}
+
+/** Transaction-scoped advisory lock that serialises appends (an arbitrary constant of ours). */
+const APPEND_LOCK = 7243001;
+
+/**
+ * One statement for all rows and jobs: typed arrays unnested side by side. Positions are consecutive
+ * from `first`, and the hashes travel as one binary blob of 64-byte slices (content, chain), which
+ * spares encoding thousands of bytea array elements.
+ */
+async function insertRows(
+  client: SqlExecutor,
+  rows: Array<{ event: PreparedEvent; chain: Buffer }>,
+  first: bigint,
+  jobs: OutboxJob[],
+): Promise<void> {
+  const hashes = Buffer.allocUnsafe(rows.length * 64);
+  rows.forEach((r, i) => {
+    r.event.contentHash.copy(hashes, i * 64);
+    r.chain.copy(hashes, i * 64 + 32);
+  });
+  const last = first + BigInt(rows.length) - 1n;
+  await client.query(
+    `WITH inserted AS (
+       INSERT INTO events (position, stream_id, stream_version, type, schema_version, payload, metadata,
+                           occurred_at, content_hash, chain_hash)
+       SELECT $1::bigint + r.o - 1, r.stream_id, r.stream_version, r.type, r.schema_version, r.payload, r.metadata,
+              TIMESTAMPTZ 'epoch' + r.at * INTERVAL '1 millisecond',
+              substring($8::bytea FROM (r.o::integer - 1) * 64 + 1 FOR 32), substring($8::bytea FROM (r.o::integer - 1) * 64 + 33 FOR 32)
+       FROM ROWS FROM (
+         unnest($2::text[]), unnest($3::int[]), unnest($4::text[]), unnest($5::int[]),
+         jsonb_array_elements($6::jsonb), jsonb_array_elements($7::jsonb), unnest($9::bigint[])
+       ) WITH ORDINALITY AS r(stream_id, stream_version, type, schema_version, payload, metadata, at, o)
+       RETURNING 1
+     ), jobs AS (
+       INSERT INTO outbox (queue, job_name, job_id, payload)
+       SELECT * FROM ROWS FROM (unnest($10::text[]), unnest($11::text[]), unnest($12::text[]), jsonb_array_elements($13::jsonb))
+       ON CONFLICT (job_id) DO NOTHING
+       RETURNING 1
+     )
+     SELECT pg_notify('cbsg_events', $14),
+            CASE WHEN EXISTS (SELECT 1 FROM jobs) THEN pg_notify('cbsg_outbox', '') END,
+            (SELECT count(*) FROM inserted) AS inserted`,
+    [
+      first.toString(),
+      rows.map((r) => r.event.streamId),
+      rows.map((r) => r.event.streamVersion),
+      rows.map((r) => r.event.type),
+      rows.map((r) => r.event.schemaVersion),
+      `[${rows.map((r) => r.event.payloadJson).join(',')}]`,
+      `[${rows.map((r) => r.event.metadataJson).join(',')}]`,
+      hashes,
+      rows.map((r) => r.event.occurredAt.getTime()),
+      jobs.map((j) => j.queue),
+      jobs.map((j) => j.name),
+      jobs.map((j) => j.jobId),
+      canonicalJson(jobs.map((j) => j.payload)),
+      last.toString(),
+    ],
+  );
 }

@@ -5,49 +5,101 @@
  *
  * It refuses what would not survive that round trip: non-finite numbers, integers beyond 2^53,
  * undefined inside arrays, functions, symbols, bigints, NUL characters (jsonb cannot store them) and
- * objects that are not plain.
+ * objects that are not plain. Dates are written as ISO strings.
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, '$');
+  try {
+    return write(value);
+  } catch (error) {
+    if (error instanceof NotCanonicalizable) {
+      // The fast path keeps no path; find where the bad value is only when there is one.
+      throw new TypeError(`${locate(value, '$') ?? '$'}: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
 }
 
-function write(value: unknown, path: string): string {
-  if (value === null) {
-    return 'null';
-  }
+class NotCanonicalizable extends Error {}
+
+function problemWith(value: unknown): string | undefined {
   switch (typeof value) {
-    case 'boolean':
-      return value ? 'true' : 'false';
     case 'number':
       if (!Number.isFinite(value)) {
-        throw new TypeError(`${path}: ${value} has no JSON form`);
+        return `${value} has no JSON form`;
       }
       if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
-        throw new TypeError(`${path}: integer ${value} is beyond 2^53; send it as a string`);
+        return `integer ${value} is beyond 2^53; send it as a string`;
       }
-      return JSON.stringify(value);
+      return undefined;
     case 'string':
-      if (value.includes('\u0000')) {
-        throw new TypeError(`${path}: NUL characters cannot be stored`);
+      return value.includes('\u0000') ? 'NUL characters cannot be stored' : undefined;
+    case 'boolean':
+      return undefined;
+    case 'object': {
+      if (value === null || Array.isArray(value) || value instanceof Date) {
+        return undefined;
       }
-      return JSON.stringify(value);
-    case 'object':
-      break;
+      const proto: unknown = Object.getPrototypeOf(value);
+      return proto === Object.prototype || proto === null
+        ? undefined
+        : 'only plain objects can be hashed as JSON';
+    }
     default:
-      throw new TypeError(`${path}: a ${typeof value} has no JSON form`);
+      return `a ${typeof value} has no JSON form`;
+  }
+}
+
+function write(value: unknown): string {
+  const problem = problemWith(value);
+  if (problem !== undefined) {
+    throw new NotCanonicalizable(problem);
+  }
+  if (typeof value !== 'object' || value === null) {
+    return JSON.stringify(value);
   }
   if (Array.isArray(value)) {
-    return `[${value.map((item, i) => write(item, `${path}[${i}]`)).join(',')}]`;
+    let out = '[';
+    for (let i = 0; i < value.length; i += 1) {
+      out += (i === 0 ? '' : ',') + write(value[i]);
+    }
+    return out + ']';
   }
   if (value instanceof Date) {
     return JSON.stringify(value.toISOString());
   }
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) {
-    throw new TypeError(`${path}: only plain objects can be hashed as JSON`);
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const item = record[key];
+    if (item === undefined) {
+      continue;
+    }
+    out += (first ? '' : ',') + JSON.stringify(key) + ':' + write(item);
+    first = false;
   }
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${write(v, `${path}.${k}`)}`).join(',')}}`;
+  return out + '}';
+}
+
+function locate(value: unknown, path: string): string | undefined {
+  if (problemWith(value) !== undefined) {
+    return path;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i += 1) {
+      const found = locate(value[i], `${path}[${i}]`);
+      if (found) {
+        return found;
+      }
+    }
+  } else if (typeof value === 'object' && value !== null && !(value instanceof Date)) {
+    for (const [key, item] of Object.entries(value)) {
+      const found = item === undefined ? undefined : locate(item, `${path}.${key}`);
+      if (found) {
+        return found;
+      }
+    }
+  }
+  return undefined;
 }
