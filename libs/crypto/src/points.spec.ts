@@ -1,0 +1,72 @@
+import fc from 'fast-check';
+
+import { CryptoError } from './errors';
+import { initCrypto, mcl } from './mcl';
+import { decodeG1, decodeG2, encodeG1, encodeG2 } from './points';
+import { expectCode } from '../test/expect-error';
+import vectors from '../test/vectors/points-invalid.json';
+
+beforeAll(async () => {
+  await initCrypto();
+});
+
+const decode = (group: string, hex: string, check: 'full' | 'curve' = 'full'): unknown =>
+  group === 'G1'
+    ? decodeG1(Buffer.from(hex, 'hex'), 'point', check)
+    : decodeG2(Buffer.from(hex, 'hex'), 'point', check);
+
+describe('point decoding', () => {
+  it.each(vectors.map((v) => [v.group, v.name, v.code, v.hex] as const))(
+    'given a %s encoding (%s) when decoded in full should give %s',
+    (group, _name, code, hex) => {
+      if (code === 'OK') {
+        expect(() => decode(group, hex)).not.toThrow();
+      } else {
+        expectCode(() => decode(group, hex), code);
+      }
+    },
+  );
+
+  it('given a curve point outside the subgroup when decoded for a node (curve only) should be accepted, and rejected in full', () => {
+    for (const v of vectors.filter((x) => x.code === 'CRYPTO.POINT_NOT_IN_SUBGROUP')) {
+      expect(() => decode(v.group, v.hex, 'curve')).not.toThrow();
+      expectCode(() => decode(v.group, v.hex, 'full'), v.code);
+    }
+  });
+
+  it('given the identity when decoded with any check level should be rejected', () => {
+    for (const v of vectors.filter((x) => x.code === 'CRYPTO.POINT_IS_IDENTITY')) {
+      expectCode(() => decode(v.group, v.hex, 'curve'), v.code);
+    }
+  });
+
+  it('given random multiples of the generators when encoded and decoded should round-trip', () => {
+    const g1 = decodeG1(Buffer.from(vectors[0]?.hex ?? '', 'hex'), 'P1');
+    const g2 = decodeG2(Buffer.from(vectors.find((v) => v.group === 'G2')?.hex ?? '', 'hex'), 'P2');
+    for (let i = 0; i < 5; i++) {
+      const s = new mcl.Fr();
+      s.setByCSPRNG();
+      const p = mcl.mul(g1, s);
+      const q = mcl.mul(g2, s);
+      expect(decodeG1(encodeG1(p), 'p').isEqual(p)).toBe(true);
+      expect(decodeG2(encodeG2(q), 'q').isEqual(q)).toBe(true);
+    }
+  });
+
+  it('given arbitrary bytes when decoded should either succeed or fail with a typed crypto error, never anything else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 100 }), fc.boolean(), (bytes, g1) => {
+        try {
+          if (g1) {
+            decodeG1(bytes, 'random');
+          } else {
+            decodeG2(bytes, 'random');
+          }
+        } catch (e) {
+          expect(e).toBeInstanceOf(CryptoError);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

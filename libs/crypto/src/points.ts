@@ -1,0 +1,111 @@
+import { expectLength } from './bytes';
+import {
+  MalformedEncodingError,
+  PointIsIdentityError,
+  PointNotInSubgroupError,
+  PointNotOnCurveError,
+} from './errors';
+import { G1_BYTES, G2_BYTES, mcl, ready, withoutOrderCheck } from './mcl';
+
+/**
+ * How much of a point's validity to establish while decoding it (DESIGN.md section 2, fix 4):
+ * - `full`: on the curve, in the prime-order subgroup, not the identity. Every point that comes from
+ *   outside and is used in a verification equation or with a secret key.
+ * - `curve`: on the curve and not the identity, no subgroup check. A node stores D under the meter's
+ *   signature and only needs to know it is a curve point; the receiver checks D fully itself.
+ * - `trusted`: as `curve`. For points read back from our own storage, which were checked in full
+ *   when they were first accepted (registration): the subgroup check is the expensive part (about
+ *   0.22 ms in G1, 0.3 ms in G2) and repeating it on every load buys nothing.
+ */
+export type PointCheck = 'full' | 'curve' | 'trusted';
+
+/** The field modulus p of BLS12-381, big-endian. */
+const P_BYTES = Buffer.from(
+  '1a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab',
+  'hex',
+);
+
+const FLAG_COMPRESSED = 0x80;
+const FLAG_INFINITY = 0x40;
+const FLAG_SIGN = 0x20;
+
+/** Is the 48-byte big-endian coordinate (flag bits already cleared) below p? */
+function belowP(bytes: Uint8Array, offset: number, clearFlags: boolean): boolean {
+  for (let i = 0; i < 48; i++) {
+    let b = bytes[offset + i] ?? 0;
+    if (i === 0 && clearFlags) {
+      b &= 0x1f;
+    }
+    const pb = P_BYTES[i] ?? 0;
+    if (b !== pb) {
+      return b < pb;
+    }
+  }
+  return false;
+}
+
+/**
+ * The checks that need no curve arithmetic, in the ZCash encoding (IETF BLS, RFC 9380 users):
+ * compressed flag set, the infinity flag only on the all-zero identity encoding, coordinates < p.
+ */
+function checkCompressedEncoding(bytes: Uint8Array, size: number, what: string): void {
+  expectLength(bytes, size, what);
+  const first = bytes[0] ?? 0;
+  if ((first & FLAG_COMPRESSED) === 0) {
+    throw new MalformedEncodingError(what, 'only the compressed encoding is accepted');
+  }
+  if ((first & FLAG_INFINITY) !== 0) {
+    const restZero = (first & 0x3f) === 0 && bytes.subarray(1).every((b) => b === 0);
+    if (restZero) {
+      throw new PointIsIdentityError(what);
+    }
+    throw new MalformedEncodingError(what, 'infinity flag set on a non-zero encoding');
+  }
+  for (let offset = 0; offset < size; offset += 48) {
+    if (!belowP(bytes, offset, offset === 0)) {
+      throw new MalformedEncodingError(what, 'coordinate not below the field modulus');
+    }
+  }
+}
+
+export function decodeG1(bytes: Uint8Array, what: string, check: PointCheck = 'full'): mcl.G1 {
+  ready();
+  checkCompressedEncoding(bytes, G1_BYTES, what);
+  const point = new mcl.G1();
+  try {
+    withoutOrderCheck(() => point.deserialize(bytes));
+  } catch {
+    throw new PointNotOnCurveError(what);
+  }
+  if (check === 'full' && !point.isValidOrder()) {
+    throw new PointNotInSubgroupError(what);
+  }
+  return point;
+}
+
+export function decodeG2(bytes: Uint8Array, what: string, check: PointCheck = 'full'): mcl.G2 {
+  ready();
+  checkCompressedEncoding(bytes, G2_BYTES, what);
+  const point = new mcl.G2();
+  try {
+    withoutOrderCheck(() => point.deserialize(bytes));
+  } catch {
+    throw new PointNotOnCurveError(what);
+  }
+  if (check === 'full' && !point.isValidOrder()) {
+    throw new PointNotInSubgroupError(what);
+  }
+  return point;
+}
+
+/** Compressed ZCash encoding (48 bytes). */
+export function encodeG1(point: mcl.G1): Uint8Array {
+  return point.serialize();
+}
+
+/** Compressed ZCash encoding (96 bytes, x = x1 || x0 with the imaginary part first). */
+export function encodeG2(point: mcl.G2): Uint8Array {
+  return point.serialize();
+}
+
+export { FLAG_COMPRESSED, FLAG_INFINITY, FLAG_SIGN };
