@@ -108,3 +108,6 @@ export {
   blsBatchVerify,
 } from './bls';
 export type { BlsDomain, BlsKeyPair, BlsBatchItem } from './bls';
+
+export { sealKeystore, openKeystore, writeKeystoreFile, readKeystoreFile, DEFAULT_SCRYPT } from './keystore';
+export type { KeystoreEntry, KeystoreKind, ScryptParams } from './keystore';
