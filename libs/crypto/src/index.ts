@@ -111,3 +111,6 @@ export type { BlsDomain, BlsKeyPair, BlsBatchItem } from './bls';
 
 export { sealKeystore, openKeystore, writeKeystoreFile, readKeystoreFile, DEFAULT_SCRYPT } from './keystore';
 export type { KeystoreEntry, KeystoreKind, ScryptParams } from './keystore';
+
+export { CryptoPool } from './pool/crypto-pool';
+export type { CryptoPoolOptions, PoolReceiver, ShareOutcome } from './pool/crypto-pool';
