@@ -40,6 +40,8 @@ module.exports = {
     {
       ...shared,
       displayName: 'integration',
+      // Integration tests start services, wait for back-offs and reconnections.
+      setupFilesAfterEnv: ['<rootDir>/test/timeout-60s.js'],
       testMatch: ['<rootDir>/{apps,libs,test}/**/*.int-spec.ts'],
       globalSetup: '<rootDir>/test/global-setup.ts',
       globalTeardown: '<rootDir>/test/global-teardown.ts',
@@ -47,6 +49,7 @@ module.exports = {
     {
       ...shared,
       displayName: 'e2e',
+      setupFilesAfterEnv: ['<rootDir>/test/timeout-120s.js'],
       testMatch: ['<rootDir>/{apps,libs,test}/**/*.e2e-spec.ts'],
       globalSetup: '<rootDir>/test/global-setup.ts',
       globalTeardown: '<rootDir>/test/global-teardown.ts',

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+
 import { z } from 'zod';
 
 /**
@@ -82,7 +84,13 @@ export function parseAppConfig(env: Record<string, string | undefined>): AppConf
   };
 }
 
-/** Reads the process environment. */
+/**
+ * Reads the process environment; a `.env` file in the working directory fills in what the
+ * environment does not set (development convenience; never commit one).
+ */
 export function loadAppConfig(overrides: Record<string, string | undefined> = {}): AppConfig {
+  if (existsSync('.env')) {
+    process.loadEnvFile('.env');
+  }
   return parseAppConfig({ ...process.env, ...overrides });
 }

@@ -185,8 +185,7 @@ export class EventStore {
     const committed = await inTransaction(this.pool, async (client) => {
       const uow = new UnitOfWork(client);
       const result = await work(uow);
-      const commands = uow.pending.map((r) => this.prepare(r));
-      const outcomes = commands.length === 0 ? [] : await this.write(client, commands);
+      const outcomes = await this.appendInTransaction(client, uow.pending);
       const appended: AppendResult[] = [];
       for (const outcome of outcomes) {
         if (outcome instanceof ConcurrencyError) {
@@ -198,6 +197,17 @@ export class EventStore {
     });
     this.publish(committed.appended);
     return committed;
+  }
+
+  /**
+   * Appends inside a transaction the caller manages (BEGIN issued, COMMIT to follow): the append lock
+   * is then held until that COMMIT. A stale expected version comes back as a ConcurrencyError in its
+   * slot; the caller decides whether to roll back. Listeners are not told (this store cannot see the
+   * commit); projections still see the events through the journal.
+   */
+  async appendInTransaction(tx: SqlExecutor, requests: readonly AppendRequest[]): Promise<AppendOutcome[]> {
+    const commands = requests.map((r) => this.prepare(r));
+    return commands.length === 0 ? [] : this.write(tx, commands);
   }
 
   /** Called with the events of every append this instance commits, after the commit. */

@@ -4,7 +4,9 @@ import { Pool } from 'pg';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
-import { describeConnectionError } from './connection-errors';
+import { describeConnectionError, safeLocation } from './connection-errors';
+import { pendingMigrations } from './migrator';
+import { migrationsDir } from './repo-root';
 import { PrismaClient } from './generated/prisma/client';
 
 /** Injection token of the shared pg Pool. Hot paths (event store, intake, sealing) write through it in bulk. */
@@ -50,6 +52,13 @@ async function connectPool(config: AppConfig): Promise<Pool> {
   } catch (error) {
     await pool.end().catch(() => undefined);
     throw new DependencyUnavailableError(describeConnectionError('PostgreSQL', config.database.url, error));
+  }
+  const pending = await pendingMigrations(pool, migrationsDir());
+  if (pending.length > 0) {
+    await pool.end().catch(() => undefined);
+    throw new DependencyUnavailableError(
+      `the database at ${safeLocation(config.database.url)} is ${pending.length} migration(s) behind (next: ${pending[0]}): run \`npm run db:migrate\``,
+    );
   }
   return pool;
 }

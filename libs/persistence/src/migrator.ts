@@ -172,3 +172,22 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
     await client.end();
   }
 }
+
+/** Names of migrations in `migrationsDir` that the database has not applied (all of them if none). */
+export async function pendingMigrations(
+  executor: Pick<Client, 'query'>,
+  migrationsDir: string,
+): Promise<string[]> {
+  const files = await readMigrations(migrationsDir);
+  const { rows } = await executor.query<{ name: string | null }>(
+    "SELECT to_regclass('_prisma_migrations')::text AS name",
+  );
+  if (!rows[0]?.name) {
+    return files.map((f) => f.name);
+  }
+  const applied = await executor.query<{ migration_name: string }>(
+    'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+  );
+  const done = new Set(applied.rows.map((r) => r.migration_name));
+  return files.map((f) => f.name).filter((name) => !done.has(name));
+}

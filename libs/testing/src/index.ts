@@ -1,2 +1,3 @@
 export * from './test-database';
 export * from './test-database-names';
+export * from './throwaway-redis';

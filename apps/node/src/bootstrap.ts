@@ -1,0 +1,31 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
+import { NodeModule, type NodeModuleOptions } from './node.module';
+
+/** Builds the node's HTTP application (used by main.ts and the end-to-end tests). */
+export async function createNodeApp(options: NodeModuleOptions = {}): Promise<INestApplication> {
+  // Nest's own logger stays off until pino takes over: a start-up failure then surfaces only as the
+  // one-line error main.ts prints, not as Nest's stack traces.
+  const app = await NestFactory.create(NodeModule.forRoot(options), { logger: false, abortOnError: false });
+  app.useLogger(app.get(Logger));
+  app.enableShutdownHooks();
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('CBSG accounting node')
+      .setDescription('Meter intake, chain reads and operations of a CBSG accounting node.')
+      .setVersion('0.1.0')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json' });
+  return app;
+}
+
+export function configOf(app: INestApplication): AppConfig {
+  return app.get<AppConfig>(APP_CONFIG);
+}

@@ -1,0 +1,3 @@
+export * from './queue-names';
+export * from './queue-registry';
+export * from './redis.module';
