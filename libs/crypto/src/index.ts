@@ -81,6 +81,7 @@ export {
 export type { ReportJson, ReportReceiver, ReportShare, ReportEpoch } from './report';
 
 export { MeterSigncrypter, PER_REPORT_EPOCH } from './signcrypt';
+export { precomputeSigningTables } from './fixed-base';
 export type { EpochPolicy, SharingPolicy, Reading, MeterSigncrypterOptions } from './signcrypt';
 
 export { ShareDecryptor } from './unsigncrypt';

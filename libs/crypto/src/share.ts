@@ -46,15 +46,14 @@ function u64(value: bigint): Buffer {
 
 export function deriveShareKeys(u: mcl.GT, d: Uint8Array, receiverIndex: bigint): ShareKeyMaterial {
   const { enc, mac } = h4(encodeGT(u), d);
-  const macKey = createSecretKey(mac);
   const keyCheck = new Uint8Array(
-    createHmac('sha256', macKey)
+    createHmac('sha256', mac)
       .update(LABEL_KCV)
       .update(u64(receiverIndex))
       .digest()
       .subarray(0, KEY_CHECK_BYTES),
   );
-  const material = { enc: createSecretKey(enc), mac: macKey, keyCheck };
+  const material = { enc: createSecretKey(enc), mac: createSecretKey(mac), keyCheck };
   enc.fill(0);
   mac.fill(0);
   return material;

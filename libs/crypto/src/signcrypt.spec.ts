@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 
 import { bytesEqual } from './bytes';
+import { FixedBaseComb } from './fixed-base';
 import { FixedBaseGT } from './gt-power';
 import { receiverPower, receiverSecret } from './keys';
 import { initCrypto, mcl, ready } from './mcl';
@@ -55,6 +56,20 @@ describe('property 1: decryption key agreement', () => {
       const e = scalarOf(SecretScalar.random());
       expect(table.pow(e).isEqual(mcl.pow(g, e))).toBe(true);
     }
+  });
+
+  it('given the fixed-base combs for P1 and Q when multiplying random scalars should equal the generic multiplication', () => {
+    const { P1 } = ready();
+    const { q } = systemPoints(world.params);
+    const c1 = new FixedBaseComb(P1);
+    const c2 = new FixedBaseComb(q);
+    const small = new mcl.Fr();
+    small.setInt(255);
+    for (const e of [...Array.from({ length: 4 }, () => scalarOf(SecretScalar.random())), small]) {
+      expect(c1.mul(e).isEqual(mcl.mul(P1, e))).toBe(true);
+      expect(c2.mul(e).isEqual(mcl.mul(q, e))).toBe(true);
+    }
+    expect(c1.mul(new mcl.Fr()).isZero()).toBe(true);
   });
 
   it('given a receiver key used more than a few times when powering should switch to the table and stay correct', () => {

@@ -22,7 +22,8 @@ import {
 } from './share';
 import { h2 } from './hash';
 import { signingInput } from './signature';
-import { SystemParams, systemPoints } from './system';
+import { SystemParams } from './system';
+import { mulP1, mulQ } from './fixed-base';
 
 /**
  * How long a meter keeps one d (and so one D and one share key per receiver). `maxReports: 1` is the
@@ -145,7 +146,7 @@ export class MeterSigncrypter {
 
   /** Signcrypt one reading taken at `timestamp` (ms since the Unix epoch). */
   signcrypt(reading: Reading, timestamp: number): Report {
-    const { P1 } = ready();
+    ready();
     if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
       throw new RangeError('timestamp must be a non-negative integer of milliseconds');
     }
@@ -186,13 +187,13 @@ export class MeterSigncrypter {
       body.fixed(keys.keyCheck).fixed(headerTag(keys, header)).bytes16(ciphertext);
     }
     const w = randomScalar(this.#rng);
-    body.fixed(encodeG1(mcl.mul(P1, w)));
+    body.fixed(encodeG1(mulP1(w)));
     const prefix = body.finish();
 
     const secrets = meterSecrets(this.#key);
     const beta = h2(signingInput(prefix, this.#key, this.#params));
     const s = mcl.add(mcl.add(mcl.mul(beta, secrets.x), secrets.h), w);
-    const t = encodeG2(mcl.mul(systemPoints(this.#params).q, s));
+    const t = encodeG2(mulQ(this.#params, s));
     w.clear();
     s.clear();
 
@@ -216,9 +217,8 @@ export class MeterSigncrypter {
     ) {
       return e;
     }
-    const { P1 } = ready();
     const d = randomScalar(this.#rng);
-    const dBytes = encodeG1(mcl.mul(P1, d));
+    const dBytes = encodeG1(mulP1(d));
     const keys = this.#receivers.map((r) => deriveShareKeys(receiverPower(r.key, d), dBytes, r.key.index));
     d.clear(); // the paper: "d is erased safely"; the epoch keeps only D and the derived keys
     const next: Epoch = { d: dBytes, startedAt: timestamp, seq: 0, keys };

@@ -23,7 +23,6 @@ import {
 } from './share';
 
 export interface DecryptedShare {
-  readonly reportId: Uint8Array;
   readonly meterId: string;
   readonly timestamp: number;
   readonly nonce: bigint;
@@ -71,47 +70,7 @@ export class ShareDecryptor {
   }
 
   open(report: Report): DecryptedShare {
-    const slot = report.receivers.findIndex((r) => r.id === this.key.id);
-    if (slot < 0) {
-      throw new ShareNotFoundError(this.key.id);
-    }
-    const keys = this.keysFor(report);
-    const share = report.shares[slot];
-    const receiver = report.receivers[slot];
-    if (share === undefined || receiver === undefined) {
-      throw new ShareNotFoundError(this.key.id);
-    }
-    if (!keyCheckMatches(keys.keyCheck, share.keyCheck)) {
-      const elsewhere = report.shares.findIndex(
-        (s, i) => i !== slot && keyCheckMatches(keys.keyCheck, s.keyCheck),
-      );
-      if (elsewhere >= 0) {
-        throw new ShareSwappedError(this.key.id, elsewhere);
-      }
-      if (!bytesEqual(receiver.keyFingerprint, this.key.fingerprint)) {
-        throw new WrongKeyError(this.key.id);
-      }
-      if (report.shares.some((s, i) => i !== slot && bytesEqual(s.keyCheck, share.keyCheck))) {
-        throw new ShareSwappedError(this.key.id, null);
-      }
-      throw new ShareNotKeyedError(this.key.id);
-    }
-    const header = report.header;
-    if (!checkHeaderTag(keys, header, share.headerTag)) {
-      throw new HeaderChangedError(this.key.id);
-    }
-    const plaintext = decryptShare(keys, report.nonce, header, receiver.index, share.ciphertext);
-    if (plaintext === undefined) {
-      throw new CiphertextTamperedError(this.key.id);
-    }
-    return {
-      reportId: report.id,
-      meterId: report.meterId,
-      timestamp: report.timestamp,
-      nonce: report.nonce,
-      epoch: report.epoch,
-      dimensions: decodeDimensions(plaintext),
-    };
+    return openWithKeys(this.key, report, (slot) => (slot < 0 ? undefined : this.keysFor(report)));
   }
 
   private keysFor(report: Report): ShareKeyMaterial {
@@ -126,6 +85,54 @@ export class ShareDecryptor {
     this.cache.set(cacheKey, keys);
     return keys;
   }
+}
+
+/**
+ * The decision procedure of ShareDecryptor.open with the share keys supplied by the caller (the
+ * decryptor's cache, or the benchmark that times the pairing without the decoding of D).
+ */
+export function openWithKeys(
+  key: ReceiverPrivateKey,
+  report: Report,
+  keysFor: (slot: number) => ShareKeyMaterial | undefined,
+): DecryptedShare {
+  const slot = report.receivers.findIndex((r) => r.id === key.id);
+  const keys = keysFor(slot);
+  const share = report.shares[slot];
+  const receiver = report.receivers[slot];
+  if (keys === undefined || share === undefined || receiver === undefined) {
+    throw new ShareNotFoundError(key.id);
+  }
+  if (!keyCheckMatches(keys.keyCheck, share.keyCheck)) {
+    const elsewhere = report.shares.findIndex(
+      (s, i) => i !== slot && keyCheckMatches(keys.keyCheck, s.keyCheck),
+    );
+    if (elsewhere >= 0) {
+      throw new ShareSwappedError(key.id, elsewhere);
+    }
+    if (!bytesEqual(receiver.keyFingerprint, key.fingerprint)) {
+      throw new WrongKeyError(key.id);
+    }
+    if (report.shares.some((s, i) => i !== slot && bytesEqual(s.keyCheck, share.keyCheck))) {
+      throw new ShareSwappedError(key.id, null);
+    }
+    throw new ShareNotKeyedError(key.id);
+  }
+  const header = report.header;
+  if (!checkHeaderTag(keys, header, share.headerTag)) {
+    throw new HeaderChangedError(key.id);
+  }
+  const plaintext = decryptShare(keys, report.nonce, header, receiver.index, share.ciphertext);
+  if (plaintext === undefined) {
+    throw new CiphertextTamperedError(key.id);
+  }
+  return {
+    meterId: report.meterId,
+    timestamp: report.timestamp,
+    nonce: report.nonce,
+    epoch: report.epoch,
+    dimensions: decodeDimensions(plaintext),
+  };
 }
 
 /**
