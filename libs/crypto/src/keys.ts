@@ -1,11 +1,13 @@
-import { ByteReader, ByteWriter, bytesEqual, utf8 } from './bytes';
+import { inspect } from 'node:util';
+
+import { ByteReader, ByteWriter, bytesEqual, toHex, utf8 } from './bytes';
 import { KeyMismatchError, MalformedEncodingError, PointIsIdentityError } from './errors';
 import { FixedBaseGT } from './gt-power';
 import { fIndex, keyFingerprint } from './hash';
 import { assertIdentifier } from './ids';
 import { G1_BYTES, mcl, precomputeLines, ready } from './mcl';
 import { decodeG1, encodeG1, PointCheck } from './points';
-import { scalarOf, SecretScalar } from './secret';
+import { REDACTED, scalarOf, SecretScalar } from './secret';
 import {
   checkPartialKey,
   identityPoint,
@@ -58,6 +60,15 @@ export class MeterPrivateKey {
       x: scalarOf(secret),
       h: scalarOf(partial.h),
     });
+  }
+
+  /** What logs and JSON show: the public parts only. */
+  toJSON(): { id: string; publicKey: string; alpha: string; secret: string } {
+    return { id: this.id, publicKey: toHex(this.publicKey), alpha: toHex(this.alpha), secret: REDACTED };
+  }
+
+  [inspect.custom](): string {
+    return `MeterPrivateKey ${JSON.stringify(this.toJSON())}`;
   }
 }
 
@@ -242,6 +253,14 @@ export class ReceiverPublicKey {
     const y = decodeG1(publicKey, 'receiver public key', 'trusted');
     return new ReceiverPublicKey(id, publicKey, { y, params, uses: 0 });
   }
+
+  toJSON(): { id: string; index: string; publicKey: string } {
+    return {
+      id: this.id,
+      index: this.index.toString(16).padStart(16, '0'),
+      publicKey: toHex(this.publicKey),
+    };
+  }
 }
 
 function gOf(s: ReceiverPublicState): mcl.GT {
@@ -323,6 +342,20 @@ export class ReceiverPrivateKey {
       throw new KeyMismatchError(`receiver key "${id}"`);
     }
     return key;
+  }
+
+  /** What logs and JSON show: the public parts only. */
+  toJSON(): { id: string; index: string; publicKey: string; secret: string } {
+    return {
+      id: this.id,
+      index: this.index.toString(16).padStart(16, '0'),
+      publicKey: toHex(this.publicKey),
+      secret: REDACTED,
+    };
+  }
+
+  [inspect.custom](): string {
+    return `ReceiverPrivateKey ${JSON.stringify(this.toJSON())}`;
   }
 }
 
