@@ -41,7 +41,7 @@ module.exports = {
       ...shared,
       displayName: 'integration',
       // Integration tests start services, wait for back-offs and reconnections.
-      setupFilesAfterEnv: ['<rootDir>/test/timeout-60s.js'],
+      setupFilesAfterEnv: ['<rootDir>/test/timeout-60s.js', '<rootDir>/test/quiet-logs.ts'],
       testMatch: ['<rootDir>/{apps,libs,test}/**/*.int-spec.ts'],
       globalSetup: '<rootDir>/test/global-setup.ts',
       globalTeardown: '<rootDir>/test/global-teardown.ts',
@@ -49,7 +49,7 @@ module.exports = {
     {
       ...shared,
       displayName: 'e2e',
-      setupFilesAfterEnv: ['<rootDir>/test/timeout-120s.js'],
+      setupFilesAfterEnv: ['<rootDir>/test/timeout-120s.js', '<rootDir>/test/quiet-logs.ts'],
       testMatch: ['<rootDir>/{apps,libs,test}/**/*.e2e-spec.ts'],
       globalSetup: '<rootDir>/test/global-setup.ts',
       globalTeardown: '<rootDir>/test/global-teardown.ts',

@@ -50,7 +50,13 @@ export function printTable(title: string, rows: Row[]): void {
   }
   const columns = Object.keys(rows[0]!);
   const cell = (v: string | number | undefined) =>
-    typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString('en-US') : v.toFixed(2)) : (v ?? '');
+    typeof v === 'number'
+      ? Number.isNaN(v)
+        ? '-'
+        : Number.isInteger(v)
+          ? v.toLocaleString('en-US')
+          : v.toFixed(2)
+      : (v ?? '');
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) =>
     '  ' + values.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 import { canonicalJson, type EventMetadata } from '@app/kernel';
 
@@ -36,36 +36,32 @@ export function contentHash(
   payloadJson = canonicalJson(event.payload),
   metadataJson = canonicalJson(event.metadata),
 ): Buffer {
-  const fields = [event.streamId, event.type, payloadJson, metadataJson];
-  const lengths = fields.map((f) => Buffer.byteLength(f, 'utf8'));
-  // One buffer, one hash update: this runs for every event appended.
-  const out = Buffer.allocUnsafe(CONTENT_TAG.length + 4 * 4 + 4 + 4 + 8 + lengths.reduce((a, b) => a + b, 0));
+  // One buffer and one one-shot hash: this runs for every event appended.
+  const streamLength = Buffer.byteLength(event.streamId);
+  const typeLength = Buffer.byteLength(event.type);
+  const payloadLength = Buffer.byteLength(payloadJson);
+  const metadataLength = Buffer.byteLength(metadataJson);
+  const out = Buffer.allocUnsafe(CONTENT_TAG.length + 6 * 4 + 8 + streamLength + typeLength + payloadLength + metadataLength);
   let at = CONTENT_TAG.copy(out, 0);
-  const writeField = (i: number) => {
-    at = out.writeUInt32BE(lengths[i]!, at);
-    at += out.write(fields[i]!, at, 'utf8');
-  };
-  writeField(0);
+  at = out.writeUInt32BE(streamLength, at);
+  at += out.write(event.streamId, at);
   at = out.writeUInt32BE(event.streamVersion, at);
-  writeField(1);
+  at = out.writeUInt32BE(typeLength, at);
+  at += out.write(event.type, at);
   at = out.writeUInt32BE(event.schemaVersion, at);
-  writeField(2);
-  writeField(3);
+  at = out.writeUInt32BE(payloadLength, at);
+  at += out.write(payloadJson, at);
+  at = out.writeUInt32BE(metadataLength, at);
+  at += out.write(metadataJson, at);
   out.writeBigInt64BE(BigInt(event.occurredAt.getTime()), at);
-  return createHash('sha256').update(out).digest();
-}
-
-function i64(value: bigint): Buffer {
-  const out = Buffer.allocUnsafe(8);
-  out.writeBigInt64BE(value);
-  return out;
+  return hash('sha256', out, 'buffer');
 }
 
 export function chainHash(previous: Uint8Array, position: bigint, content: Uint8Array): Buffer {
-  return createHash('sha256')
-    .update(CHAIN_TAG)
-    .update(previous)
-    .update(i64(position))
-    .update(content)
-    .digest();
+  const out = Buffer.allocUnsafe(CHAIN_TAG.length + 32 + 8 + 32);
+  let at = CHAIN_TAG.copy(out, 0);
+  out.set(previous, at);
+  at = out.writeBigInt64BE(position, at + 32);
+  out.set(content, at);
+  return hash('sha256', out, 'buffer');
 }

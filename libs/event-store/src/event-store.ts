@@ -3,6 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 
 import {
   canonicalJson,
+  canonicalJsonOf,
   type Clock,
   ConcurrencyError,
   type EventMetadata,
@@ -352,27 +353,32 @@ export class EventStore {
           },
         );
       }
-      let payloadJson: string;
-      let metadataJson: string;
+      let payload: ReturnType<typeof canonicalJsonOf>;
+      let metadata: ReturnType<typeof canonicalJsonOf>;
       try {
-        payloadJson = canonicalJson(event.payload);
-        metadataJson = canonicalJson(event.metadata ?? {});
+        payload = canonicalJsonOf(event.payload);
+        metadata = canonicalJsonOf(event.metadata ?? {});
       } catch (error) {
         throw new InvalidInputError('EVENT_STORE.BAD_PAYLOAD', `${event.type}: ${(error as Error).message}`);
       }
-      const prepared = {
+      const prepared: PreparedEvent = {
         streamId,
         streamVersion: expectedVersion + i + 1,
         type: event.type,
         schemaVersion: event.schemaVersion,
-        // What a reader will get back from the jsonb column (Dates become strings, undefined goes).
-        payload: JSON.parse(payloadJson) as Record<string, unknown>,
-        metadata: JSON.parse(metadataJson) as EventMetadata,
+        // What a reader will get back from the jsonb column (Dates become strings, undefined goes);
+        // the caller's object itself when that is the same thing. Payloads are not to be mutated after append.
+        payload: (payload.sameAsInput ? event.payload : JSON.parse(payload.json)) as Record<string, unknown>,
+        metadata: (metadata.sameAsInput
+          ? (event.metadata ?? {})
+          : JSON.parse(metadata.json)) as EventMetadata,
         occurredAt: event.occurredAt ?? now,
-        payloadJson,
-        metadataJson,
+        payloadJson: payload.json,
+        metadataJson: metadata.json,
+        contentHash: EMPTY,
       };
-      return { ...prepared, contentHash: contentHash(prepared, payloadJson, metadataJson) };
+      prepared.contentHash = contentHash(prepared, payload.json, metadata.json);
+      return prepared;
     });
     for (const job of request.jobs ?? []) {
       if (!job.queue || !job.name || !job.jobId) {
@@ -393,47 +399,39 @@ export class EventStore {
    * transaction's COMMIT or ROLLBACK). The lock is what makes positions gapless and commit-ordered:
    * see the class comment.
    */
-  private async write(client: SqlExecutor, commands: PreparedCommand[]): Promise<AppendOutcome[]> {
+  private async write(
+    client: SqlExecutor,
+    commands: PreparedCommand[],
+    options: { assumeNewStreams?: boolean } = {},
+  ): Promise<AppendOutcome[]> {
+    // Encoded before taking the lock, on the (usual) assumption that every command is accepted.
+    const encoded = encodeRows(commands);
     await client.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
     // A new statement, so a new snapshot: it sees every append committed before the lock was granted.
-    const streams = [...new Set(commands.map((c) => c.streamId))];
-    const { rows } = await client.query<{
-      position: string | null;
-      chain_hash: Buffer | null;
-      versions: Record<string, number> | null;
-    }>(
-      // One index probe per stream (a correlated subquery), whatever the table's statistics say.
-      `SELECT head.position, head.chain_hash,
-              (SELECT json_object_agg(s.stream_id, s.version) FROM
-                 (SELECT u.stream_id, (SELECT MAX(e.stream_version) FROM events e WHERE e.stream_id = u.stream_id) AS version
-                  FROM unnest($1::text[]) AS u(stream_id)) s
-               WHERE s.version IS NOT NULL
-              ) AS versions
-       FROM (SELECT 1) one
-       LEFT JOIN LATERAL (SELECT position, chain_hash FROM events ORDER BY position DESC LIMIT 1) head ON true`,
-      [streams],
+    const head = await readHead(
+      client,
+      options.assumeNewStreams ? [] : [...new Set(commands.map((c) => c.streamId))],
     );
-    const head = rows[0];
-    let position = BigInt(head?.position ?? 0);
-    let chain: Uint8Array = head?.chain_hash ?? GENESIS_CHAIN_HASH;
-    const versions = new Map(Object.entries(head?.versions ?? {}));
+    let position = head.position;
+    let chain = head.chainHash;
+    const firstPosition = position + 1n;
 
     // Decided in order: two commands on one stream in one batch behave as if sent one after the other.
     const outcomes: AppendOutcome[] = [];
-    const firstPosition = position + 1n;
-    const rowsToInsert: Array<{ event: PreparedEvent; chain: Buffer }> = [];
-    const jobs: OutboxJob[] = [];
+    const accepted: PreparedCommand[] = [];
+    const chains: Buffer[] = [];
     for (const command of commands) {
-      const actual = versions.get(command.streamId) ?? 0;
+      const actual = head.versions.get(command.streamId) ?? 0;
       if (actual !== command.expectedVersion) {
         outcomes.push(new ConcurrencyError(command.streamId, command.expectedVersion, actual));
         continue;
       }
+      accepted.push(command);
       const recorded: RecordedEvent[] = [];
       for (const event of command.events) {
         position += 1n;
         chain = chainHash(chain, position, event.contentHash);
-        rowsToInsert.push({ event, chain: chain as Buffer });
+        chains.push(chain as Buffer);
         recorded.push({
           position,
           streamId: event.streamId,
@@ -445,18 +443,45 @@ export class EventStore {
           occurredAt: event.occurredAt,
         });
       }
-      versions.set(command.streamId, command.expectedVersion + command.events.length);
-      jobs.push(...command.jobs);
+      head.versions.set(command.streamId, command.expectedVersion + command.events.length);
       outcomes.push({
         streamId: command.streamId,
         version: command.expectedVersion + command.events.length,
         events: recorded,
       });
     }
-    if (rowsToInsert.length > 0) {
-      await insertRows(client, rowsToInsert, firstPosition, jobs);
+    if (chains.length > 0) {
+      await insertRows(
+        client,
+        accepted.length === commands.length ? encoded : encodeRows(accepted),
+        chains,
+        firstPosition,
+      );
     }
     return outcomes;
+  }
+
+  /**
+   * A batch that only creates streams (expected version 0, each stream once, as report intake does)
+   * skips reading 1,000 stream versions under the lock: the unique (stream, version) index refuses
+   * version 1 of a stream that exists, and that rare batch is then redone the careful way.
+   */
+  private async writeBatch(commands: PreparedCommand[]): Promise<AppendOutcome[]> {
+    const onlyNewStreams =
+      commands.every((c) => c.expectedVersion === 0) &&
+      new Set(commands.map((c) => c.streamId)).size === commands.length;
+    if (onlyNewStreams) {
+      try {
+        return await inTransaction(this.pool, (client) =>
+          this.write(client, commands, { assumeNewStreams: true }),
+        );
+      } catch (error) {
+        if ((error as { code?: string }).code !== UNIQUE_VIOLATION) {
+          throw error;
+        }
+      }
+    }
+    return inTransaction(this.pool, (client) => this.write(client, commands));
   }
 
   private scheduleFlush(): void {
@@ -484,12 +509,8 @@ export class EventStore {
       if (batch.length === 0) {
         return;
       }
-      const outcomes = await inTransaction(this.pool, (client) =>
-        this.write(
-          client,
-          batch.flatMap((b) => b.commands),
-        ),
-      );
+      const commands = batch.flatMap((b) => b.commands);
+      const outcomes = await this.writeBatch(commands);
       let offset = 0;
       for (const queued of batch) {
         queued.resolve(outcomes.slice(offset, offset + queued.commands.length));
@@ -592,54 +613,109 @@ function checkEvent(
 /** Transaction-scoped advisory lock that serialises appends (an arbitrary constant of ours). */
 const APPEND_LOCK = 7243001;
 
+const UNIQUE_VIOLATION = '23505';
+const EMPTY = Buffer.alloc(0);
+
+interface Head {
+  position: bigint;
+  chainHash: Uint8Array;
+  /** Current versions of the streams asked for (absent: the stream does not exist). */
+  versions: Map<string, number>;
+}
+
+async function readHead(client: SqlExecutor, streams: string[]): Promise<Head> {
+  const { rows } = await client.query<{
+    position: string | null;
+    chain_hash: Buffer | null;
+    versions: Record<string, number> | null;
+  }>(
+    // One index probe per stream (a correlated subquery), whatever the table's statistics say.
+    `SELECT head.position, head.chain_hash,
+            (SELECT json_object_agg(s.stream_id, s.version) FROM
+               (SELECT u.stream_id, (SELECT MAX(e.stream_version) FROM events e WHERE e.stream_id = u.stream_id) AS version
+                FROM unnest($1::text[]) AS u(stream_id)) s
+             WHERE s.version IS NOT NULL
+            ) AS versions
+     FROM (SELECT 1) one
+     LEFT JOIN LATERAL (SELECT position, chain_hash FROM events ORDER BY position DESC LIMIT 1) head ON true`,
+    [streams],
+  );
+  const row = rows[0];
+  return {
+    position: BigInt(row?.position ?? 0),
+    chainHash: row?.chain_hash ?? GENESIS_CHAIN_HASH,
+    versions: new Map(Object.entries(row?.versions ?? {})),
+  };
+}
+
+/** The parameters of insertRows that do not depend on positions or chain hashes. */
+interface EncodedRows {
+  /** [stream id, stream version, type, schema version, occurred at (epoch ms)] per row, as JSON. */
+  rows: string;
+  payloads: string;
+  metadata: string;
+  contentHashes: Buffer[];
+  jobs: OutboxJob[];
+}
+
+function encodeRows(commands: readonly PreparedCommand[]): EncodedRows {
+  const events = commands.flatMap((c) => c.events);
+  return {
+    // JSON is cheaper to produce than five Postgres array literals.
+    rows: JSON.stringify(
+      events.map((e) => [e.streamId, e.streamVersion, e.type, e.schemaVersion, e.occurredAt.getTime()]),
+    ),
+    payloads: `[${events.map((e) => e.payloadJson).join(',')}]`,
+    metadata: `[${events.map((e) => e.metadataJson).join(',')}]`,
+    contentHashes: events.map((e) => e.contentHash),
+    jobs: commands.flatMap((c) => c.jobs),
+  };
+}
+
 /**
- * One statement for all rows and jobs: typed arrays unnested side by side. Positions are consecutive
+ * One statement for all rows and jobs: JSON arrays unnested side by side. Positions are consecutive
  * from `first`, and the hashes travel as one binary blob of 64-byte slices (content, chain), which
  * spares encoding thousands of bytea array elements.
  */
 async function insertRows(
   client: SqlExecutor,
-  rows: Array<{ event: PreparedEvent; chain: Buffer }>,
+  encoded: EncodedRows,
+  chains: Buffer[],
   first: bigint,
-  jobs: OutboxJob[],
 ): Promise<void> {
-  const hashes = Buffer.allocUnsafe(rows.length * 64);
-  rows.forEach((r, i) => {
-    r.event.contentHash.copy(hashes, i * 64);
-    r.chain.copy(hashes, i * 64 + 32);
+  const hashes = Buffer.allocUnsafe(chains.length * 64);
+  chains.forEach((chain, i) => {
+    encoded.contentHashes[i]!.copy(hashes, i * 64);
+    chain.copy(hashes, i * 64 + 32);
   });
-  const last = first + BigInt(rows.length) - 1n;
+  const last = first + BigInt(chains.length) - 1n;
+  const { jobs } = encoded;
   await client.query(
     `WITH inserted AS (
        INSERT INTO events (position, stream_id, stream_version, type, schema_version, payload, metadata,
                            occurred_at, content_hash, chain_hash)
-       SELECT $1::bigint + r.o - 1, r.stream_id, r.stream_version, r.type, r.schema_version, r.payload, r.metadata,
-              TIMESTAMPTZ 'epoch' + r.at * INTERVAL '1 millisecond',
-              substring($8::bytea FROM (r.o::integer - 1) * 64 + 1 FOR 32), substring($8::bytea FROM (r.o::integer - 1) * 64 + 33 FOR 32)
+       SELECT $1::bigint + r.o - 1, r.row->>0, (r.row->>1)::integer, r.row->>2, (r.row->>3)::integer, r.payload, r.metadata,
+              TIMESTAMPTZ 'epoch' + (r.row->>4)::bigint * INTERVAL '1 millisecond',
+              substring($5::bytea FROM (r.o::integer - 1) * 64 + 1 FOR 32), substring($5::bytea FROM (r.o::integer - 1) * 64 + 33 FOR 32)
        FROM ROWS FROM (
-         unnest($2::text[]), unnest($3::int[]), unnest($4::text[]), unnest($5::int[]),
-         jsonb_array_elements($6::jsonb), jsonb_array_elements($7::jsonb), unnest($9::bigint[])
-       ) WITH ORDINALITY AS r(stream_id, stream_version, type, schema_version, payload, metadata, at, o)
+         jsonb_array_elements($2::jsonb), jsonb_array_elements($3::jsonb), jsonb_array_elements($4::jsonb)
+       ) WITH ORDINALITY AS r(row, payload, metadata, o)
        RETURNING 1
      ), jobs AS (
        INSERT INTO outbox (queue, job_name, job_id, payload)
-       SELECT * FROM ROWS FROM (unnest($10::text[]), unnest($11::text[]), unnest($12::text[]), jsonb_array_elements($13::jsonb))
+       SELECT * FROM ROWS FROM (unnest($6::text[]), unnest($7::text[]), unnest($8::text[]), jsonb_array_elements($9::jsonb))
        ON CONFLICT (job_id) DO NOTHING
        RETURNING 1
      )
-     SELECT pg_notify('cbsg_events', $14),
+     SELECT pg_notify('cbsg_events', $10),
             CASE WHEN EXISTS (SELECT 1 FROM jobs) THEN pg_notify('cbsg_outbox', '') END,
             (SELECT count(*) FROM inserted) AS inserted`,
     [
       first.toString(),
-      rows.map((r) => r.event.streamId),
-      rows.map((r) => r.event.streamVersion),
-      rows.map((r) => r.event.type),
-      rows.map((r) => r.event.schemaVersion),
-      `[${rows.map((r) => r.event.payloadJson).join(',')}]`,
-      `[${rows.map((r) => r.event.metadataJson).join(',')}]`,
+      encoded.rows,
+      encoded.payloads,
+      encoded.metadata,
       hashes,
-      rows.map((r) => r.event.occurredAt.getTime()),
       jobs.map((j) => j.queue),
       jobs.map((j) => j.name),
       jobs.map((j) => j.jobId),

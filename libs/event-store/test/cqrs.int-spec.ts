@@ -46,6 +46,7 @@ class RecordExcessHandler implements ICommandHandler<RecordExcessCommand> {
 @Injectable()
 class Observations {
   readonly handled: Array<{ meter: string; visibleInDatabase: boolean; attempt: number }> = [];
+  readonly attempts = new Map<string, number>();
   failuresLeft = new Map<string, number>();
   pool!: Pool;
 }
@@ -54,16 +55,14 @@ class Observations {
 class PowerSavingHandler extends ResilientEventHandler<ThresholdExceededEvent> {
   protected override readonly firstRetryMs = 10;
   protected override readonly retries = 3;
-  private attempts = new Map<string, number>();
-
   constructor(private readonly observations: Observations) {
     super();
   }
 
   protected async process(event: ThresholdExceededEvent): Promise<void> {
     const meter = event.payload.meter;
-    const attempt = (this.attempts.get(meter) ?? 0) + 1;
-    this.attempts.set(meter, attempt);
+    const attempt = (this.observations.attempts.get(meter) ?? 0) + 1;
+    this.observations.attempts.set(meter, attempt);
     // Seen from another connection: the event must already be committed when we hear of it.
     const { rowCount } = await this.observations.pool.query('SELECT 1 FROM events WHERE position = $1', [
       event.record.position.toString(),
@@ -149,6 +148,7 @@ describe('CQRS wiring', () => {
     await bus.execute(new RecordExcessCommand('m-3', 1));
     await bus.execute(new RecordExcessCommand('m-4', 2));
     await until(() => observations.handled.some((h) => h.meter === 'm-4'));
+    await until(() => observations.attempts.get('m-3') === 4); // the first try and 3 retries
     expect(observations.handled.some((h) => h.meter === 'm-3')).toBe(false);
   });
 });

@@ -8,8 +8,19 @@
  * objects that are not plain. Dates are written as ISO strings.
  */
 export function canonicalJson(value: unknown): string {
+  return canonicalJsonOf(value).json;
+}
+
+/**
+ * The canonical JSON of a value, and whether parsing it gives back a value structurally equal to the
+ * input (false when a Date became a string or an undefined property was dropped): callers that need
+ * the stored form can then skip a JSON.parse for the common case.
+ */
+export function canonicalJsonOf(value: unknown): { json: string; sameAsInput: boolean } {
+  reshaped = false;
   try {
-    return write(value);
+    const json = write(value);
+    return { json, sameAsInput: !reshaped };
   } catch (error) {
     if (error instanceof NotCanonicalizable) {
       // The fast path keeps no path; find where the bad value is only when there is one.
@@ -20,6 +31,9 @@ export function canonicalJson(value: unknown): string {
 }
 
 class NotCanonicalizable extends Error {}
+
+/** Set by write() when the output would not parse back to the same structure. */
+let reshaped = false;
 
 function problemWith(value: unknown): string | undefined {
   switch (typeof value) {
@@ -65,6 +79,7 @@ function write(value: unknown): string {
     return out + ']';
   }
   if (value instanceof Date) {
+    reshaped = true;
     return JSON.stringify(value.toISOString());
   }
   const record = value as Record<string, unknown>;
@@ -74,6 +89,7 @@ function write(value: unknown): string {
   for (const key of keys) {
     const item = record[key];
     if (item === undefined) {
+      reshaped = true;
       continue;
     }
     out += (first ? '' : ',') + JSON.stringify(key) + ':' + write(item);

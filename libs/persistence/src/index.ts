@@ -3,3 +3,5 @@ export * from './database.module';
 export * from './migrator';
 export * from './repo-root';
 export * from './sql';
+export * from './schema-drift';
+export { PrismaClient } from './generated/prisma/client';

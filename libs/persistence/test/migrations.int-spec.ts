@@ -1,0 +1,68 @@
+import path from 'node:path';
+
+import { PrismaPg } from '@prisma/adapter-pg';
+
+import { createTestDatabase, type TestDatabase } from '@app/testing';
+
+import {
+  checkSchemaDrift,
+  migrate,
+  migrationsDir,
+  pendingMigrations,
+  PrismaClient,
+  readMigrations,
+  repoRoot,
+} from '../src';
+
+const schemaPath = path.join(repoRoot(), 'prisma', 'schema.prisma');
+
+describe('migrations and schema.prisma', () => {
+  let db: TestDatabase;
+
+  beforeEach(async () => {
+    db = await createTestDatabase();
+  });
+
+  afterEach(async () => {
+    await db.drop();
+  });
+
+  it('given the migrated test database, when compared with schema.prisma, should find no drift, and Prisma should query every model', async () => {
+    expect(await checkSchemaDrift(db.pool, schemaPath)).toEqual([]);
+    const prisma = new PrismaClient({ adapter: new PrismaPg(db.pool) });
+    await expect(
+      Promise.all([
+        prisma.event.findFirst(),
+        prisma.outboxMessage.findFirst(),
+        prisma.projectionCheckpoint.findFirst(),
+        prisma.processedJob.findFirst(),
+        prisma.journalTypeStat.findFirst(),
+      ]),
+    ).resolves.toHaveLength(5);
+  });
+
+  it('given a column changed by hand, when compared, should name it', async () => {
+    await db.pool.query('ALTER TABLE outbox ALTER COLUMN last_error SET NOT NULL');
+    await db.pool.query('ALTER TABLE journal_type_stats ADD COLUMN extra int');
+    await db.pool.query('DROP INDEX outbox_job_id_key');
+    expect(await checkSchemaDrift(db.pool, schemaPath)).toEqual([
+      'model OutboxMessage: "outbox.last_error" is NOT NULL, the schema says optional',
+      'model OutboxMessage: no unique index on (job_id)',
+      'model JournalTypeStat: column "journal_type_stats.extra" is not in the schema',
+    ]);
+  });
+
+  it("given a migrated database, when migrated again, should apply nothing and keep Prisma's history table", async () => {
+    const again = await migrate(db.url, migrationsDir());
+    expect(again.applied).toEqual([]);
+    expect(again.alreadyApplied).toEqual((await readMigrations(migrationsDir())).map((m) => m.name));
+    expect(await pendingMigrations(db.pool, migrationsDir())).toEqual([]);
+    const { rows } = await db.pool.query<{ checksum: string; applied_steps_count: number }>(
+      'SELECT checksum, applied_steps_count FROM "_prisma_migrations" ORDER BY started_at LIMIT 1',
+    );
+    expect(rows[0]).toMatchObject({
+      checksum: expect.stringMatching(/^[0-9a-f]{64}$/),
+      applied_steps_count: 1,
+    });
+  });
+});
