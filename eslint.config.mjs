@@ -13,6 +13,7 @@ export default tseslint.config(
       'apps/console/**',
       '**/*.js',
       '**/*.mjs',
+      '**/*.cjs',
     ],
   },
   js.configs.recommended,
