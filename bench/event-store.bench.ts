@@ -91,7 +91,9 @@ async function batched(store: EventStore, seconds: number, producers: number) {
         batchTimes.push(performance.now() - t0);
         const refused = outcomes.filter((o) => o instanceof ConcurrencyError).length;
         if (refused > 0) {
-          throw new Error(`${refused} appends of a batch were refused: the benchmark would count nothing real`);
+          throw new Error(
+            `${refused} appends of a batch were refused: the benchmark would count nothing real`,
+          );
         }
         appended += BATCH;
       }

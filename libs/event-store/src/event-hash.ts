@@ -41,7 +41,9 @@ export function contentHash(
   const typeLength = Buffer.byteLength(event.type);
   const payloadLength = Buffer.byteLength(payloadJson);
   const metadataLength = Buffer.byteLength(metadataJson);
-  const out = Buffer.allocUnsafe(CONTENT_TAG.length + 6 * 4 + 8 + streamLength + typeLength + payloadLength + metadataLength);
+  const out = Buffer.allocUnsafe(
+    CONTENT_TAG.length + 6 * 4 + 8 + streamLength + typeLength + payloadLength + metadataLength,
+  );
   let at = CONTENT_TAG.copy(out, 0);
   at = out.writeUInt32BE(streamLength, at);
   at += out.write(event.streamId, at);
