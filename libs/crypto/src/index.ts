@@ -85,7 +85,7 @@ export { precomputeSigningTables } from './fixed-base';
 export type { EpochPolicy, SharingPolicy, Reading, MeterSigncrypterOptions } from './signcrypt';
 
 export { ShareDecryptor } from './unsigncrypt';
-export type { DecryptedShare, ShareDecryptorOptions } from './unsigncrypt';
+export type { DecryptedShare, ShareDecryptorOptions, ShareResult } from './unsigncrypt';
 export type { Dimension } from './share';
 
 export { verifyReport, verifyReportBatch, SIGNATURE_INVALID, METER_MISMATCH } from './signature';

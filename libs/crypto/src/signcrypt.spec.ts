@@ -222,6 +222,57 @@ describe('signcryption and unsigncryption', () => {
   });
 });
 
+describe('opening many shares at once', () => {
+  it('given a mixed batch when opened together should give the same outcomes as opening one by one', () => {
+    const meter = world.meters[0]!.key;
+    const fresh = MeterSigncrypter.create(world.params, meter, policy([0, 1], [full(10), [4]]));
+    const epoch = MeterSigncrypter.create(world.params, meter, policy([0, 1], [full(10), [4]]), {
+      epoch: { maxReports: 10, maxAgeMs: 60_000 },
+    });
+    const good = [
+      fresh.signcrypt(sampleReading(10, 1), T0),
+      ...[1, 2, 3].map((i) => epoch.signcrypt(sampleReading(10, i), T0 + i)),
+    ];
+    const notMine = MeterSigncrypter.create(world.params, meter, policy([2], [[0]])).signcrypt(
+      sampleReading(10),
+      T0,
+    );
+    const smallOrder = new Uint8Array(48);
+    smallOrder[0] = 0x80;
+    const badD = Report.decode(encodeReport({ ...good[0]!, d: smallOrder }));
+    const flipped = Uint8Array.from(good[2]!.shares[0]!.ciphertext);
+    flipped[3] = (flipped[3] ?? 0) ^ 1;
+    const tampered = Report.decode(
+      encodeReport({
+        ...good[2]!,
+        shares: [{ ...good[2]!.shares[0]!, ciphertext: flipped }, good[2]!.shares[1]!],
+      }),
+    );
+    const batch = [...good, notMine, badD, tampered, good[1]!];
+
+    const together = new ShareDecryptor(world.receivers[0]!.priv).openAll(batch);
+    const single = new ShareDecryptor(world.receivers[0]!.priv);
+    const oneByOne = batch.map((r) => {
+      try {
+        return single.open(r).dimensions.length;
+      } catch (e) {
+        return (e as { code: string }).code;
+      }
+    });
+    expect(together.map((o) => (o.ok ? o.share.dimensions.length : o.error.code))).toEqual(oneByOne);
+    expect(oneByOne).toEqual([
+      10,
+      10,
+      10,
+      10,
+      'CRYPTO.SHARE_NOT_FOUND',
+      'CRYPTO.POINT_NOT_IN_SUBGROUP',
+      'CRYPTO.CIPHERTEXT_TAMPERED',
+      10,
+    ]);
+  });
+});
+
 describe('unsigncryption failures, each with its own typed error', () => {
   const make = (): Report =>
     MeterSigncrypter.create(

@@ -1,6 +1,7 @@
 import { bytesEqual } from './bytes';
 import {
   CiphertextTamperedError,
+  CryptoError,
   HeaderChangedError,
   ShareNotFoundError,
   ShareNotKeyedError,
@@ -73,18 +74,72 @@ export class ShareDecryptor {
     return openWithKeys(this.key, report, (slot) => (slot < 0 ? undefined : this.keysFor(report)));
   }
 
+  /**
+   * Open many shares: one outcome per report, the share or the typed error. The pairings for the
+   * D's not in the cache run first, back to back, and the hashing and AES-GCM after: interleaving
+   * native crypto calls with the pairing code costs about 5% of a pairing per share on this machine
+   * (caches), which a batch pays once.
+   */
+  openAll(reports: readonly Report[]): ShareResult[] {
+    const fresh = new Map<string, { d: Uint8Array; u?: mcl.GT; error?: CryptoError }>();
+    for (const report of reports) {
+      const cacheKey = keyFor(report);
+      if (
+        report.receivers.some((r) => r.id === this.key.id) &&
+        !fresh.has(cacheKey) &&
+        this.cache.get(cacheKey) === undefined
+      ) {
+        try {
+          const point = decodeG1(report.d, 'D', 'full');
+          fresh.set(cacheKey, { d: report.d, u: pairWithKey(this.key, point) });
+        } catch (e) {
+          if (!(e instanceof CryptoError)) {
+            throw e;
+          }
+          fresh.set(cacheKey, { d: report.d, error: e });
+        }
+      }
+    }
+    for (const [cacheKey, entry] of fresh) {
+      if (entry.u !== undefined) {
+        this.cache.set(cacheKey, deriveShareKeys(entry.u, entry.d, this.key.index));
+      }
+    }
+    return reports.map((report) => {
+      try {
+        const failed = fresh.get(keyFor(report))?.error;
+        if (failed !== undefined) {
+          throw failed;
+        }
+        return { ok: true, share: this.open(report) };
+      } catch (e) {
+        if (e instanceof CryptoError) {
+          return { ok: false, error: e };
+        }
+        throw e;
+      }
+    });
+  }
+
   private keysFor(report: Report): ShareKeyMaterial {
-    const d = report.d;
-    const cacheKey = `${report.meterId}\u0000${Buffer.from(d.buffer, d.byteOffset, d.length).toString('latin1')}`;
+    const cacheKey = keyFor(report);
     const hit = this.cache.get(cacheKey);
     if (hit !== undefined) {
       // This exact D was checked in full when the entry was made.
       return hit;
     }
-    const keys = deriveForD(this.key, d);
+    const keys = deriveForD(this.key, report.d);
     this.cache.set(cacheKey, keys);
     return keys;
   }
+}
+
+export type ShareResult =
+  { readonly ok: true; readonly share: DecryptedShare } | { readonly ok: false; readonly error: CryptoError };
+
+function keyFor(report: Report): string {
+  const d = report.d;
+  return `${report.meterId}\u0000${Buffer.from(d.buffer, d.byteOffset, d.length).toString('latin1')}`;
 }
 
 /**
@@ -146,6 +201,10 @@ export function deriveForD(key: ReceiverPrivateKey, d: Uint8Array): ShareKeyMate
 
 /** The pairing and key derivation alone, for a D already checked in full. */
 export function deriveForCheckedD(key: ReceiverPrivateKey, point: mcl.G1, d: Uint8Array): ShareKeyMaterial {
-  const u = mcl.finalExp(mcl.precomputedMillerLoop(point, receiverSecret(key).lines));
-  return deriveShareKeys(u, d, key.index);
+  return deriveShareKeys(pairWithKey(key, point), d, key.index);
+}
+
+/** U = e(D, x_R*Ypub2): one Miller loop from the precomputed lines and one final exponentiation. */
+function pairWithKey(key: ReceiverPrivateKey, point: mcl.G1): mcl.GT {
+  return mcl.finalExp(mcl.precomputedMillerLoop(point, receiverSecret(key).lines));
 }

@@ -8,7 +8,7 @@ import { Report } from '../report';
 import { SecretScalar } from '../secret';
 import { BatchItem, ReportVerdict, verifyReportBatch } from '../signature';
 import { SystemParams } from '../system';
-import { ShareDecryptor } from '../unsigncrypt';
+import { ShareDecryptor, ShareResult } from '../unsigncrypt';
 import { FromWorker, serializeError, ToWorker, unpack, WorkerInit } from './protocol';
 
 /*
@@ -84,15 +84,25 @@ async function main(): Promise<void> {
         if (decryptor === undefined) {
           throw new Error(`no receiver key with handle ${msg.handle} in this worker`);
         }
-        return unpack(msg.reports).map((bytes) => {
+        // Reports that do not parse get their error; the rest are opened as one batch (pairings first).
+        const parsed: (Report | CryptoError)[] = unpack(msg.reports).map((bytes) => {
           try {
-            return { ok: true, share: decryptor.open(Report.decode(bytes)) };
+            return Report.decode(bytes);
           } catch (e) {
-            if (!(e instanceof CryptoError)) {
-              throw e;
+            if (e instanceof CryptoError) {
+              return e;
             }
-            return { ok: false, error: serializeError(e) };
+            throw e;
           }
+        });
+        const opened = decryptor.openAll(parsed.filter((p): p is Report => p instanceof Report));
+        let next = 0;
+        return parsed.map((p) => {
+          if (p instanceof CryptoError) {
+            return { ok: false, error: serializeError(p) };
+          }
+          const r = opened[next++] as ShareResult;
+          return r.ok ? r : { ok: false, error: serializeError(r.error) };
         });
       }
     }
