@@ -6,7 +6,7 @@ import { FixedBaseGT } from './gt-power';
 import { fIndex, keyFingerprint } from './hash';
 import { assertIdentifier } from './ids';
 import { G1_BYTES, mcl, precomputeLines, ready } from './mcl';
-import { decodeG1, encodeG1, PointCheck } from './points';
+import { decodeG1, decodeG1AffineTrusted, encodeG1, encodeG1Affine } from './points';
 import { REDACTED, scalarOf, SecretScalar } from './secret';
 import {
   checkPartialKey,
@@ -141,14 +141,17 @@ export class RegisteredMeter {
     return this.#points.aBytes;
   }
 
-  /** Storage form: u8 version, u8 len + id, Y_S(48), alpha(48), A(48). */
+  /**
+   * Storage form: u8 version, u8 len + id, Y_S affine (96), alpha compressed (48), A affine (96). The
+   * affine points load without a square root (points.ts), since a node reloads its whole registry.
+   */
   toBytes(): Uint8Array {
-    return new ByteWriter(200)
+    return new ByteWriter(260)
       .u8(STORAGE_VERSION)
       .bytes8(utf8(this.id))
-      .fixed(this.publicKey)
+      .fixed(encodeG1Affine(this.#points.y))
       .fixed(this.alpha)
-      .fixed(this.#points.aBytes)
+      .fixed(encodeG1Affine(this.#points.a))
       .finish();
   }
 
@@ -157,26 +160,18 @@ export class RegisteredMeter {
    * the subgroup check, which is the expensive part and was done at registration.
    */
   static fromTrustedBytes(bytes: Uint8Array): RegisteredMeter {
-    return decodeRegisteredMeter(bytes, 'trusted');
+    const r = new ByteReader(bytes, 'registered meter');
+    if (r.u8('version') !== STORAGE_VERSION) {
+      throw new MalformedEncodingError('registered meter', 'unknown storage version');
+    }
+    const id = Buffer.from(r.bytes8('id')).toString('latin1');
+    assertIdentifier(id, 'meter id');
+    const y = decodeG1AffineTrusted(r.fixed(2 * G1_BYTES, 'publicKey'), 'meter public key');
+    const alpha = r.fixed(G1_BYTES, 'alpha').slice();
+    const a = decodeG1AffineTrusted(r.fixed(2 * G1_BYTES, 'A'), 'A');
+    r.end();
+    return makeRegistered(id, encodeG1(y), alpha, { y, a, aBytes: encodeG1(a) });
   }
-}
-
-function decodeRegisteredMeter(bytes: Uint8Array, check: PointCheck): RegisteredMeter {
-  const r = new ByteReader(bytes, 'registered meter');
-  if (r.u8('version') !== STORAGE_VERSION) {
-    throw new MalformedEncodingError('registered meter', 'unknown storage version');
-  }
-  const id = Buffer.from(r.bytes8('id')).toString('latin1');
-  assertIdentifier(id, 'meter id');
-  const publicKey = r.fixed(G1_BYTES, 'publicKey').slice();
-  const alpha = r.fixed(G1_BYTES, 'alpha').slice();
-  const aBytes = r.fixed(G1_BYTES, 'A').slice();
-  r.end();
-  return makeRegistered(id, publicKey, alpha, {
-    y: decodeG1(publicKey, 'meter public key', check),
-    a: decodeG1(aBytes, 'A', check),
-    aBytes,
-  });
 }
 
 export function registeredMeterPoints(meter: RegisteredMeter): RegisteredMeterPoints {

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 
 import { CryptoError } from './errors';
 import { initCrypto, mcl } from './mcl';
-import { decodeG1, decodeG2, encodeG1, encodeG2 } from './points';
+import { scalarOf, SecretScalar } from './secret';
+import { decodeG1, decodeG1AffineTrusted, decodeG2, encodeG1, encodeG1Affine, encodeG2 } from './points';
 import { expectCode } from '../test/expect-error';
 import vectors from '../test/vectors/points-invalid.json';
 
@@ -51,6 +52,22 @@ describe('point decoding', () => {
       expect(decodeG1(encodeG1(p), 'p').isEqual(p)).toBe(true);
       expect(decodeG2(encodeG2(q), 'q').isEqual(q)).toBe(true);
     }
+  });
+
+  it('given the affine storage form when read back should round-trip, and reject off-curve or out-of-range coordinates', () => {
+    const p = mcl.mul(
+      decodeG1(Buffer.from(vectors[0]?.hex ?? '', 'hex'), 'P1'),
+      scalarOf(SecretScalar.random()),
+    );
+    const stored = encodeG1Affine(p);
+    expect(decodeG1AffineTrusted(stored, 'p').isEqual(p)).toBe(true);
+    const offCurve = Uint8Array.from(stored);
+    offCurve[95] = (offCurve[95] ?? 0) ^ 1;
+    expectCode(() => decodeG1AffineTrusted(offCurve, 'p'), 'CRYPTO.POINT_NOT_ON_CURVE');
+    const big = Uint8Array.from(stored);
+    big.fill(0xff, 0, 48);
+    expectCode(() => decodeG1AffineTrusted(big, 'p'), 'CRYPTO.MALFORMED_ENCODING');
+    expectCode(() => decodeG1AffineTrusted(stored.subarray(1), 'p'), 'CRYPTO.ENCODING_TRUNCATED');
   });
 
   it('given arbitrary bytes when decoded should either succeed or fail with a typed crypto error, never anything else', () => {
