@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import { CryptoError, PoolClosedError, WorkerCrashedError } from '../errors';
+import { PoolClosedError, WorkerCrashedError } from '../errors';
 import { RegisteredMeter } from '../keys';
 import { LruCache } from '../lru';
 import { ready } from '../mcl';
@@ -11,7 +11,7 @@ import { Report } from '../report';
 import { SecretScalar } from '../secret';
 import { BatchVerdict, ReportVerdict } from '../signature';
 import { SystemParams } from '../system';
-import { DecryptedShare } from '../unsigncrypt';
+import { DecryptedShare, ShareResult } from '../unsigncrypt';
 import { deserializeError, FromWorker, pack, SerializedError, ToWorker, WorkerInit } from './protocol';
 
 export interface CryptoPoolOptions {
@@ -34,8 +34,8 @@ export interface PoolReceiver {
   readonly handle: number;
 }
 
-export type ShareOutcome =
-  { readonly ok: true; readonly share: DecryptedShare } | { readonly ok: false; readonly error: CryptoError };
+/** One report's outcome in openShares: the share, or the typed error (as ShareDecryptor.openAll). */
+export type ShareOutcome = ShareResult;
 
 interface Task {
   readonly build: (taskId: number) => { msg: ToWorker; transfer: ArrayBuffer[] };
