@@ -45,6 +45,23 @@ const envSchema = z.object({
   PROJECTION_POLL_MS: int(10, 60_000).default(1_000),
   /** How long to wait for Postgres and Redis at start-up before giving up with a clear message. */
   STARTUP_TIMEOUT_MS: int(100, 120_000).default(5_000),
+  /** The consortium's genesis document (written by `cbsg setup`). */
+  GENESIS_FILE: z.string().min(1).optional(),
+  /** This node's name among its peers (logs, metrics, signed head digests). */
+  NODE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+    .default('node-1'),
+  /** How old a transaction's or report's timestamp may be on arrival. */
+  ACCEPT_WINDOW_MS: int(1_000, 7 * 24 * 3_600_000).default(15 * 60_000),
+  /** Clock skew tolerated into the future. */
+  FUTURE_SKEW_MS: int(0, 3_600_000).default(30_000),
+  /** Reports waiting for a block beyond which intake answers 503 (back-pressure). */
+  MEMPOOL_MAX_REPORTS: int(1, 10_000_000).default(200_000),
+  /** Reports waiting for verification beyond which intake answers 429. */
+  VERIFY_QUEUE_MAX: int(1, 1_000_000).default(20_000),
+  /** Worker threads for report verification (0: one per core). */
+  CRYPTO_WORKERS: int(0, 64).default(0),
 });
 
 export interface AppConfig {
@@ -56,6 +73,14 @@ export interface AppConfig {
   outbox: { pollMs: number };
   projections: { pollMs: number };
   startupTimeoutMs: number;
+  chain: { genesisFile?: string; nodeId: string };
+  intake: {
+    acceptWindowMs: number;
+    futureSkewMs: number;
+    mempoolMaxReports: number;
+    verifyQueueMax: number;
+    cryptoWorkers: number;
+  };
 }
 
 /** A configuration that cannot run: the message is one line naming every bad variable. */
@@ -81,6 +106,14 @@ export function parseAppConfig(env: Record<string, string | undefined>): AppConf
     outbox: { pollMs: e.OUTBOX_POLL_MS },
     projections: { pollMs: e.PROJECTION_POLL_MS },
     startupTimeoutMs: e.STARTUP_TIMEOUT_MS,
+    chain: { genesisFile: e.GENESIS_FILE, nodeId: e.NODE_ID },
+    intake: {
+      acceptWindowMs: e.ACCEPT_WINDOW_MS,
+      futureSkewMs: e.FUTURE_SKEW_MS,
+      mempoolMaxReports: e.MEMPOOL_MAX_REPORTS,
+      verifyQueueMax: e.VERIFY_QUEUE_MAX,
+      cryptoWorkers: e.CRYPTO_WORKERS,
+    },
   };
 }
 

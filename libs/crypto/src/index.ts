@@ -115,3 +115,6 @@ export type { KeystoreEntry, KeystoreKind, ScryptParams } from './keystore';
 
 export { CryptoPool } from './pool/crypto-pool';
 export type { CryptoPoolOptions, PoolReceiver, ShareOutcome } from './pool/crypto-pool';
+
+// Canonical byte encoding and strict hex/base64, shared with the ledger's formats.
+export { ByteReader, ByteWriter, bytesEqual, fromBase64, fromHex, toBase64, toHex } from './bytes';

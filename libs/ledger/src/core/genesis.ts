@@ -1,0 +1,164 @@
+import { hash } from 'node:crypto';
+
+import { z } from 'zod';
+
+import { BlsPublicKey, blsVerifyPossession, fromHex, SystemParams } from '@app/crypto';
+import { canonicalJson, InvalidInputError } from '@app/kernel';
+
+/**
+ * The genesis document: what every node of a consortium agrees on before the first block (DESIGN.md
+ * section 3). It names the chain, carries the control center's public parameters, the member
+ * organisations with their signing keys and roles, the initial delegates, and the consensus settings.
+ * Its hash (SHA-256 of "CBSG-GENESIS-V1" | canonical JSON) is the parent of block 1.
+ */
+export const ORGANISATION_ROLES = [
+  'control-center',
+  'grid-operator',
+  'equipment-supplier',
+  'meter-registrar',
+  'delegate-operator',
+  'receiver',
+] as const;
+export type OrganisationRole = (typeof ORGANISATION_ROLES)[number];
+
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be an identifier (letters, digits, . _ : -)');
+const g1Hex = z.string().regex(/^[0-9a-f]{96}$/, 'must be a 48-byte G1 point in hex');
+const g2Hex = z.string().regex(/^[0-9a-f]{192}$/, 'must be a 96-byte G2 point in hex');
+
+export const genesisSchema = z
+  .object({
+    version: z.literal(1),
+    chainId: identifier,
+    createdAt: z.number().int().nonnegative(),
+    systemParams: z.unknown(),
+    organisations: z
+      .array(
+        z
+          .object({
+            id: identifier,
+            name: z.string().min(1).max(200),
+            roles: z.array(z.enum(ORGANISATION_ROLES)).min(1),
+            publicKey: g1Hex,
+            proofOfPossession: g2Hex,
+            stake: z.number().int().nonnegative(),
+          })
+          .strict(),
+      )
+      .min(1),
+    delegates: z
+      .array(
+        z
+          .object({
+            id: identifier,
+            organisation: identifier,
+            publicKey: g1Hex,
+            proofOfPossession: g2Hex,
+          })
+          .strict(),
+      )
+      .min(1),
+    consensus: z
+      .object({
+        /** Producers per round (the paper uses 101). */
+        producers: z.number().int().min(1).max(1000),
+        slotMs: z.number().int().min(100).max(60_000),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type GenesisDocument = z.infer<typeof genesisSchema>;
+
+export class GenesisInvalidError extends InvalidInputError {
+  constructor(message: string) {
+    super('GENESIS.INVALID', message);
+  }
+}
+
+export interface Genesis {
+  document: GenesisDocument;
+  hash: Uint8Array;
+  params: SystemParams;
+}
+
+/** Parses and checks a genesis document: schema, unique ids, one control center, every key's proof of possession. */
+export function loadGenesis(value: unknown): Genesis {
+  const parsed = genesisSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new GenesisInvalidError(
+      parsed.error.issues
+        .map((issue) => `${issue.path.join('.') || '(document)'} ${issue.message}`)
+        .join('; '),
+    );
+  }
+  const document = parsed.data;
+  let params: SystemParams;
+  try {
+    params = SystemParams.fromJSON(document.systemParams);
+  } catch (error) {
+    throw new GenesisInvalidError(`systemParams: ${(error as Error).message}`);
+  }
+  const ids = new Set<string>();
+  for (const org of document.organisations) {
+    if (ids.has(org.id)) {
+      throw new GenesisInvalidError(`organisation ${org.id} appears twice`);
+    }
+    ids.add(org.id);
+    checkPossession(`organisation ${org.id}`, org.publicKey, org.proofOfPossession);
+  }
+  const centers = document.organisations.filter((o) => o.roles.includes('control-center'));
+  if (centers.length !== 1) {
+    throw new GenesisInvalidError(
+      `exactly one organisation must have the control-center role (found ${centers.length})`,
+    );
+  }
+  const delegates = new Set<string>();
+  for (const delegate of document.delegates) {
+    if (delegates.has(delegate.id)) {
+      throw new GenesisInvalidError(`delegate ${delegate.id} appears twice`);
+    }
+    delegates.add(delegate.id);
+    if (!ids.has(delegate.organisation)) {
+      throw new GenesisInvalidError(
+        `delegate ${delegate.id} names an unknown organisation ${delegate.organisation}`,
+      );
+    }
+    checkPossession(`delegate ${delegate.id}`, delegate.publicKey, delegate.proofOfPossession);
+  }
+  if (document.consensus.producers > document.delegates.length) {
+    throw new GenesisInvalidError(
+      `consensus.producers (${document.consensus.producers}) exceeds the ${document.delegates.length} initial delegates`,
+    );
+  }
+  return { document, hash: genesisHash(document), params };
+}
+
+export function genesisHash(document: GenesisDocument): Uint8Array {
+  return hash(
+    'sha256',
+    Buffer.concat([Buffer.from('CBSG-GENESIS-V1', 'utf8'), Buffer.from(canonicalJson(document), 'utf8')]),
+    'buffer',
+  );
+}
+
+function checkPossession(what: string, publicKeyHex: string, proofHex: string): void {
+  let ok = false;
+  try {
+    ok = blsVerifyPossession(
+      BlsPublicKey.fromBytes(fromHex(publicKeyHex, `${what} public key`, 48)),
+      fromHex(proofHex, 'proof', 96),
+    );
+  } catch (error) {
+    throw new GenesisInvalidError(`${what}: ${(error as Error).message}`);
+  }
+  if (!ok) {
+    throw new GenesisInvalidError(`${what}: the proof of possession does not match the public key`);
+  }
+}
+
+/** The control center's organisation id. */
+export function controlCenterOf(document: GenesisDocument): string {
+  return document.organisations.find((o) => o.roles.includes('control-center'))!.id;
+}

@@ -1,0 +1,3 @@
+export * from './core/genesis';
+export * from './core/merkle';
+export * from './core/transaction';
