@@ -144,7 +144,7 @@ export function genesisHash(document: GenesisDocument): Uint8Array {
 }
 
 function checkPossession(what: string, publicKeyHex: string, proofHex: string): void {
-  let ok = false;
+  let ok: boolean;
   try {
     ok = blsVerifyPossession(
       BlsPublicKey.fromBytes(fromHex(publicKeyHex, `${what} public key`, 48)),
