@@ -1,5 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { json } from 'express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 
@@ -11,8 +13,15 @@ import { NodeModule, type NodeModuleOptions } from './node.module';
 export async function createNodeApp(options: NodeModuleOptions = {}): Promise<INestApplication> {
   // Nest's own logger stays off until pino takes over: a start-up failure then surfaces only as the
   // one-line error main.ts prints, not as Nest's stack traces.
-  const app = await NestFactory.create(NodeModule.forRoot(options), { logger: false, abortOnError: false });
+  const app = await NestFactory.create<NestExpressApplication>(NodeModule.forRoot(options), {
+    logger: false,
+    abortOnError: false,
+    bodyParser: false,
+  });
   app.useLogger(app.get(Logger));
+  // Size limits at the edge: a batch of reports may be large, everything else is small.
+  app.use('/reports/batch', json({ limit: '16mb' }));
+  app.use(json({ limit: '256kb' }));
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(
     app,

@@ -1,14 +1,21 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { LoggerModule } from 'nestjs-pino';
 
 import { APP_CONFIG, type AppConfig, AppConfigModule } from '@app/config';
 import { EventStoreModule } from '@app/event-store';
+import { IntakeModule } from '@app/intake';
+import { MetricsModule } from '@app/metrics';
 import { DatabaseModule } from '@app/persistence';
 import { RedisModule } from '@app/queue';
+import { RegistryModule } from '@app/registry';
 
 import { HealthController } from './health/health.controller';
+import { DomainErrorFilter } from './http/domain-error.filter';
 import { JournalStatsProjection } from './journal/journal-stats.projection';
+import { RegistryController } from './registry/registry.controller';
+import { ReportsController } from './reports/reports.controller';
 
 export interface NodeModuleOptions {
   /** Environment overrides (tests, the devnet). */
@@ -43,9 +50,12 @@ export class NodeModule {
         RedisModule,
         EventStoreModule.forRoot({ background: options.background ?? true }),
         TerminusModule,
+        MetricsModule,
+        RegistryModule,
+        IntakeModule,
       ],
-      controllers: [HealthController],
-      providers: [JournalStatsProjection],
+      controllers: [HealthController, RegistryController, ReportsController],
+      providers: [JournalStatsProjection, { provide: APP_FILTER, useClass: DomainErrorFilter }],
     };
   }
 }

@@ -421,7 +421,9 @@ function object(value: unknown, path: string, keys: readonly string[]): Record<s
     throw new ReportMalformedError(`${path} must be an object`, { path });
   }
   const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) {
+  // A plain object from any realm (a vm context, a worker): its prototype is some realm's
+  // Object.prototype, whose own prototype is null.
+  if (proto !== null && Object.getPrototypeOf(proto) !== null) {
     throw new ReportMalformedError(`${path} must be a plain object`, { path });
   }
   const actual = Object.keys(value).sort();

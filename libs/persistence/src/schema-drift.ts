@@ -153,9 +153,11 @@ export async function checkSchemaDrift(pool: Pool, schemaPath: string): Promise<
           `model ${model.name}: "${model.table}.${field.column}" is ${column.udt_name}, the schema says ${field.type}${field.list ? '[]' : ''}`,
         );
       }
-      if ((column.is_nullable === 'YES') !== field.optional) {
+      // Prisma's own migrations create scalar lists without NOT NULL; mirror that.
+      const nullable = field.optional || field.list;
+      if ((column.is_nullable === 'YES') !== nullable) {
         problems.push(
-          `model ${model.name}: "${model.table}.${field.column}" is ${column.is_nullable === 'YES' ? 'nullable' : 'NOT NULL'}, the schema says ${field.optional ? 'optional' : 'required'}`,
+          `model ${model.name}: "${model.table}.${field.column}" is ${column.is_nullable === 'YES' ? 'nullable' : 'NOT NULL'}, the schema says ${nullable ? 'optional' : 'required'}`,
         );
       }
     }

@@ -1,0 +1,107 @@
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
+import type { Response } from 'express';
+
+import { IntakeBusyError, MempoolFullError } from '@app/intake';
+import { DomainError } from '@app/kernel';
+
+/** HTTP status of each error code (by exact code, then by prefix); anything else that is a DomainError is a 400. */
+const STATUS_BY_CODE: Record<string, number> = {
+  'TX.UNKNOWN_SENDER': HttpStatus.FORBIDDEN,
+  'TX.BAD_SIGNATURE': HttpStatus.UNAUTHORIZED,
+  'TX.NOT_ALLOWED': HttpStatus.FORBIDDEN,
+  'TX.WRONG_CHAIN': HttpStatus.UNPROCESSABLE_ENTITY,
+  'TX.STALE': HttpStatus.UNPROCESSABLE_ENTITY,
+  'TX.FUTURE': HttpStatus.UNPROCESSABLE_ENTITY,
+  'TX.INVALID_BODY': HttpStatus.BAD_REQUEST,
+  'TX.MALFORMED': HttpStatus.BAD_REQUEST,
+  'REGISTRY.ALREADY_REGISTERED': HttpStatus.CONFLICT,
+  'REGISTRY.ALREADY_ACTIVE': HttpStatus.CONFLICT,
+  'REGISTRY.UNKNOWN': HttpStatus.NOT_FOUND,
+  'REGISTRY.REVOKED': HttpStatus.CONFLICT,
+  'REGISTRY.BAD_KEY': HttpStatus.UNPROCESSABLE_ENTITY,
+  'REGISTRY.BAD_POLICY': HttpStatus.UNPROCESSABLE_ENTITY,
+  'EVENT_STORE.CONCURRENCY_CONFLICT': HttpStatus.CONFLICT,
+  'REPORT.MALFORMED': HttpStatus.BAD_REQUEST,
+  'REPORT.UNKNOWN_METER': HttpStatus.UNPROCESSABLE_ENTITY,
+  'REPORT.METER_REVOKED': HttpStatus.UNPROCESSABLE_ENTITY,
+  'REPORT.METER_NOT_ACTIVE': HttpStatus.UNPROCESSABLE_ENTITY,
+  'REPORT.STALE': HttpStatus.UNPROCESSABLE_ENTITY,
+  'REPORT.FUTURE': HttpStatus.UNPROCESSABLE_ENTITY,
+  'REPORT.REPLAYED': HttpStatus.CONFLICT,
+  'REPORT.UNKNOWN_RECEIVER': HttpStatus.UNPROCESSABLE_ENTITY,
+  'REPORT.POLICY_MISMATCH': HttpStatus.UNPROCESSABLE_ENTITY,
+  'REPORT.BAD_SIGNATURE': HttpStatus.UNPROCESSABLE_ENTITY,
+  'REPORT.BAD_POINT': HttpStatus.UNPROCESSABLE_ENTITY,
+  'REPORT.DUPLICATE_IN_BATCH': HttpStatus.CONFLICT,
+  'INTAKE.BUSY': HttpStatus.TOO_MANY_REQUESTS,
+  'INTAKE.MEMPOOL_FULL': HttpStatus.SERVICE_UNAVAILABLE,
+  'INTAKE.UNAVAILABLE': HttpStatus.SERVICE_UNAVAILABLE,
+  NOT_FOUND: HttpStatus.NOT_FOUND,
+};
+
+export function statusOf(code: string): number {
+  return (
+    STATUS_BY_CODE[code] ?? (code.startsWith('CRYPTO.') ? HttpStatus.BAD_REQUEST : HttpStatus.BAD_REQUEST)
+  );
+}
+
+/** Nest's HTTP errors carry a string, or { message: string | string[] } (validation). */
+function messageOf(payload: string | object, fallback: string): string {
+  if (typeof payload === 'string') {
+    return payload;
+  }
+  const message = (payload as { message?: unknown }).message;
+  if (Array.isArray(message)) {
+    return message.map(String).join('; ');
+  }
+  return typeof message === 'string' ? message : fallback;
+}
+
+export interface ErrorBody {
+  statusCode: number;
+  code: string;
+  message: string;
+  details?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Every error leaves as JSON { statusCode, code, message, details? }: domain errors with their stable
+ * code, Nest's HTTP errors (validation, 404, 413...) with an HTTP.* code, and anything unexpected as a
+ * generic 500 (logged here, never shown).
+ */
+@Catch()
+export class DomainErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('HTTP');
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    let body: ErrorBody;
+    if (error instanceof DomainError) {
+      body = {
+        statusCode: statusOf(error.code),
+        code: error.code,
+        message: error.message,
+        details: error.details,
+      };
+      if (error instanceof IntakeBusyError || error instanceof MempoolFullError) {
+        response.setHeader('Retry-After', String(error.retryAfterSeconds));
+      }
+    } else if (error instanceof HttpException) {
+      const status = error.getStatus();
+      const payload = error.getResponse();
+      const message = messageOf(payload, error.message);
+      body = { statusCode: status, code: `HTTP.${HttpStatus[status] ?? status}`, message };
+    } else {
+      this.logger.error(`unexpected error: ${(error as Error)?.message}`, (error as Error)?.stack);
+      body = { statusCode: 500, code: 'INTERNAL', message: 'internal error' };
+    }
+    response.status(body.statusCode).json(body);
+  }
+}

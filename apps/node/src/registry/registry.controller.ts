@@ -1,0 +1,148 @@
+import { Body, Controller, Get, HttpCode, HttpStatus, NotFoundException, Param, Post } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { ApiBody, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+
+import { toHex } from '@app/crypto';
+import { Transaction } from '@app/ledger';
+import { PrismaService } from '@app/persistence';
+import { GenesisService, SubmitTransactionCommand, type TransactionReceipt } from '@app/registry';
+
+const TRANSACTION_SCHEMA = {
+  type: 'object',
+  required: ['version', 'chainId', 'kind', 'sender', 'timestamp', 'body', 'signature'],
+  properties: {
+    version: { type: 'integer', enum: [1] },
+    chainId: { type: 'string' },
+    kind: { type: 'string', example: 'meter.register' },
+    sender: { type: 'string', description: 'the signing organisation' },
+    timestamp: { type: 'integer', description: 'epoch milliseconds' },
+    body: {
+      type: 'object',
+      description: 'kind-specific; see libs/registry/src/domain/transaction-bodies.ts',
+    },
+    signature: { type: 'string', description: 'BLS signature (96 bytes, hex) by the sender organisation' },
+  },
+  additionalProperties: false,
+};
+
+@ApiTags('registry')
+@Controller()
+export class RegistryController {
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly prisma: PrismaService,
+    private readonly genesis: GenesisService,
+  ) {}
+
+  @Post('transactions')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({
+    summary:
+      'Submit a signed registry transaction (meters, receivers, delegates, partial keys, revocations).',
+  })
+  @ApiBody({ schema: TRANSACTION_SCHEMA })
+  submit(@Body() body: unknown): Promise<TransactionReceipt> {
+    return this.commands.execute(new SubmitTransactionCommand(Transaction.fromJSON(body)));
+  }
+
+  @Get('genesis')
+  @ApiOperation({ summary: 'The genesis document of this chain and its hash.' })
+  genesisDocument() {
+    const { document, hash } = this.genesis.current();
+    return { hash: toHex(hash), document };
+  }
+
+  @Get('organisations')
+  @ApiOperation({ summary: 'Member organisations and their roles.' })
+  async organisations() {
+    const rows = await this.prisma.organisation.findMany({ orderBy: { id: 'asc' } });
+    return rows.map((o) => ({
+      id: o.id,
+      name: o.name,
+      roles: o.roles,
+      publicKey: toHex(o.publicKey),
+      stake: o.stake.toString(),
+    }));
+  }
+
+  @Get('meters/:id')
+  @ApiParam({ name: 'id', description: 'meter identity' })
+  @ApiOperation({ summary: 'A meter: keys, sharing policy, status.' })
+  async meter(@Param('id') id: string) {
+    const m = await this.prisma.meter.findUnique({ where: { id } });
+    if (!m) {
+      throw new NotFoundException(`no meter ${id}`);
+    }
+    return {
+      id: m.id,
+      registrar: m.registrar,
+      status: m.status,
+      publicKey: toHex(m.publicKey),
+      alpha: m.alpha ? toHex(m.alpha) : null,
+      dimensions: m.dimensions,
+      policy: m.policy,
+      epoch: m.epoch,
+      location: m.location,
+      registeredTx: toHex(m.registeredTx),
+      activatedTx: m.activatedTx ? toHex(m.activatedTx) : null,
+      revokedTx: m.revokedTx ? toHex(m.revokedTx) : null,
+      revokedReason: m.revokedReason,
+      registeredAt: m.registeredAt,
+      updatedAt: m.updatedAt,
+    };
+  }
+
+  @Get('receivers')
+  @ApiOperation({ summary: 'Registered receivers and their encryption keys.' })
+  async receivers() {
+    const rows = await this.prisma.receiver.findMany({ orderBy: { id: 'asc' } });
+    return rows.map((r) => this.receiverView(r));
+  }
+
+  @Get('receivers/:id')
+  @ApiParam({ name: 'id', description: 'receiver identity' })
+  async receiver(@Param('id') id: string) {
+    const r = await this.prisma.receiver.findUnique({ where: { id } });
+    if (!r) {
+      throw new NotFoundException(`no receiver ${id}`);
+    }
+    return this.receiverView(r);
+  }
+
+  @Get('delegates')
+  @ApiOperation({ summary: 'Accounting-node delegates and their block-signing keys.' })
+  async delegates() {
+    const rows = await this.prisma.delegate.findMany({ orderBy: { id: 'asc' } });
+    return rows.map((d) => ({
+      id: d.id,
+      organisation: d.organisation,
+      status: d.status,
+      publicKey: toHex(d.publicKey),
+      revokedReason: d.revokedReason,
+    }));
+  }
+
+  private receiverView(r: {
+    id: string;
+    organisation: string;
+    role: string;
+    status: string;
+    publicKey: Uint8Array;
+    alpha: Uint8Array | null;
+    registeredTx: Uint8Array;
+    activatedTx: Uint8Array | null;
+    revokedReason: string | null;
+  }) {
+    return {
+      id: r.id,
+      organisation: r.organisation,
+      role: r.role,
+      status: r.status,
+      publicKey: toHex(r.publicKey),
+      alpha: r.alpha ? toHex(r.alpha) : null,
+      registeredTx: toHex(r.registeredTx),
+      activatedTx: r.activatedTx ? toHex(r.activatedTx) : null,
+      revokedReason: r.revokedReason,
+    };
+  }
+}

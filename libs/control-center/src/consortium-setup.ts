@@ -1,0 +1,153 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import {
+  blsGenerateKey,
+  blsProvePossession,
+  initCrypto,
+  type ScryptParams,
+  type SecretScalar,
+  setupSystem,
+  toHex,
+  writeKeystoreFile,
+} from '@app/crypto';
+import { type GenesisDocument, genesisHash, loadGenesis, type OrganisationRole } from '@app/ledger';
+
+/**
+ * `cbsg setup`: the control center initialises the system (paper IV.A). It draws the master key x,
+ * publishes the public parameters (Ypub in G1 and G2) as part of the genesis document, and seals x in
+ * the CC's keystore. For a development consortium it can also make the member organisations' and
+ * delegates' signing keys; in production each member makes its own and hands over only the public key
+ * and its proof of possession.
+ */
+export interface OrganisationSpec {
+  id: string;
+  name: string;
+  roles: OrganisationRole[];
+  stake: number;
+  /** The member's own BLS public key and proof of possession (hex); omitted: a key is made here. */
+  publicKey?: string;
+  proofOfPossession?: string;
+}
+
+export interface ConsortiumSpec {
+  chainId: string;
+  organisations: OrganisationSpec[];
+  /** Delegates and the organisation that runs each. */
+  delegates: Array<{ id: string; organisation: string }>;
+  producers: number;
+  slotMs: number;
+  createdAt?: number;
+}
+
+export interface Consortium {
+  genesis: GenesisDocument;
+  genesisHash: string;
+  masterKey: SecretScalar;
+  /** Signing keys made here (organisations without a key of their own, every delegate). */
+  organisationKeys: Map<string, SecretScalar>;
+  delegateKeys: Map<string, SecretScalar>;
+}
+
+export async function createConsortium(spec: ConsortiumSpec): Promise<Consortium> {
+  await initCrypto();
+  const { masterKey, params } = setupSystem();
+  const organisationKeys = new Map<string, SecretScalar>();
+  const organisations = spec.organisations.map((org) => {
+    if (org.publicKey && org.proofOfPossession) {
+      return {
+        id: org.id,
+        name: org.name,
+        roles: org.roles,
+        stake: org.stake,
+        publicKey: org.publicKey,
+        proofOfPossession: org.proofOfPossession,
+      };
+    }
+    const key = blsGenerateKey();
+    organisationKeys.set(org.id, key.secret);
+    return {
+      id: org.id,
+      name: org.name,
+      roles: org.roles,
+      stake: org.stake,
+      publicKey: toHex(key.publicKey),
+      proofOfPossession: toHex(blsProvePossession(key.secret)),
+    };
+  });
+  const delegateKeys = new Map<string, SecretScalar>();
+  const delegates = spec.delegates.map((d) => {
+    const key = blsGenerateKey();
+    delegateKeys.set(d.id, key.secret);
+    return {
+      id: d.id,
+      organisation: d.organisation,
+      publicKey: toHex(key.publicKey),
+      proofOfPossession: toHex(blsProvePossession(key.secret)),
+    };
+  });
+  const genesis: GenesisDocument = {
+    version: 1,
+    chainId: spec.chainId,
+    createdAt: spec.createdAt ?? Date.now(),
+    systemParams: params.toJSON(),
+    organisations,
+    delegates,
+    consensus: { producers: spec.producers, slotMs: spec.slotMs },
+  };
+  loadGenesis(genesis); // the same checks every node will run
+  return { genesis, genesisHash: toHex(genesisHash(genesis)), masterKey, organisationKeys, delegateKeys };
+}
+
+/** Where `writeConsortium` puts things under its directory. */
+export const CONSORTIUM_FILES = {
+  genesis: 'genesis.json',
+  masterKey: 'keys/cc-master.keystore.json',
+  organisationKey: (id: string) => `keys/organisation-${id}.keystore.json`,
+  delegateKey: (id: string) => `keys/delegate-${id}.keystore.json`,
+};
+
+/** Writes the genesis document and every secret made, each in a keystore sealed with `passphrase` (mode 0600). */
+export async function writeConsortium(
+  consortium: Consortium,
+  dir: string,
+  passphrase: string,
+  options: { scrypt?: ScryptParams } = {},
+): Promise<void> {
+  await mkdir(path.join(dir, 'keys'), { recursive: true, mode: 0o700 });
+  await writeFile(
+    path.join(dir, CONSORTIUM_FILES.genesis),
+    `${JSON.stringify(consortium.genesis, null, 2)}\n`,
+    { mode: 0o644 },
+  );
+  const params = consortium.genesis.systemParams as { ypub1: string; ypub2: string };
+  await writeKeystoreFile(
+    path.join(dir, CONSORTIUM_FILES.masterKey),
+    {
+      kind: 'cc-master',
+      id: consortium.genesis.chainId,
+      publicKey: Buffer.concat([Buffer.from(params.ypub1, 'hex'), Buffer.from(params.ypub2, 'hex')]),
+      key: consortium.masterKey,
+    },
+    passphrase,
+    options,
+  );
+  for (const [id, key] of consortium.organisationKeys) {
+    const org = consortium.genesis.organisations.find((o) => o.id === id)!;
+    await writeKeystoreFile(
+      path.join(dir, CONSORTIUM_FILES.organisationKey(id)),
+      { kind: 'bls', id, publicKey: Buffer.from(org.publicKey, 'hex'), key },
+      passphrase,
+      options,
+    );
+  }
+  for (const [id, key] of consortium.delegateKeys) {
+    const delegate = consortium.genesis.delegates.find((d) => d.id === id)!;
+    await writeKeystoreFile(
+      path.join(dir, CONSORTIUM_FILES.delegateKey(id)),
+      { kind: 'bls', id, publicKey: Buffer.from(delegate.publicKey, 'hex'), key },
+      passphrase,
+      options,
+    );
+  }
+}

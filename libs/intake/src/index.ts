@@ -1,0 +1,3 @@
+export * from './intake.errors';
+export * from './intake.module';
+export * from './report-intake.service';

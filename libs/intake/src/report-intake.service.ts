@@ -1,0 +1,473 @@
+import { createHash } from 'node:crypto';
+
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { Pool, PoolClient } from 'pg';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { CryptoError, CryptoPool, type RegisteredMeter, Report } from '@app/crypto';
+import { DomainEvent, EventStore, JournalEvent } from '@app/event-store';
+import { CLOCK, type Clock } from '@app/kernel';
+import { PG_POOL } from '@app/persistence';
+import { type CachedMeter, GenesisService, RegistryCache } from '@app/registry';
+
+import { IntakeBusyError, MempoolFullError, REFUSAL, type RefusalCode } from './intake.errors';
+
+export interface ReportReceipt {
+  /** The report's id (tagged SHA-256 of its canonical encoding), as blocks and proofs name it. */
+  reportId: string;
+  /** Plain SHA-256 of the canonical encoding, for clients that keep the bytes. */
+  hash: string;
+  meterId: string;
+  nonce: string;
+  /** accepted: verified and durable in this node's mempool, waiting for a block. */
+  status: 'accepted';
+  /** True when this exact report had been accepted before (submission is idempotent). */
+  duplicate: boolean;
+}
+
+export type IntakeOutcome =
+  { ok: true; receipt: ReportReceipt } | { ok: false; error: { code: RefusalCode; message: string } };
+
+export interface ReportAccepted {
+  reportId: string;
+  meterId: string;
+  nonce: string;
+  timestamp: number;
+  receivers: string[];
+  bytes: number;
+}
+
+@DomainEvent('intake.report-accepted', 1)
+export class ReportAcceptedEvent extends JournalEvent<ReportAccepted> {}
+
+interface Candidate {
+  report: Report;
+  meter: RegisteredMeter;
+  resolve: (outcome: IntakeOutcome) => void;
+}
+
+/** Reports verified together: enough to fill both workers, small enough to keep latency low. */
+const VERIFY_BATCH = 768;
+const VERIFY_BATCHES_IN_FLIGHT = 2;
+const POINT_ERROR = /^CRYPTO\.(POINT_|ENCODING_|MALFORMED)/;
+
+/**
+ * Report intake (DESIGN.md sections 2-3; issue 4): cheap checks first, per request (schema, time
+ * window, meter, receivers, replay), then the signature check batched across concurrent requests in
+ * the crypto worker pool (weighted batch verification, bisection on failure), then one durable write
+ * per verified batch (replay record, mempool, journal events) before any receipt is given.
+ *
+ * Bounded everywhere: a full verification queue answers 429, a full mempool 503, both with a
+ * Retry-After; nothing waits in an unbounded in-memory queue.
+ */
+@Injectable()
+export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(ReportIntakeService.name);
+  private pool!: CryptoPool;
+  private readonly queue: Candidate[] = [];
+  private queued = 0;
+  private verifying = 0;
+  private mempoolDepth = 0;
+  private depthTimer: NodeJS.Timeout | undefined;
+
+  private readonly received: Counter;
+  private readonly accepted: Counter;
+  private readonly rejected: Counter<'reason'>;
+  private readonly batchSize: Histogram;
+  private readonly verifySeconds: Histogram;
+  private readonly depthGauge: Gauge;
+  private readonly queueGauge: Gauge;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(PG_POOL) private readonly db: Pool,
+    @Inject(CLOCK) private readonly clock: Clock,
+    private readonly store: EventStore,
+    private readonly registry: RegistryCache,
+    private readonly genesis: GenesisService,
+    metrics: Registry,
+  ) {
+    this.received = new Counter({
+      name: 'cbsg_reports_received_total',
+      help: 'Reports received',
+      registers: [metrics],
+    });
+    this.accepted = new Counter({
+      name: 'cbsg_reports_accepted_total',
+      help: 'Reports accepted into the mempool',
+      registers: [metrics],
+    });
+    this.rejected = new Counter({
+      name: 'cbsg_reports_rejected_total',
+      help: 'Reports refused, by reason',
+      labelNames: ['reason'],
+      registers: [metrics],
+    });
+    this.batchSize = new Histogram({
+      name: 'cbsg_verification_batch_size',
+      help: 'Reports per verification batch',
+      buckets: [1, 8, 32, 128, 256, 512, 768, 1024],
+      registers: [metrics],
+    });
+    this.verifySeconds = new Histogram({
+      name: 'cbsg_verification_seconds',
+      help: 'Time to verify one batch in the worker pool',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
+      registers: [metrics],
+    });
+    this.depthGauge = new Gauge({
+      name: 'cbsg_mempool_reports',
+      help: 'Reports waiting for a block',
+      registers: [metrics],
+    });
+    this.queueGauge = new Gauge({
+      name: 'cbsg_intake_queue',
+      help: 'Reports waiting for verification',
+      registers: [metrics],
+    });
+  }
+
+  async onModuleInit(): Promise<void> {
+    const workers = this.config.intake.cryptoWorkers;
+    this.pool = await CryptoPool.start(this.genesis.current().params, workers > 0 ? { size: workers } : {});
+    await this.refreshDepth();
+    this.depthTimer = setInterval(() => void this.refreshDepth().catch(() => undefined), 2_000);
+    this.depthTimer.unref();
+    this.logger.log(`report intake ready: ${this.pool.size} verification worker(s)`);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.depthTimer);
+    await this.pool.close();
+  }
+
+  /** Waiting for verification, and waiting for a block. */
+  load(): { queued: number; mempool: number } {
+    return { queued: this.queued, mempool: this.mempoolDepth };
+  }
+
+  /** Takes reports in their JSON form; one outcome per input, in order. Throws only for back-pressure. */
+  async submit(values: readonly unknown[]): Promise<IntakeOutcome[]> {
+    const { mempoolMaxReports, verifyQueueMax } = this.config.intake;
+    if (this.mempoolDepth + values.length > mempoolMaxReports) {
+      throw new MempoolFullError(5);
+    }
+    if (this.queued + values.length > verifyQueueMax) {
+      throw new IntakeBusyError(1);
+    }
+    this.received.inc(values.length);
+    const outcomes = new Array<IntakeOutcome | undefined>(values.length);
+    const refuse = (i: number, code: RefusalCode, message: string) => {
+      outcomes[i] = { ok: false, error: { code, message } };
+      this.rejected.inc({ reason: code });
+    };
+
+    // 1. Structure and time window.
+    const parsed: Array<{ index: number; report: Report }> = [];
+    const now = this.clock.now().getTime();
+    values.forEach((value, index) => {
+      let report: Report;
+      try {
+        report = Report.fromJSON(value);
+      } catch (error) {
+        if (error instanceof CryptoError) {
+          refuse(index, REFUSAL.malformed, error.message);
+          return;
+        }
+        throw error;
+      }
+      if (report.timestamp < now - this.config.intake.acceptWindowMs) {
+        refuse(
+          index,
+          REFUSAL.stale,
+          `timestamp ${new Date(report.timestamp).toISOString()} is older than ${this.config.intake.acceptWindowMs} ms`,
+        );
+      } else if (report.timestamp > now + this.config.intake.futureSkewMs) {
+        refuse(
+          index,
+          REFUSAL.future,
+          `timestamp ${new Date(report.timestamp).toISOString()} is in the future`,
+        );
+      } else {
+        parsed.push({ index, report });
+      }
+    });
+
+    // 2. Meter and receivers, from the registry cache.
+    const meters = await this.registry.meters(parsed.map((p) => p.report.meterId));
+    const known: Array<{ index: number; report: Report; meter: RegisteredMeter }> = [];
+    for (const { index, report } of parsed) {
+      const problem = await this.checkParties(report, meters.get(report.meterId) ?? null);
+      if (problem) {
+        refuse(index, problem.code, problem.message);
+      } else {
+        known.push({ index, report, meter: meters.get(report.meterId)!.key! });
+      }
+    }
+
+    // 3. Replays: within the request, and against every (meter, nonce) this node has recorded.
+    const seen = new Map<string, string>();
+    const fresh: typeof known = [];
+    const previous = await this.recordedNonces(known.map((k) => k.report));
+    for (const candidate of known) {
+      const { report } = candidate;
+      const key = `${report.meterId}\u0000${report.nonce}`;
+      const sameRequest = seen.get(key);
+      if (sameRequest !== undefined) {
+        if (sameRequest === report.idHex) {
+          fresh.push(candidate); // the same report twice: both get the same receipt
+        } else {
+          refuse(
+            candidate.index,
+            REFUSAL.duplicateInBatch,
+            `nonce ${report.nonce} of ${report.meterId} is used twice in this request`,
+          );
+        }
+        continue;
+      }
+      seen.set(key, report.idHex);
+      const recorded = previous.get(key);
+      if (recorded === undefined) {
+        fresh.push(candidate);
+      } else if (recorded === report.idHex) {
+        outcomes[candidate.index] = { ok: true, receipt: receiptOf(report, true) };
+      } else {
+        refuse(
+          candidate.index,
+          REFUSAL.replayed,
+          `nonce ${report.nonce} of ${report.meterId} was used by another report`,
+        );
+      }
+    }
+
+    // 4. Signature (batched with other requests' reports) and durable write.
+    const pending = fresh.map(
+      (candidate) =>
+        new Promise<IntakeOutcome>((resolve) => {
+          this.queue.push({ report: candidate.report, meter: candidate.meter, resolve });
+          this.queued += 1;
+        }),
+    );
+    this.pump();
+    const verified = await Promise.all(pending);
+    fresh.forEach((candidate, k) => {
+      outcomes[candidate.index] = verified[k];
+    });
+    return outcomes as IntakeOutcome[];
+  }
+
+  private async checkParties(
+    report: Report,
+    meter: CachedMeter | null,
+  ): Promise<{ code: RefusalCode; message: string } | undefined> {
+    if (!meter) {
+      return { code: REFUSAL.unknownMeter, message: `meter ${report.meterId} is not registered` };
+    }
+    if (meter.status === 'revoked') {
+      return { code: REFUSAL.meterRevoked, message: `meter ${report.meterId} is revoked` };
+    }
+    if (meter.status !== 'active' || !meter.key) {
+      return { code: REFUSAL.meterNotActive, message: `meter ${report.meterId} has no partial key yet` };
+    }
+    for (const share of report.receivers) {
+      const receiver = await this.registry.receiver(share.id);
+      if (!receiver || receiver.status === 'revoked') {
+        return {
+          code: REFUSAL.unknownReceiver,
+          message: `a share is addressed to ${share.id}, which is not a registered receiver`,
+        };
+      }
+      if (!Buffer.from(share.keyFingerprint).equals(Buffer.from(receiver.key.fingerprint))) {
+        return {
+          code: REFUSAL.policyMismatch,
+          message: `the share for ${share.id} is keyed to another key than the registered one`,
+        };
+      }
+    }
+    const policy = new Set(meter.receivers);
+    const addressed = new Set(report.receivers.map((r) => r.id));
+    if (policy.size !== addressed.size || [...policy].some((id) => !addressed.has(id))) {
+      return {
+        code: REFUSAL.policyMismatch,
+        message: `the report is for ${[...addressed].join(', ')}; the meter's policy says ${[...policy].join(', ')}`,
+      };
+    }
+    return undefined;
+  }
+
+  private async recordedNonces(reports: readonly Report[]): Promise<Map<string, string>> {
+    if (reports.length === 0) {
+      return new Map();
+    }
+    const { rows } = await this.db.query<{ meter_id: string; nonce: string; report_id: Buffer }>(
+      `SELECT n.meter_id, n.nonce::text AS nonce, n.report_id FROM report_nonces n
+       JOIN unnest($1::text[], $2::numeric[]) AS q(meter_id, nonce) ON n.meter_id = q.meter_id AND n.nonce = q.nonce`,
+      [reports.map((r) => r.meterId), reports.map((r) => r.nonce.toString())],
+    );
+    return new Map(rows.map((r) => [`${r.meter_id}\u0000${r.nonce}`, r.report_id.toString('hex')]));
+  }
+
+  /** Starts verification batches while there is work and room. */
+  private pump(): void {
+    while (this.queue.length > 0 && this.verifying < VERIFY_BATCHES_IN_FLIGHT) {
+      const batch = this.queue.splice(0, VERIFY_BATCH);
+      this.verifying += 1;
+      this.queueGauge.set(this.queue.length);
+      void this.verifyAndWrite(batch).finally(() => {
+        this.verifying -= 1;
+        this.queued -= batch.length;
+        this.pump();
+      });
+    }
+  }
+
+  private async verifyAndWrite(batch: Candidate[]): Promise<void> {
+    try {
+      const stop = this.verifySeconds.startTimer();
+      const verdict = await this.pool.verifyReports(batch.map((c) => ({ report: c.report, meter: c.meter })));
+      stop();
+      this.batchSize.observe(batch.length);
+      const valid: Candidate[] = [];
+      batch.forEach((candidate, i) => {
+        const v = verdict.verdicts[i]!;
+        if (v.valid) {
+          valid.push(candidate);
+          return;
+        }
+        const code = POINT_ERROR.test(v.code) ? REFUSAL.badPoint : REFUSAL.badSignature;
+        this.rejected.inc({ reason: code });
+        candidate.resolve({ ok: false, error: { code, message: `${v.code}: ${v.message}` } });
+      });
+      for (const [candidate, outcome] of await this.write(valid)) {
+        candidate.resolve(outcome);
+      }
+    } catch (error) {
+      // Not a verdict on the reports: a worker or the database failed. Nothing was acknowledged, so
+      // the client must retry; say so rather than pretend a refusal.
+      this.logger.error(
+        `intake batch of ${batch.length} failed: ${(error as Error).message}`,
+        (error as Error).stack,
+      );
+      for (const candidate of batch) {
+        candidate.resolve({
+          ok: false,
+          error: { code: REFUSAL.unavailable, message: 'the node could not store the report; retry' },
+        });
+      }
+    }
+  }
+
+  /** One transaction for the batch: replay record, mempool rows, journal events. */
+  private async write(candidates: Candidate[]): Promise<Array<[Candidate, IntakeOutcome]>> {
+    if (candidates.length === 0) {
+      return [];
+    }
+    // The same report can appear twice (two requests at once): write it once, answer both.
+    const unique = new Map<string, Candidate>();
+    for (const c of candidates) {
+      unique.set(c.report.idHex, unique.get(c.report.idHex) ?? c);
+    }
+    const reports = [...unique.values()].map((c) => c.report);
+    const now = this.clock.now();
+    const { result: inserted } = await this.store.transaction(async (uow) => {
+      const fresh = await insertNonces(uow.sql, reports);
+      const written = reports.filter((r) => fresh.has(r.idHex));
+      if (written.length > 0) {
+        await uow.sql.query(
+          `INSERT INTO mempool_reports (id, meter_id, nonce, timestamp, bytes, received_at)
+           SELECT * FROM unnest($1::bytea[], $2::text[], $3::numeric[], $4::timestamptz[], $5::bytea[], $6::timestamptz[])`,
+          [
+            written.map((r) => Buffer.from(r.id)),
+            written.map((r) => r.meterId),
+            written.map((r) => r.nonce.toString()),
+            written.map((r) => new Date(r.timestamp)),
+            written.map((r) => Buffer.from(r.bytes)),
+            written.map(() => now),
+          ],
+        );
+        for (const r of written) {
+          uow.append({
+            streamId: `report-${r.idHex}`,
+            expectedVersion: 0,
+            events: [
+              {
+                ...ReportAcceptedEvent.create({
+                  reportId: r.idHex,
+                  meterId: r.meterId,
+                  nonce: r.nonce.toString(),
+                  timestamp: r.timestamp,
+                  receivers: r.receivers.map((x) => x.id),
+                  bytes: r.bytes.length,
+                }),
+                metadata: { actor: r.meterId },
+              },
+            ],
+          });
+        }
+      }
+      return fresh;
+    });
+    this.mempoolDepth += inserted.size;
+    this.depthGauge.set(this.mempoolDepth);
+    const recorded =
+      inserted.size === reports.length
+        ? new Map<string, string>()
+        : await this.recordedNonces(reports.filter((r) => !inserted.has(r.idHex)));
+    return candidates.map((c) => {
+      const r = c.report;
+      if (inserted.has(r.idHex)) {
+        this.accepted.inc();
+        return [c, { ok: true, receipt: receiptOf(r, c !== unique.get(r.idHex)) }];
+      }
+      // Another request recorded this (meter, nonce) between our check and our write.
+      const other = recorded.get(`${r.meterId}\u0000${r.nonce}`);
+      if (other === r.idHex) {
+        return [c, { ok: true, receipt: receiptOf(r, true) }];
+      }
+      this.rejected.inc({ reason: REFUSAL.replayed });
+      return [
+        c,
+        {
+          ok: false,
+          error: {
+            code: REFUSAL.replayed,
+            message: `nonce ${r.nonce} of ${r.meterId} was used by another report`,
+          },
+        },
+      ];
+    });
+  }
+
+  private async refreshDepth(): Promise<void> {
+    const { rows } = await this.db.query<{ n: string }>('SELECT count(*) AS n FROM mempool_reports');
+    this.mempoolDepth = Number(rows[0]?.n ?? 0);
+    this.depthGauge.set(this.mempoolDepth);
+  }
+}
+
+/** Records (meter, nonce) for each report; returns the ids of those recorded now (not before). */
+async function insertNonces(sql: PoolClient, reports: readonly Report[]): Promise<Set<string>> {
+  const { rows } = await sql.query<{ report_id: Buffer }>(
+    `INSERT INTO report_nonces (meter_id, nonce, report_id)
+     SELECT * FROM unnest($1::text[], $2::numeric[], $3::bytea[])
+     ON CONFLICT DO NOTHING RETURNING report_id`,
+    [
+      reports.map((r) => r.meterId),
+      reports.map((r) => r.nonce.toString()),
+      reports.map((r) => Buffer.from(r.id)),
+    ],
+  );
+  return new Set(rows.map((r) => r.report_id.toString('hex')));
+}
+
+function receiptOf(report: Report, duplicate: boolean): ReportReceipt {
+  return {
+    reportId: report.idHex,
+    hash: createHash('sha256').update(report.bytes).digest('hex'),
+    meterId: report.meterId,
+    nonce: report.nonce.toString(),
+    status: 'accepted',
+    duplicate,
+  };
+}

@@ -1,0 +1,4 @@
+export * from './meter-identity';
+export * from './meter-reporter';
+export * from './node-submitter';
+export * from './reading-codec';

@@ -1,0 +1,100 @@
+import {
+  blsProvePossession,
+  blsSign,
+  checkPartialKey,
+  fromHex,
+  generateKeyPair,
+  type KeyPair,
+  MeterPrivateKey,
+  openPartialKey,
+  type PartialPrivateKey,
+  type SecretScalar,
+  type SystemParams,
+  toHex,
+} from '@app/crypto';
+import {
+  PARTIAL_KEY_REQUEST_TAG,
+  partialKeyRequestMessage,
+  type PartialKeyResponse,
+  type PartialKeySubject,
+} from '@app/ledger';
+
+/**
+ * What a meter (or a receiver) does with its own keys: make x and Y = x*P1 on the device, prove it
+ * holds x (for registration), and fetch, open and check its partial private key from the control
+ * center. x never leaves the device; h arrives sealed to Y.
+ */
+export interface HolderIdentity {
+  id: string;
+  keys: KeyPair;
+  /** Y (hex), for the registration body. */
+  publicKey: string;
+  /** BLS proof of possession of x (hex), for the registration body. */
+  possession: string;
+}
+
+export function createHolderIdentity(id: string, keys: KeyPair = generateKeyPair()): HolderIdentity {
+  return { id, keys, publicKey: toHex(keys.publicKey), possession: toHex(blsProvePossession(keys.secret)) };
+}
+
+export class PartialKeyFetchError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PartialKeyFetchError';
+  }
+}
+
+/** Asks the CC for the holder's partial key, opens it, and checks h*P1 == alpha + eta*Ypub1. */
+export async function fetchPartialKey(options: {
+  ccUrl: string;
+  chainId: string;
+  params: SystemParams;
+  subject: PartialKeySubject;
+  holder: HolderIdentity;
+  now?: number;
+}): Promise<PartialPrivateKey> {
+  const { ccUrl, chainId, params, subject, holder } = options;
+  const timestamp = options.now ?? Date.now();
+  const signature = blsSign(
+    holder.keys.secret,
+    { tag: PARTIAL_KEY_REQUEST_TAG, chainId },
+    partialKeyRequestMessage(subject, holder.id, timestamp),
+  );
+  const response = await fetch(`${ccUrl.replace(/\/$/, '')}/partial-keys/${encodeURIComponent(holder.id)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ subject, timestamp, signature: toHex(signature) }),
+  });
+  const body = (await response.json()) as PartialKeyResponse & { code?: string; message?: string };
+  if (!response.ok) {
+    throw new PartialKeyFetchError(
+      response.status,
+      body.code ?? `HTTP.${response.status}`,
+      body.message ?? 'the control center refused',
+    );
+  }
+  const partial = openPartialKey(
+    {
+      id: holder.id,
+      alpha: fromHex(body.alpha, 'alpha', 48),
+      ephemeral: fromHex(body.ephemeral, 'ephemeral', 48),
+      sealed: fromHex(body.sealed, 'sealed'),
+    },
+    holder.keys.secret,
+  );
+  checkPartialKey(params, partial);
+  return partial;
+}
+
+/** The meter's full private key (x_S, h) once it has its partial key. */
+export function assembleMeterKey(
+  params: SystemParams,
+  secret: SecretScalar,
+  partial: PartialPrivateKey,
+): MeterPrivateKey {
+  return MeterPrivateKey.assemble(params, secret, partial);
+}

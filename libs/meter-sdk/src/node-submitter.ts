@@ -1,0 +1,69 @@
+import type { Report } from '@app/crypto';
+
+export interface SubmitResult {
+  ok: boolean;
+  status: number;
+  /** The receipt (ok) or the refusal { code, message }. */
+  body: Record<string, unknown>;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  firstDelayMs: number;
+  maxDelayMs: number;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 6, firstDelayMs: 200, maxDelayMs: 10_000 };
+
+/**
+ * Sends reports to an accounting node. Retries what may succeed later (network errors, 429/503 with
+ * their Retry-After, 5xx) with exponential back-off; never retries a refusal (4xx): the report would
+ * be refused again. Resubmitting an accepted report is harmless: the node answers the same receipt.
+ */
+export class NodeSubmitter {
+  constructor(
+    private readonly nodeUrl: string,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+  ) {}
+
+  submit(report: Report): Promise<SubmitResult> {
+    return this.post('/reports', JSON.stringify(report.toJSON()));
+  }
+
+  async submitBatch(reports: readonly Report[]): Promise<SubmitResult> {
+    return this.post('/reports/batch', JSON.stringify({ reports: reports.map((r) => r.toJSON()) }));
+  }
+
+  private async post(path: string, body: string): Promise<SubmitResult> {
+    let delay = this.retry.firstDelayMs;
+    for (let attempt = 1; ; attempt += 1) {
+      let status = 0;
+      let parsed: Record<string, unknown>;
+      let retryAfterMs: number | undefined;
+      try {
+        const response = await fetch(`${this.nodeUrl.replace(/\/$/, '')}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        status = response.status;
+        parsed = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+        const retryAfter = Number(response.headers.get('retry-after'));
+        retryAfterMs = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined;
+        if (response.ok) {
+          return { ok: true, status, body: parsed };
+        }
+        if (status < 500 && status !== 429) {
+          return { ok: false, status, body: parsed };
+        }
+      } catch (error) {
+        parsed = { code: 'NETWORK', message: (error as Error).message };
+      }
+      if (attempt >= this.retry.attempts) {
+        return { ok: false, status, body: parsed };
+      }
+      await new Promise((resolve) => setTimeout(resolve, retryAfterMs ?? delay));
+      delay = Math.min(this.retry.maxDelayMs, delay * 2);
+    }
+  }
+}

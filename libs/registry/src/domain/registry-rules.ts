@@ -1,0 +1,352 @@
+import {
+  BlsPublicKey,
+  blsVerifyPossession,
+  CryptoError,
+  fromHex,
+  ReceiverPublicKey,
+  RegisteredMeter,
+  type SystemParams,
+} from '@app/crypto';
+import type { Transaction } from '@app/ledger';
+
+import { RegistryErrors } from '../registry.errors';
+import {
+  isRegistryKind,
+  type MeterRegisterBody,
+  REGISTRY_BODIES,
+  REQUIRED_ROLE,
+  type ReceiverRole,
+} from './transaction-bodies';
+
+/**
+ * The registry's rules as one pure function: given a signed transaction and a view of the current
+ * state, either refuse it (a RegistryError naming the rule) or say what changes. The same function
+ * runs when a node accepts a transaction into its mempool and when it validates a block, so every
+ * node decides alike. It must not mutate anything.
+ */
+
+export interface OrganisationState {
+  id: string;
+  name: string;
+  roles: readonly string[];
+  publicKey: BlsPublicKey;
+  stake: bigint;
+}
+
+export type RegistryStatus = 'registered' | 'active' | 'revoked';
+
+export interface MeterPolicyEntry {
+  receiver: string;
+  dimensions: string[];
+}
+
+export interface MeterState {
+  id: string;
+  registrar: string;
+  publicKey: Uint8Array;
+  status: RegistryStatus;
+  dimensions: string[];
+  policy: MeterPolicyEntry[];
+}
+
+export interface ReceiverState {
+  id: string;
+  organisation: string;
+  role: ReceiverRole;
+  publicKey: Uint8Array;
+  status: RegistryStatus;
+}
+
+export interface DelegateState {
+  id: string;
+  organisation: string;
+  status: 'active' | 'revoked';
+}
+
+/** What the rules need to read; implemented over Postgres (and, for blocks, over a block's overlay). */
+export interface RegistryView {
+  organisation(id: string): Promise<OrganisationState | undefined>;
+  meter(id: string): Promise<MeterState | undefined>;
+  receiver(id: string): Promise<ReceiverState | undefined>;
+  delegate(id: string): Promise<DelegateState | undefined>;
+}
+
+export interface RegistryContext {
+  chainId: string;
+  params: SystemParams;
+  /** Now, for the acceptance window. */
+  now: number;
+  /** How far in the past a transaction's timestamp may be. */
+  windowMs: number;
+  /** Tolerated clock skew into the future. */
+  futureSkewMs: number;
+}
+
+export type RegistryChange =
+  | {
+      type: 'meter-registered';
+      meter: MeterState & {
+        epoch: MeterRegisterBody['epoch'];
+        owner: MeterRegisterBody['owner'];
+        location?: string;
+      };
+    }
+  | { type: 'meter-activated'; id: string; alpha: Uint8Array; verificationKey: Uint8Array }
+  | { type: 'meter-revoked'; id: string; reason: string }
+  | { type: 'receiver-registered'; receiver: ReceiverState; encryptionKey: Uint8Array }
+  | { type: 'receiver-activated'; id: string; alpha: Uint8Array }
+  | { type: 'receiver-revoked'; id: string; reason: string }
+  | { type: 'delegate-registered'; delegate: DelegateState; publicKey: Uint8Array }
+  | { type: 'delegate-revoked'; id: string; reason: string };
+
+/** Checks the envelope: chain, sender, role, time window, signature. */
+export async function checkEnvelope(
+  tx: Transaction,
+  view: RegistryView,
+  ctx: RegistryContext,
+): Promise<OrganisationState> {
+  if (tx.fields.chainId !== ctx.chainId) {
+    throw RegistryErrors.wrongChain(tx.fields.chainId, ctx.chainId);
+  }
+  if (tx.timestamp < ctx.now - ctx.windowMs) {
+    throw RegistryErrors.stale(tx.timestamp, ctx.windowMs);
+  }
+  if (tx.timestamp > ctx.now + ctx.futureSkewMs) {
+    throw RegistryErrors.future(tx.timestamp);
+  }
+  const sender = await view.organisation(tx.sender);
+  if (!sender) {
+    throw RegistryErrors.unknownSender(tx.sender);
+  }
+  if (!tx.verifySignature(sender.publicKey)) {
+    throw RegistryErrors.badSignature(tx.sender);
+  }
+  return sender;
+}
+
+export async function decideRegistryTransaction(
+  tx: Transaction,
+  view: RegistryView,
+  ctx: RegistryContext,
+): Promise<RegistryChange> {
+  const kind = tx.kind;
+  if (!isRegistryKind(kind)) {
+    throw RegistryErrors.invalidBody(kind, 'not a registry transaction');
+  }
+  const sender = await checkEnvelope(tx, view, ctx);
+  const role = REQUIRED_ROLE[kind];
+  if (!sender.roles.includes(role)) {
+    throw RegistryErrors.notAllowed(sender.id, kind, role);
+  }
+  const parsed = REGISTRY_BODIES[kind].safeParse(tx.body);
+  if (!parsed.success) {
+    throw RegistryErrors.invalidBody(
+      kind,
+      parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; '),
+    );
+  }
+  const body = parsed.data;
+  switch (kind) {
+    case 'meter.register':
+      return registerMeter(body as MeterRegisterBody, sender, view);
+    case 'meter.revoke': {
+      const { meterId, reason } = REGISTRY_BODIES[kind].parse(body);
+      const meter = await view.meter(meterId);
+      if (!meter) {
+        throw RegistryErrors.unknown('meter', meterId);
+      }
+      if (meter.status === 'revoked') {
+        throw RegistryErrors.revoked('meter', meterId);
+      }
+      return { type: 'meter-revoked', id: meterId, reason };
+    }
+    case 'receiver.register': {
+      const { receiverId, role: receiverRole, publicKey, possession } = REGISTRY_BODIES[kind].parse(body);
+      if (await view.receiver(receiverId)) {
+        throw RegistryErrors.alreadyRegistered('receiver', receiverId);
+      }
+      const keyBytes = checkPossession(`receiver ${receiverId}`, publicKey, possession);
+      let encryptionKey: Uint8Array;
+      try {
+        encryptionKey = ReceiverPublicKey.register(ctx.params, {
+          id: receiverId,
+          publicKey: keyBytes,
+        }).toBytes();
+      } catch (error) {
+        throw RegistryErrors.badKey(`receiver ${receiverId}`, (error as Error).message);
+      }
+      return {
+        type: 'receiver-registered',
+        receiver: {
+          id: receiverId,
+          organisation: sender.id,
+          role: receiverRole,
+          publicKey: keyBytes,
+          status: 'registered',
+        },
+        encryptionKey,
+      };
+    }
+    case 'receiver.revoke': {
+      const { receiverId, reason } = REGISTRY_BODIES[kind].parse(body);
+      const receiver = await view.receiver(receiverId);
+      if (!receiver) {
+        throw RegistryErrors.unknown('receiver', receiverId);
+      }
+      if (receiver.organisation !== sender.id && !sender.roles.includes('control-center')) {
+        throw RegistryErrors.notYours(sender.id, 'receiver', receiverId);
+      }
+      if (receiver.status === 'revoked') {
+        throw RegistryErrors.revoked('receiver', receiverId);
+      }
+      return { type: 'receiver-revoked', id: receiverId, reason };
+    }
+    case 'delegate.register': {
+      const { delegateId, publicKey, possession } = REGISTRY_BODIES[kind].parse(body);
+      if (await view.delegate(delegateId)) {
+        throw RegistryErrors.alreadyRegistered('delegate', delegateId);
+      }
+      const keyBytes = checkPossession(`delegate ${delegateId}`, publicKey, possession);
+      return {
+        type: 'delegate-registered',
+        delegate: { id: delegateId, organisation: sender.id, status: 'active' },
+        publicKey: keyBytes,
+      };
+    }
+    case 'delegate.revoke': {
+      const { delegateId, reason } = REGISTRY_BODIES[kind].parse(body);
+      const delegate = await view.delegate(delegateId);
+      if (!delegate) {
+        throw RegistryErrors.unknown('delegate', delegateId);
+      }
+      if (delegate.organisation !== sender.id) {
+        throw RegistryErrors.notYours(sender.id, 'delegate', delegateId);
+      }
+      if (delegate.status === 'revoked') {
+        throw RegistryErrors.revoked('delegate', delegateId);
+      }
+      return { type: 'delegate-revoked', id: delegateId, reason };
+    }
+    case 'cc.partial-key': {
+      const { subject, identity, alpha } = REGISTRY_BODIES[kind].parse(body);
+      const alphaBytes = fromHex(alpha, 'alpha', 48);
+      if (subject === 'meter') {
+        const meter = await view.meter(identity);
+        if (!meter) {
+          throw RegistryErrors.unknown('meter', identity);
+        }
+        if (meter.status === 'revoked') {
+          throw RegistryErrors.revoked('meter', identity);
+        }
+        if (meter.status === 'active') {
+          throw RegistryErrors.alreadyActive('meter', identity);
+        }
+        let verificationKey: Uint8Array;
+        try {
+          verificationKey = RegisteredMeter.register(ctx.params, {
+            id: identity,
+            publicKey: meter.publicKey,
+            alpha: alphaBytes,
+          }).toBytes();
+        } catch (error) {
+          throw RegistryErrors.badKey(`alpha for meter ${identity}`, (error as Error).message);
+        }
+        return { type: 'meter-activated', id: identity, alpha: alphaBytes, verificationKey };
+      }
+      const receiver = await view.receiver(identity);
+      if (!receiver) {
+        throw RegistryErrors.unknown('receiver', identity);
+      }
+      if (receiver.status === 'revoked') {
+        throw RegistryErrors.revoked('receiver', identity);
+      }
+      if (receiver.status === 'active') {
+        throw RegistryErrors.alreadyActive('receiver', identity);
+      }
+      try {
+        RegisteredMeter.register(ctx.params, {
+          id: identity,
+          publicKey: receiver.publicKey,
+          alpha: alphaBytes,
+        });
+      } catch (error) {
+        throw RegistryErrors.badKey(`alpha for receiver ${identity}`, (error as Error).message);
+      }
+      return { type: 'receiver-activated', id: identity, alpha: alphaBytes };
+    }
+  }
+}
+
+async function registerMeter(
+  body: MeterRegisterBody,
+  sender: OrganisationState,
+  view: RegistryView,
+): Promise<RegistryChange> {
+  if (await view.meter(body.meterId)) {
+    throw RegistryErrors.alreadyRegistered('meter', body.meterId);
+  }
+  const keyBytes = checkPossession(`meter ${body.meterId}`, body.publicKey, body.possession);
+  const dimensions = new Set(body.dimensions);
+  if (dimensions.size !== body.dimensions.length) {
+    throw RegistryErrors.badPolicy('a dimension is named twice');
+  }
+  const receivers = new Set<string>();
+  for (const entry of body.policy) {
+    if (receivers.has(entry.receiver)) {
+      throw RegistryErrors.badPolicy(`receiver ${entry.receiver} appears twice in the sharing policy`);
+    }
+    receivers.add(entry.receiver);
+    const receiver = await view.receiver(entry.receiver);
+    if (!receiver) {
+      throw RegistryErrors.badPolicy(
+        `the sharing policy names receiver ${entry.receiver}, which is not registered`,
+      );
+    }
+    if (receiver.status !== 'active') {
+      throw RegistryErrors.badPolicy(`receiver ${entry.receiver} is ${receiver.status}, not active`);
+    }
+    const own = new Set(entry.dimensions);
+    if (own.size !== entry.dimensions.length) {
+      throw RegistryErrors.badPolicy(`receiver ${entry.receiver} gets a dimension twice`);
+    }
+    for (const dimension of entry.dimensions) {
+      if (!dimensions.has(dimension)) {
+        throw RegistryErrors.badPolicy(
+          `receiver ${entry.receiver} gets "${dimension}", which the meter does not measure`,
+        );
+      }
+    }
+  }
+  return {
+    type: 'meter-registered',
+    meter: {
+      id: body.meterId,
+      registrar: sender.id,
+      publicKey: keyBytes,
+      status: 'registered',
+      dimensions: body.dimensions,
+      policy: body.policy,
+      epoch: body.epoch,
+      owner: body.owner,
+      location: body.location,
+    },
+  };
+}
+
+/** Decodes a G1 public key (curve, subgroup, identity) and checks its BLS proof of possession. */
+function checkPossession(what: string, publicKeyHex: string, possessionHex: string): Uint8Array {
+  const keyBytes = fromHex(publicKeyHex, `${what} public key`, 48);
+  let ok: boolean;
+  try {
+    ok = blsVerifyPossession(BlsPublicKey.fromBytes(keyBytes), fromHex(possessionHex, 'possession', 96));
+  } catch (error) {
+    if (error instanceof CryptoError) {
+      throw RegistryErrors.badKey(what, error.message);
+    }
+    throw error;
+  }
+  if (!ok) {
+    throw RegistryErrors.badKey(what, 'the proof of possession does not match the public key');
+  }
+  return keyBytes;
+}

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+
+import type { TxKind } from '@app/ledger';
+
+/**
+ * The body of each transaction kind the registry handles, as the sender signs it. Strict: an unknown
+ * field is an error, not something silently ignored and then missing from what was checked.
+ */
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be an identifier (letters, digits, . _ : -)');
+const g1Hex = z.string().regex(/^[0-9a-f]{96}$/, 'must be a 48-byte G1 point in lower-case hex');
+const g2Hex = z.string().regex(/^[0-9a-f]{192}$/, 'must be a 96-byte G2 point in lower-case hex');
+const reason = z.string().min(1).max(500);
+const dimensionName = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a lower-case name (a-z, 0-9, _)');
+
+export const RECEIVER_ROLES = ['control-center', 'grid-operator', 'equipment-supplier', 'other'] as const;
+export type ReceiverRole = (typeof RECEIVER_ROLES)[number];
+
+export const meterRegisterBody = z
+  .object({
+    meterId: identifier,
+    /** Y_S = x_S * P1. */
+    publicKey: g1Hex,
+    /** BLS proof of possession of x_S (the meter signs its own key). */
+    possession: g2Hex,
+    /** The v dimensions of every reading, in order. */
+    dimensions: z.array(dimensionName).min(1).max(64),
+    /** Which dimensions go to which receiver (each receiver learns only its own). */
+    policy: z
+      .array(z.object({ receiver: identifier, dimensions: z.array(dimensionName).min(1).max(64) }).strict())
+      .min(1)
+      .max(16),
+    /** How long the meter keeps one D (DESIGN.md key epochs); maxReports 1 is the paper's per-report mode. */
+    epoch: z
+      .object({
+        maxReports: z.number().int().min(1).max(10_000),
+        maxAgeMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(7 * 24 * 3_600_000),
+      })
+      .strict(),
+    owner: z
+      .object({
+        name: z.string().min(1).max(200),
+        /** The owner's phone endpoint: contract actions are pushed here (webhook). */
+        notifyUrl: z.url({ protocol: /^https?$/ }).max(2_000),
+      })
+      .strict(),
+    location: z.string().max(200).optional(),
+  })
+  .strict();
+
+export const meterRevokeBody = z.object({ meterId: identifier, reason }).strict();
+
+export const receiverRegisterBody = z
+  .object({
+    receiverId: identifier,
+    role: z.enum(RECEIVER_ROLES),
+    publicKey: g1Hex,
+    possession: g2Hex,
+  })
+  .strict();
+
+export const receiverRevokeBody = z.object({ receiverId: identifier, reason }).strict();
+
+export const delegateRegisterBody = z
+  .object({ delegateId: identifier, publicKey: g1Hex, possession: g2Hex })
+  .strict();
+
+export const delegateRevokeBody = z.object({ delegateId: identifier, reason }).strict();
+
+export const partialKeyBody = z
+  .object({
+    subject: z.enum(['meter', 'receiver']),
+    identity: identifier,
+    /** alpha = r * P1: the public half of the partial private key. */
+    alpha: g1Hex,
+  })
+  .strict();
+
+export type MeterRegisterBody = z.infer<typeof meterRegisterBody>;
+export type MeterRevokeBody = z.infer<typeof meterRevokeBody>;
+export type ReceiverRegisterBody = z.infer<typeof receiverRegisterBody>;
+export type ReceiverRevokeBody = z.infer<typeof receiverRevokeBody>;
+export type DelegateRegisterBody = z.infer<typeof delegateRegisterBody>;
+export type DelegateRevokeBody = z.infer<typeof delegateRevokeBody>;
+export type PartialKeyBody = z.infer<typeof partialKeyBody>;
+
+export const REGISTRY_BODIES = {
+  'meter.register': meterRegisterBody,
+  'meter.revoke': meterRevokeBody,
+  'receiver.register': receiverRegisterBody,
+  'receiver.revoke': receiverRevokeBody,
+  'delegate.register': delegateRegisterBody,
+  'delegate.revoke': delegateRevokeBody,
+  'cc.partial-key': partialKeyBody,
+} as const satisfies Partial<Record<TxKind, z.ZodType>>;
+
+export type RegistryTxKind = keyof typeof REGISTRY_BODIES;
+
+export function isRegistryKind(kind: string): kind is RegistryTxKind {
+  return kind in REGISTRY_BODIES;
+}
+
+/** The organisation role each kind requires of its sender. */
+export const REQUIRED_ROLE: Record<RegistryTxKind, string> = {
+  'meter.register': 'meter-registrar',
+  'meter.revoke': 'meter-registrar',
+  'receiver.register': 'receiver',
+  'receiver.revoke': 'receiver',
+  'delegate.register': 'delegate-operator',
+  'delegate.revoke': 'delegate-operator',
+  'cc.partial-key': 'control-center',
+};

@@ -1,0 +1,243 @@
+import { BlsPublicKey, toHex } from '@app/crypto';
+import type { NewEvent } from '@app/kernel';
+import type { Transaction } from '@app/ledger';
+import type { SqlExecutor } from '@app/persistence';
+
+import type {
+  DelegateState,
+  MeterState,
+  OrganisationState,
+  ReceiverState,
+  RegistryChange,
+  RegistryView,
+} from './domain/registry-rules';
+import type { ReceiverRole } from './domain/transaction-bodies';
+import {
+  DelegateRegisteredEvent,
+  DelegateRevokedEvent,
+  MeterActivatedEvent,
+  MeterRegisteredEvent,
+  MeterRevokedEvent,
+  ReceiverActivatedEvent,
+  ReceiverRegisteredEvent,
+  ReceiverRevokedEvent,
+  streamOf,
+} from './registry.events';
+
+/** The registry's state tables (registry_*), read through one executor (a pool or a transaction). */
+export class PostgresRegistryView implements RegistryView {
+  constructor(private readonly sql: SqlExecutor) {}
+
+  async organisation(id: string): Promise<OrganisationState | undefined> {
+    const { rows } = await this.sql.query<{
+      id: string;
+      name: string;
+      roles: string[];
+      public_key: Buffer;
+      stake: string;
+    }>('SELECT id, name, roles, public_key, stake FROM registry_organisations WHERE id = $1', [id]);
+    const row = rows[0];
+    return (
+      row && {
+        id: row.id,
+        name: row.name,
+        roles: row.roles,
+        // Checked (proof of possession) when the genesis document was loaded.
+        publicKey: BlsPublicKey.fromTrustedBytes(row.public_key),
+        stake: BigInt(row.stake),
+      }
+    );
+  }
+
+  async meter(id: string): Promise<MeterState | undefined> {
+    const { rows } = await this.sql.query<{
+      id: string;
+      registrar: string;
+      public_key: Buffer;
+      status: MeterState['status'];
+      dimensions: string[];
+      policy: MeterState['policy'];
+    }>('SELECT id, registrar, public_key, status, dimensions, policy FROM registry_meters WHERE id = $1', [
+      id,
+    ]);
+    const row = rows[0];
+    return (
+      row && {
+        id: row.id,
+        registrar: row.registrar,
+        publicKey: row.public_key,
+        status: row.status,
+        dimensions: row.dimensions,
+        policy: row.policy,
+      }
+    );
+  }
+
+  async receiver(id: string): Promise<ReceiverState | undefined> {
+    const { rows } = await this.sql.query<{
+      id: string;
+      organisation: string;
+      role: ReceiverRole;
+      public_key: Buffer;
+      status: ReceiverState['status'];
+    }>('SELECT id, organisation, role, public_key, status FROM registry_receivers WHERE id = $1', [id]);
+    const row = rows[0];
+    return (
+      row && {
+        id: row.id,
+        organisation: row.organisation,
+        role: row.role,
+        publicKey: row.public_key,
+        status: row.status,
+      }
+    );
+  }
+
+  async delegate(id: string): Promise<DelegateState | undefined> {
+    const { rows } = await this.sql.query<{
+      id: string;
+      organisation: string;
+      status: DelegateState['status'];
+    }>('SELECT id, organisation, status FROM registry_delegates WHERE id = $1', [id]);
+    return rows[0];
+  }
+}
+
+/**
+ * Writes a decided change to the state tables and returns the journal event that records it, with
+ * the stream it belongs to. Runs inside the transaction that appends that event.
+ */
+export async function applyRegistryChange(
+  sql: SqlExecutor,
+  change: RegistryChange,
+  tx: Transaction,
+  at: Date,
+): Promise<{ streamId: string; event: NewEvent }> {
+  const txHash = Buffer.from(tx.hash);
+  const hex = tx.hashHex;
+  switch (change.type) {
+    case 'meter-registered': {
+      const m = change.meter;
+      await sql.query(
+        `INSERT INTO registry_meters (id, registrar, public_key, dimensions, policy, epoch, owner, location, status,
+                                      registered_tx, registered_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'registered', $9, $10, $10)`,
+        [
+          m.id,
+          m.registrar,
+          Buffer.from(m.publicKey),
+          m.dimensions,
+          JSON.stringify(m.policy),
+          JSON.stringify(m.epoch),
+          JSON.stringify(m.owner),
+          m.location ?? null,
+          txHash,
+          at,
+        ],
+      );
+      return {
+        streamId: streamOf.meter(m.id),
+        event: MeterRegisteredEvent.create({
+          meterId: m.id,
+          registrar: m.registrar,
+          publicKey: toHex(m.publicKey),
+          dimensions: m.dimensions,
+          policy: m.policy,
+          epoch: m.epoch,
+          owner: m.owner,
+          ...(m.location === undefined ? {} : { location: m.location }),
+          tx: hex,
+        }),
+      };
+    }
+    case 'meter-activated':
+      await sql.query(
+        `UPDATE registry_meters SET status = 'active', alpha = $2, verification_key = $3, activated_tx = $4, updated_at = $5
+         WHERE id = $1 AND status = 'registered'`,
+        [change.id, Buffer.from(change.alpha), Buffer.from(change.verificationKey), txHash, at],
+      );
+      return {
+        streamId: streamOf.meter(change.id),
+        event: MeterActivatedEvent.create({ id: change.id, alpha: toHex(change.alpha), tx: hex }),
+      };
+    case 'meter-revoked':
+      await sql.query(
+        `UPDATE registry_meters SET status = 'revoked', revoked_tx = $2, revoked_reason = $3, updated_at = $4 WHERE id = $1`,
+        [change.id, txHash, change.reason, at],
+      );
+      return {
+        streamId: streamOf.meter(change.id),
+        event: MeterRevokedEvent.create({ id: change.id, reason: change.reason, tx: hex }),
+      };
+    case 'receiver-registered': {
+      const r = change.receiver;
+      await sql.query(
+        `INSERT INTO registry_receivers (id, organisation, role, public_key, encryption_key, status, registered_tx, registered_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'registered', $6, $7, $7)`,
+        [
+          r.id,
+          r.organisation,
+          r.role,
+          Buffer.from(r.publicKey),
+          Buffer.from(change.encryptionKey),
+          txHash,
+          at,
+        ],
+      );
+      return {
+        streamId: streamOf.receiver(r.id),
+        event: ReceiverRegisteredEvent.create({
+          receiverId: r.id,
+          organisation: r.organisation,
+          role: r.role,
+          publicKey: toHex(r.publicKey),
+          tx: hex,
+        }),
+      };
+    }
+    case 'receiver-activated':
+      await sql.query(
+        `UPDATE registry_receivers SET status = 'active', alpha = $2, activated_tx = $3, updated_at = $4 WHERE id = $1 AND status = 'registered'`,
+        [change.id, Buffer.from(change.alpha), txHash, at],
+      );
+      return {
+        streamId: streamOf.receiver(change.id),
+        event: ReceiverActivatedEvent.create({ id: change.id, alpha: toHex(change.alpha), tx: hex }),
+      };
+    case 'receiver-revoked':
+      await sql.query(
+        `UPDATE registry_receivers SET status = 'revoked', revoked_tx = $2, revoked_reason = $3, updated_at = $4 WHERE id = $1`,
+        [change.id, txHash, change.reason, at],
+      );
+      return {
+        streamId: streamOf.receiver(change.id),
+        event: ReceiverRevokedEvent.create({ id: change.id, reason: change.reason, tx: hex }),
+      };
+    case 'delegate-registered': {
+      const d = change.delegate;
+      await sql.query(
+        `INSERT INTO registry_delegates (id, organisation, public_key, status, registered_tx, registered_at, updated_at)
+         VALUES ($1, $2, $3, 'active', $4, $5, $5)`,
+        [d.id, d.organisation, Buffer.from(change.publicKey), txHash, at],
+      );
+      return {
+        streamId: streamOf.delegate(d.id),
+        event: DelegateRegisteredEvent.create({
+          delegateId: d.id,
+          organisation: d.organisation,
+          publicKey: toHex(change.publicKey),
+          tx: hex,
+        }),
+      };
+    }
+    case 'delegate-revoked':
+      await sql.query(
+        `UPDATE registry_delegates SET status = 'revoked', revoked_tx = $2, revoked_reason = $3, updated_at = $4 WHERE id = $1`,
+        [change.id, txHash, change.reason, at],
+      );
+      return {
+        streamId: streamOf.delegate(change.id),
+        event: DelegateRevokedEvent.create({ id: change.id, reason: change.reason, tx: hex }),
+      };
+  }
+}

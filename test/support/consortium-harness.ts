@@ -1,0 +1,176 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import type { INestApplication } from '@nestjs/common';
+
+import { parseControlCenterConfig } from '@app/config';
+import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
+import { initCrypto, type SecretScalar, SystemParams } from '@app/crypto';
+import { Transaction, type TxKind } from '@app/ledger';
+import { createHolderIdentity, fetchPartialKey, type HolderIdentity } from '@app/meter-sdk';
+import { createTestDatabase, type TestDatabase } from '@app/testing';
+
+import { createControlCenterApp } from '../../apps/control-center/src/bootstrap';
+import { createNodeApp } from '../../apps/node/src/bootstrap';
+
+export const TEST_PASSPHRASE = 'correct horse battery staple';
+/** Cheap scrypt for test keystores (the production default costs ~0.3 s per file). */
+const TEST_SCRYPT = { N: 2 ** 14, r: 8, p: 1 };
+
+export const ORGANISATIONS = {
+  controlCenter: 'state-grid-cc',
+  gridOperator: 'east-grid-operator',
+  equipmentSupplier: 'meterworks-supplier',
+} as const;
+
+/**
+ * A consortium for end-to-end tests: genesis and keystores in a temporary directory, one node on its
+ * own database, and the control center, both listening on free ports.
+ */
+export class ConsortiumHarness {
+  node!: INestApplication;
+  controlCenter!: INestApplication;
+  nodeUrl!: string;
+  ccUrl!: string;
+  params!: SystemParams;
+
+  private constructor(
+    readonly consortium: Consortium,
+    readonly dir: string,
+    readonly db: TestDatabase,
+  ) {}
+
+  static async start(options: { nodeEnv?: Record<string, string> } = {}): Promise<ConsortiumHarness> {
+    await initCrypto();
+    const consortium = await createConsortium({
+      chainId: 'cbsg-e2e',
+      organisations: [
+        {
+          id: ORGANISATIONS.controlCenter,
+          name: 'Control center',
+          roles: ['control-center', 'meter-registrar', 'receiver'],
+          stake: 100,
+        },
+        {
+          id: ORGANISATIONS.gridOperator,
+          name: 'East grid operator',
+          roles: ['grid-operator', 'meter-registrar', 'receiver', 'delegate-operator'],
+          stake: 60,
+        },
+        {
+          id: ORGANISATIONS.equipmentSupplier,
+          name: 'Meterworks',
+          roles: ['equipment-supplier', 'receiver'],
+          stake: 20,
+        },
+      ],
+      delegates: [
+        { id: 'delegate-1', organisation: ORGANISATIONS.controlCenter },
+        { id: 'delegate-2', organisation: ORGANISATIONS.gridOperator },
+        { id: 'delegate-3', organisation: ORGANISATIONS.gridOperator },
+      ],
+      producers: 3,
+      slotMs: 1_000,
+    });
+    const dir = await mkdtemp(path.join(tmpdir(), 'cbsg-e2e-'));
+    await writeConsortium(consortium, dir, TEST_PASSPHRASE, { scrypt: TEST_SCRYPT });
+    const db = await createTestDatabase();
+    const harness = new ConsortiumHarness(consortium, dir, db);
+    harness.params = SystemParams.fromJSON(consortium.genesis.systemParams);
+    harness.node = await createNodeApp({
+      env: {
+        DATABASE_URL: db.url,
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        QUEUE_PREFIX: `e2e-${process.pid}-${Date.now()}`,
+        GENESIS_FILE: path.join(dir, CONSORTIUM_FILES.genesis),
+        LOG_LEVEL: 'warn',
+        CRYPTO_WORKERS: '2',
+        ...options.nodeEnv,
+      },
+    });
+    await harness.node.listen(0, '127.0.0.1');
+    harness.nodeUrl = await harness.node.getUrl();
+    harness.controlCenter = await createControlCenterApp(
+      parseControlCenterConfig({
+        NODE_URL: harness.nodeUrl,
+        GENESIS_FILE: path.join(dir, CONSORTIUM_FILES.genesis),
+        CC_KEYS_DIR: dir,
+        CC_PASSPHRASE: TEST_PASSPHRASE,
+        LOG_LEVEL: 'warn',
+      }),
+    );
+    await harness.controlCenter.listen(0, '127.0.0.1');
+    harness.ccUrl = await harness.controlCenter.getUrl();
+    return harness;
+  }
+
+  get chainId(): string {
+    return this.consortium.genesis.chainId;
+  }
+
+  organisationKey(id: string): SecretScalar {
+    const key = this.consortium.organisationKeys.get(id);
+    if (!key) {
+      throw new Error(`no key for ${id}`);
+    }
+    return key;
+  }
+
+  /** Signs a transaction as `sender` and submits it; returns the node's answer. */
+  async submit(
+    sender: string,
+    kind: TxKind,
+    body: object,
+    timestamp = Date.now(),
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const tx = Transaction.sign(
+      { chainId: this.chainId, kind, sender, timestamp, body },
+      this.organisationKey(sender),
+    );
+    return this.post('/transactions', tx.toJSON());
+  }
+
+  async post(pathname: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    const response = await fetch(`${this.nodeUrl}${pathname}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  async get(pathname: string): Promise<{ status: number; body: unknown }> {
+    const response = await fetch(`${this.nodeUrl}${pathname}`);
+    return { status: response.status, body: (await response.json()) };
+  }
+
+  /** Registers a receiver for `organisation` and activates it through the control center. */
+  async registerReceiver(organisation: string, receiverId: string, role: string): Promise<HolderIdentity> {
+    const holder = createHolderIdentity(receiverId);
+    const answer = await this.submit(organisation, 'receiver.register', {
+      receiverId,
+      role,
+      publicKey: holder.publicKey,
+      possession: holder.possession,
+    });
+    if (answer.status !== 202) {
+      throw new Error(`receiver.register ${receiverId}: ${answer.status} ${JSON.stringify(answer.body)}`);
+    }
+    await fetchPartialKey({
+      ccUrl: this.ccUrl,
+      chainId: this.chainId,
+      params: this.params,
+      subject: 'receiver',
+      holder,
+    });
+    return holder;
+  }
+
+  async stop(): Promise<void> {
+    await this.controlCenter?.close();
+    await this.node?.close();
+    await this.db.drop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
