@@ -142,7 +142,7 @@ export class ConsortiumHarness {
 
   async get(pathname: string): Promise<{ status: number; body: unknown }> {
     const response = await fetch(`${this.nodeUrl}${pathname}`);
-    return { status: response.status, body: (await response.json()) };
+    return { status: response.status, body: await response.json() };
   }
 
   /** Registers a receiver for `organisation` and activates it through the control center. */

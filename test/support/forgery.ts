@@ -1,0 +1,42 @@
+// Attacks built from public values only, for tests that show the node refuses them. Deep imports of
+// @app/crypto internals are allowed here (tests), never in product code.
+import { type RegisteredMeter, Report, SecretScalar, type SystemParams } from '@app/crypto';
+
+import { h2 } from '../../libs/crypto/src/hash';
+import { registeredMeterPoints } from '../../libs/crypto/src/keys';
+import { mcl, ready } from '../../libs/crypto/src/mcl';
+import { encodeG1, encodeG2 } from '../../libs/crypto/src/points';
+import { encodeReport, reportInternals, withSignature } from '../../libs/crypto/src/report';
+import { scalarOf } from '../../libs/crypto/src/secret';
+import { systemPoints } from '../../libs/crypto/src/system';
+
+/**
+ * The paper's forgery (DESIGN.md section 2, fix 1): take a real report of the victim, move it to a new
+ * timestamp and nonce (which the forger cannot sign), pick t, and set W = t*P1 - beta*Y_S - A and
+ * T = t*Q with the paper's beta, which does not cover W. Under the paper's scheme this verifies; the
+ * fixed scheme hashes W into beta, so it must not.
+ */
+export function paperForgery(
+  params: SystemParams,
+  victim: RegisteredMeter,
+  original: Report,
+  shift: { timestamp: number; nonce: bigint },
+): Report {
+  const { P1 } = ready();
+  const { q } = systemPoints(params);
+  const m = registeredMeterPoints(victim);
+  const body = Report.decode(
+    encodeReport({ ...original, timestamp: shift.timestamp, nonce: shift.nonce, epoch: original.epoch }),
+  );
+  const { bodyEnd } = reportInternals(body);
+  const unfixedBeta = h2([
+    body.bytes.subarray(0, bodyEnd),
+    victim.publicKey,
+    victim.alpha,
+    params.ypub1,
+    params.ypub2,
+  ]);
+  const t = scalarOf(SecretScalar.random());
+  const w = mcl.sub(mcl.sub(mcl.mul(P1, t), mcl.mul(m.y, unfixedBeta)), m.a);
+  return withSignature(body, encodeG1(w), encodeG2(mcl.mul(q, t)));
+}
