@@ -36,6 +36,7 @@ import { curveCheckedD, signaturePoints } from '../libs/crypto/src/signature';
 import { deriveForCheckedD, openWithKeys } from '../libs/crypto/src/unsigncrypt';
 import { receiverSecret } from '../libs/crypto/src/keys';
 import { deriveShareKeys } from '../libs/crypto/src/share';
+import { cpuSnapshot, otherLoad } from './lib/cpu-load';
 import { machineLine, median, parseFlags, printSummary, printTable } from './lib/harness';
 
 const flags = parseFlags(process.argv.slice(2), 2);
@@ -235,7 +236,6 @@ async function main(): Promise<void> {
     }
     return now() - t;
   };
-  const verifySpeedups = await speedups(singleVerify, pooledVerify);
   const decryptBytes = freshReports.map((r) => r.bytes);
   const singleDecrypt = (): Promise<number> =>
     Promise.resolve(
@@ -255,9 +255,32 @@ async function main(): Promise<void> {
     }
     return now() - t;
   };
-  const decryptSpeedups = await speedups(singleDecrypt, pooledDecrypt);
+  // The speed-up needs both cores: an attempt during which other processes took more than a quarter
+  // of a core is repeated (at most three attempts, all printed), and the quietest one is reported.
+  const poolAttempts: { verify: number; decrypt: number; others: number }[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const from = cpuSnapshot();
+    const verify = median(await speedups(singleVerify, pooledVerify));
+    const decrypt = median(await speedups(singleDecrypt, pooledDecrypt));
+    const others = otherLoad(from, cpuSnapshot());
+    poolAttempts.push({ verify, decrypt, others });
+    if (!(others > 0.25)) {
+      break;
+    }
+  }
   await pool.close();
+  const poolChosen = poolAttempts.reduce((a, b) => (b.others < a.others ? b : a));
+  printTable(
+    `Pool of ${poolSize} workers against one thread, attempts (others = cores used by other processes meanwhile)`,
+    poolAttempts.map((a, i) => ({
+      attempt: i + 1,
+      'verification speed-up': `${a.verify.toFixed(2)}x`,
+      'decryption speed-up': `${a.decrypt.toFixed(2)}x`,
+      others: a.others.toFixed(2),
+    })),
+  );
 
+  const singleFrom = cpuSnapshot();
   // ---- primitives (reference figures) --------------------------------------------------------
   const { P1, P2 } = ready();
   const s = scalarOf(SecretScalar.random());
@@ -409,6 +432,8 @@ async function main(): Promise<void> {
     }, BATCH),
   );
 
+  const singleOthers = otherLoad(singleFrom, cpuSnapshot());
+
   // ---- report ------------------------------------------------------------------------------
   const perS = (msPerOp: number): number => Math.round(1000 / msPerOp);
   printTable('Scheme figures, median over rounds (ratios against a pairing timed in the same round)', [
@@ -511,13 +536,13 @@ async function main(): Promise<void> {
     {
       figure: `pool of ${poolSize} workers vs 1 thread: node verification`,
       ms: '',
-      'x pairing': `${median(verifySpeedups).toFixed(2)}x`,
+      'x pairing': `${poolChosen.verify.toFixed(2)}x`,
       target: '>= 1.7x',
     },
     {
       figure: `pool of ${poolSize} workers vs 1 thread: decryption, fresh D`,
       ms: '',
-      'x pairing': `${median(decryptSpeedups).toFixed(2)}x`,
+      'x pairing': `${poolChosen.decrypt.toFixed(2)}x`,
       target: '>= 1.7x',
     },
   ]);
@@ -540,7 +565,10 @@ async function main(): Promise<void> {
       'ours, measured': `${ccOurs.toFixed(2)} one by one; ${ccOursBatched.toFixed(2)} batched, epoch key`,
     },
   ]);
-  console.log(`\ntotal bench time ${((now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `\nother processes used ${singleOthers.toFixed(2)} cores on average during the single-thread phases;` +
+      ` total bench time ${((now() - started) / 1000).toFixed(1)} s`,
+  );
 
   printSummary({
     pairing_ms: pairingMs,
@@ -551,8 +579,10 @@ async function main(): Promise<void> {
     node_verify_per_s_1core: perS(nodeTotalMs),
     decrypt_fresh_pairings: decryptFreshBatched.ratio,
     decrypt_epoch_per_s_1core: perS(decryptEpoch.ms),
-    pool_speedup_verify: median(verifySpeedups),
-    pool_speedup_decrypt: median(decryptSpeedups),
+    pool_speedup_verify: poolChosen.verify,
+    pool_speedup_decrypt: poolChosen.decrypt,
+    pool_other_load_cores: poolChosen.others,
+    single_thread_other_load_cores: singleOthers,
     node_decode_ms_per_report: nodeDecode,
     node_check_ms_per_report: nodeCheck,
     signcrypt_fresh_ms: signFresh.ms,
