@@ -120,5 +120,12 @@ export type { CryptoPoolOptions, PoolReceiver, ShareOutcome } from './pool/crypt
 export { ByteReader, ByteWriter, bytesEqual, fromBase64, fromHex, toBase64, toHex } from './bytes';
 
 // Idempotent partial-key issuance by the CC and its transport to the holder.
-export { DST_ISSUANCE, DST_TRANSPORT, issuePartialKey, openPartialKey, PartialKeyTransportError, sealPartialKey } from './issuance';
+export {
+  DST_ISSUANCE,
+  DST_TRANSPORT,
+  issuePartialKey,
+  openPartialKey,
+  PartialKeyTransportError,
+  sealPartialKey,
+} from './issuance';
 export type { SealedPartialKey } from './issuance';
