@@ -52,6 +52,7 @@ export default tseslint.config(
       'scripts/**/*.ts',
       'libs/config/**/*.ts',
       'libs/testing/**/*.ts',
+      'libs/devnet/**/*.ts',
       'prisma.config.ts',
     ],
     rules: {

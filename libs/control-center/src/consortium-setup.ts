@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import {
@@ -9,6 +9,7 @@ import {
   type SecretScalar,
   setupSystem,
   toHex,
+  readKeystoreFile,
   writeKeystoreFile,
 } from '@app/crypto';
 import { type GenesisDocument, genesisHash, loadGenesis, type OrganisationRole } from '@app/ledger';
@@ -150,4 +151,21 @@ export async function writeConsortium(
       options,
     );
   }
+}
+
+/** Reads back the organisation keystores `writeConsortium` wrote (development consortiums). */
+export async function readOrganisationKeys(
+  dir: string,
+  passphrase: string,
+): Promise<Map<string, SecretScalar>> {
+  const keysDir = path.join(dir, 'keys');
+  const names = (await readdir(keysDir)).filter(
+    (n) => n.startsWith('organisation-') && n.endsWith('.keystore.json'),
+  );
+  const keys = new Map<string, SecretScalar>();
+  for (const name of names) {
+    const entry = await readKeystoreFile(path.join(keysDir, name), passphrase);
+    keys.set(entry.id, entry.key);
+  }
+  return keys;
 }

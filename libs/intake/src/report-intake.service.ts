@@ -76,6 +76,7 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
   private readonly rejected: Counter<'reason'>;
   private readonly batchSize: Histogram;
   private readonly verifySeconds: Histogram;
+  private readonly stageSeconds: Histogram<'stage'>;
   private readonly depthGauge: Gauge;
   private readonly queueGauge: Gauge;
 
@@ -114,6 +115,13 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
       name: 'cbsg_verification_seconds',
       help: 'Time to verify one batch in the worker pool',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
+      registers: [metrics],
+    });
+    this.stageSeconds = new Histogram({
+      name: 'cbsg_intake_stage_seconds',
+      help: 'Where intake time goes: per-request checks, batch verification, batch write',
+      labelNames: ['stage'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2],
       registers: [metrics],
     });
     this.depthGauge = new Gauge({
@@ -163,6 +171,7 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
       this.rejected.inc({ reason: code });
     };
 
+    const stopChecks = this.stageSeconds.startTimer({ stage: 'checks' });
     // 1. Structure and time window.
     const parsed: Array<{ index: number; report: Report }> = [];
     const now = this.clock.now().getTime();
@@ -206,41 +215,27 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
       }
     }
 
-    // 3. Replays: within the request, and against every (meter, nonce) this node has recorded.
+    // 3. Replays within the request; those against what this node recorded are found per batch.
     const seen = new Map<string, string>();
     const fresh: typeof known = [];
-    const previous = await this.recordedNonces(known.map((k) => k.report));
     for (const candidate of known) {
       const { report } = candidate;
       const key = `${report.meterId}\u0000${report.nonce}`;
       const sameRequest = seen.get(key);
-      if (sameRequest !== undefined) {
-        if (sameRequest === report.idHex) {
-          fresh.push(candidate); // the same report twice: both get the same receipt
-        } else {
-          refuse(
-            candidate.index,
-            REFUSAL.duplicateInBatch,
-            `nonce ${report.nonce} of ${report.meterId} is used twice in this request`,
-          );
-        }
-        continue;
-      }
-      seen.set(key, report.idHex);
-      const recorded = previous.get(key);
-      if (recorded === undefined) {
+      if (sameRequest === undefined || sameRequest === report.idHex) {
+        // The same report twice gets the same receipt twice.
+        seen.set(key, report.idHex);
         fresh.push(candidate);
-      } else if (recorded === report.idHex) {
-        outcomes[candidate.index] = { ok: true, receipt: receiptOf(report, true) };
       } else {
         refuse(
           candidate.index,
-          REFUSAL.replayed,
-          `nonce ${report.nonce} of ${report.meterId} was used by another report`,
+          REFUSAL.duplicateInBatch,
+          `nonce ${report.nonce} of ${report.meterId} is used twice in this request`,
         );
       }
     }
 
+    stopChecks();
     // 4. Signature (batched with other requests' reports) and durable write.
     const pending = fresh.map(
       (candidate) =>
@@ -324,12 +319,38 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
 
   private async verifyAndWrite(batch: Candidate[]): Promise<void> {
     try {
+      // Replays against everything this node recorded, in one query for the batch, before paying
+      // for verification: a resent report costs a lookup, not a pairing.
+      const previous = await this.recordedNonces(batch.map((c) => c.report));
+      const unseen: Candidate[] = [];
+      for (const candidate of batch) {
+        const r = candidate.report;
+        const recorded = previous.get(`${r.meterId}\u0000${r.nonce}`);
+        if (recorded === undefined) {
+          unseen.push(candidate);
+        } else if (recorded === r.idHex) {
+          candidate.resolve({ ok: true, receipt: receiptOf(r, true) });
+        } else {
+          this.rejected.inc({ reason: REFUSAL.replayed });
+          candidate.resolve({
+            ok: false,
+            error: {
+              code: REFUSAL.replayed,
+              message: `nonce ${r.nonce} of ${r.meterId} was used by another report`,
+            },
+          });
+        }
+      }
+      const stopVerify = this.stageSeconds.startTimer({ stage: 'verify' });
       const stop = this.verifySeconds.startTimer();
-      const verdict = await this.pool.verifyReports(batch.map((c) => ({ report: c.report, meter: c.meter })));
+      const verdict = await this.pool.verifyReports(
+        unseen.map((c) => ({ report: c.report, meter: c.meter })),
+      );
       stop();
-      this.batchSize.observe(batch.length);
+      stopVerify();
+      this.batchSize.observe(unseen.length);
       const valid: Candidate[] = [];
-      batch.forEach((candidate, i) => {
+      unseen.forEach((candidate, i) => {
         const v = verdict.verdicts[i]!;
         if (v.valid) {
           valid.push(candidate);
@@ -339,7 +360,10 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
         this.rejected.inc({ reason: code });
         candidate.resolve({ ok: false, error: { code, message: `${v.code}: ${v.message}` } });
       });
-      for (const [candidate, outcome] of await this.write(valid)) {
+      const stopWrite = this.stageSeconds.startTimer({ stage: 'write' });
+      const written = await this.write(valid);
+      stopWrite();
+      for (const [candidate, outcome] of written) {
         candidate.resolve(outcome);
       }
     } catch (error) {
