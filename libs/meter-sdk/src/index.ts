@@ -2,3 +2,4 @@ export * from './meter-identity';
 export * from './meter-reporter';
 export * from './node-submitter';
 export * from './reading-codec';
+export * from './simulator';
