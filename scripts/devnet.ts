@@ -1,0 +1,313 @@
+// npm run devnet [-- --meters 50] [-- --rate 25] [-- --speed 96] [-- --keep]
+//
+// A development consortium on this machine: `cbsg setup` into .devnet/ (once), a fresh database,
+// an accounting node (http://127.0.0.1:3000) and the control center (http://127.0.0.1:3100) as
+// separate processes, receivers and a simulated fleet enrolled over the public APIs, and the fleet
+// reporting continuously (simulated time runs --speed times faster than the clock). A status line
+// every few seconds; Ctrl-C stops everything cleanly.
+import { access, mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import { Client } from 'pg';
+import { Redis } from 'ioredis';
+
+import {
+  CONSORTIUM_FILES,
+  createConsortium,
+  readOrganisationKeys,
+  writeConsortium,
+} from '@app/control-center';
+import { initCrypto, SystemParams, writeKeystoreFile } from '@app/crypto';
+import {
+  enrolMeters,
+  enrolReceiver,
+  type EnrolmentContext,
+  prepareDatabase,
+  type RunningService,
+  startService,
+} from '@app/devnet';
+import { loadGenesis } from '@app/ledger';
+import { FleetSimulator, NodeSubmitter, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
+import { describeConnectionError, repoRoot } from '@app/persistence';
+
+import { DEV_ORGANISATIONS } from '../apps/cli/src/commands/setup.command';
+
+interface Options {
+  meters: number;
+  rate: number;
+  speed: number;
+  keep: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const options: Options = { meters: 50, rate: 25, speed: 96, keep: false };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = Number(argv[++i]);
+      if (!Number.isFinite(v) || v <= 0) {
+        throw new Error(`${arg} needs a positive number`);
+      }
+      return v;
+    };
+    if (arg === '--meters') {
+      options.meters = Math.floor(value());
+    } else if (arg === '--rate') {
+      options.rate = value();
+    } else if (arg === '--speed') {
+      options.speed = value();
+    } else if (arg === '--keep') {
+      options.keep = true;
+    } else if (arg === '--help' || arg === '-h') {
+      process.stdout.write(
+        'npm run devnet [-- --meters N] [--rate REPORTS_PER_S] [--speed SIM_TIME_FACTOR] [--keep]\n',
+      );
+      process.exit(0);
+    } else {
+      throw new Error(`unknown option ${arg} (try --help)`);
+    }
+  }
+  return options;
+}
+
+const POSTGRES = process.env.DEVNET_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PASSPHRASE = process.env.CBSG_PASSPHRASE ?? 'cbsg-devnet-passphrase';
+const NODE_PORT = 3000;
+const CC_PORT = 3100;
+const RECEIVERS = {
+  controlCenter: 'cc-analytics',
+  gridOperator: 'operator-billing',
+  equipmentSupplier: 'supplier-maintenance',
+};
+
+async function checkServices(): Promise<void> {
+  const pg = new Client({ connectionString: POSTGRES, connectionTimeoutMillis: 3_000 });
+  try {
+    await pg.connect();
+  } catch (error) {
+    throw new Error(describeConnectionError('PostgreSQL', POSTGRES, error), { cause: error });
+  } finally {
+    await pg.end().catch(() => undefined);
+  }
+  const redis = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+  let cause: unknown;
+  redis.on('error', (e) => (cause ??= e));
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    throw new Error(describeConnectionError('Redis', REDIS_URL, cause ?? error), { cause: error });
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  await checkServices();
+  await initCrypto();
+  const dir = path.join(repoRoot(), '.devnet');
+  await mkdir(dir, { recursive: true });
+  const genesisFile = path.join(dir, CONSORTIUM_FILES.genesis);
+  let fresh = !options.keep;
+  if (!(await exists(genesisFile))) {
+    process.stdout.write(`setting up a development consortium in ${dir}\n`);
+    const consortium = await createConsortium({
+      chainId: 'cbsg-devnet',
+      organisations: DEV_ORGANISATIONS,
+      delegates: Array.from({ length: 21 }, (_, i) => ({
+        id: `delegate-${String(i + 1).padStart(3, '0')}`,
+        organisation: DEV_ORGANISATIONS[i % 3]!.id,
+      })),
+      producers: 21,
+      slotMs: 2_000,
+    });
+    await writeConsortium(consortium, dir, PASSPHRASE);
+    fresh = true;
+  }
+  if (!process.env.CBSG_PASSPHRASE) {
+    process.stdout.write(
+      'note: the devnet keystores use a fixed development passphrase (set CBSG_PASSPHRASE to choose one)\n',
+    );
+  }
+  const genesis = loadGenesis(JSON.parse(await readFile(genesisFile, 'utf8')) as unknown);
+  const databaseUrl = new URL(POSTGRES);
+  databaseUrl.pathname = '/cbsg_devnet_node1';
+  await prepareDatabase(databaseUrl.toString(), { fresh });
+
+  const logDir = path.join(dir, 'logs');
+  const services: RunningService[] = [];
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    process.stdout.write('\nstopping the devnet...\n');
+    for (const service of [...services].reverse()) {
+      await service.stop();
+    }
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+  process.on('SIGHUP', () => void stopAll(0));
+  // Last resort (an uncaught error, process.exit elsewhere): never leave the services running.
+  process.on('exit', () => {
+    for (const service of services) {
+      if (service.running) {
+        service.child.kill('SIGKILL');
+      }
+    }
+  });
+
+  const nodeUrl = `http://127.0.0.1:${NODE_PORT}`;
+  const ccUrl = `http://127.0.0.1:${CC_PORT}`;
+  services.push(
+    await startService({
+      name: 'node-1',
+      entry: 'apps/node/src/main.ts',
+      env: {
+        DATABASE_URL: databaseUrl.toString(),
+        REDIS_URL,
+        QUEUE_PREFIX: 'cbsg-devnet',
+        GENESIS_FILE: genesisFile,
+        HTTP_PORT: String(NODE_PORT),
+        NODE_ID: 'node-1',
+        LOG_LEVEL: 'info',
+      },
+      readyUrl: `${nodeUrl}/health/ready`,
+      logDir,
+    }),
+  );
+  services.push(
+    await startService({
+      name: 'control-center',
+      entry: 'apps/control-center/src/main.ts',
+      env: {
+        NODE_URL: nodeUrl,
+        GENESIS_FILE: genesisFile,
+        CC_KEYS_DIR: dir,
+        CC_PASSPHRASE: PASSPHRASE,
+        HTTP_PORT: String(CC_PORT),
+        LOG_LEVEL: 'info',
+      },
+      readyUrl: `${ccUrl}/openapi.json`,
+      logDir,
+    }),
+  );
+  for (const service of services) {
+    void service.whenExited().then((code) => {
+      if (!stopping) {
+        process.stderr.write(`\n${service.spec.name} exited (${code}); see ${service.logFile}\n`);
+        void stopAll(1);
+      }
+    });
+  }
+  process.stdout.write(
+    `node   ${nodeUrl}  (OpenAPI: ${nodeUrl}/docs, metrics: ${nodeUrl}/metrics)\ncontrol center ${ccUrl}\nlogs   ${logDir}\n`,
+  );
+
+  const ctx: EnrolmentContext = {
+    nodeUrl,
+    ccUrl,
+    chainId: genesis.document.chainId,
+    params: SystemParams.fromJSON(genesis.document.systemParams),
+    organisationKeys: await readOrganisationKeys(dir, PASSPHRASE),
+  };
+  const simulator = new FleetSimulator({
+    seed: 2019,
+    meters: options.meters,
+    thieves: Math.max(1, Math.round(options.meters / 60)),
+    tampered: 1,
+    faulty: Math.max(1, Math.round(options.meters / 40)),
+  });
+  const policies = standardPolicies(RECEIVERS);
+  if (fresh) {
+    for (const [role, id] of Object.entries(RECEIVERS)) {
+      const organisation =
+        role === 'controlCenter'
+          ? 'control-center'
+          : role === 'gridOperator'
+            ? 'grid-operator'
+            : 'equipment-supplier';
+      const holder = await enrolReceiver(ctx, {
+        id,
+        organisation,
+        role: organisation,
+      });
+      // The receiver's own key, for the receiver processes (issue 6) to open their shares.
+      await writeKeystoreFile(
+        path.join(dir, 'keys', `receiver-${id}.keystore.json`),
+        { kind: 'receiver', id, publicKey: holder.keys.publicKey, key: holder.keys.secret },
+        PASSPHRASE,
+      );
+    }
+  }
+  process.stdout.write(`enrolling ${options.meters} simulated meters...\n`);
+  const fleet = await enrolMeters(
+    ctx,
+    simulator.meters.map((meter, i) => ({
+      meterId: meter.meterId,
+      registrar: 'grid-operator',
+      dimensions: STANDARD_DIMENSIONS,
+      policy: policies[i % policies.length]!,
+      epoch: { maxReports: 96, maxAgeMs: 24 * 3_600_000 },
+      owner: { name: `owner of ${meter.meterId}`, notifyUrl: 'https://phones.devnet.invalid/notify' },
+      location: meter.location,
+    })),
+  );
+
+  // Report continuously: simulated time runs `speed` times faster, each meter every interval.
+  const submitter = new NodeSubmitter(nodeUrl);
+  const simStart = Date.now();
+  const simulatedNow = () => simStart + (Date.now() - simStart) * options.speed;
+  let accepted = 0;
+  let refused = 0;
+  let next = 0;
+  const tickMs = 1_000;
+  setInterval(() => {
+    const due = Math.max(1, Math.round((options.rate * tickMs) / 1000));
+    const batch = [];
+    for (let k = 0; k < due; k += 1) {
+      const meter = fleet[next++ % fleet.length]!;
+      const at = simulatedNow();
+      if (simulator.isReporting(meter.spec.meterId, at)) {
+        batch.push(meter.reporter.report(simulator.reading(meter.spec.meterId, at), Date.now()));
+      }
+    }
+    if (batch.length > 0) {
+      void submitter.submitBatch(batch).then((result) => {
+        accepted += Number(result.body.accepted ?? 0);
+        refused += Number(result.body.rejected ?? 0);
+      });
+    }
+  }, tickMs).unref();
+  setInterval(() => {
+    void fetch(`${nodeUrl}/health/ready`)
+      .then((r) => r.json() as Promise<{ status?: string }>)
+      .then((health) => {
+        process.stdout.write(
+          `\r${new Date().toISOString().slice(11, 19)}  node-1 ${health.status ?? '?'}  reports accepted ${accepted}  refused ${refused}  simulated ${new Date(simulatedNow()).toISOString().slice(0, 16)}   `,
+        );
+      })
+      .catch(() => undefined);
+  }, 2_000);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`devnet: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
