@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+
+import {
+  BlsPublicKey,
+  blsGenerateKey,
+  generateKeyPair,
+  initCrypto,
+  issuePartialKey,
+  MeterPrivateKey,
+  MeterSigncrypter,
+  ReceiverPublicKey,
+  setupSystem,
+  type SecretScalar,
+} from '@app/crypto';
+
+import { Block, type BlockEntry, decodeBody, receiverIndex } from './block';
+import { type ChainLink, finalByCertificates, finalByProducers, finalHeight } from './finality';
+import { merkleProof, verifyMerkleProof } from './merkle';
+import {
+  aggregateVotes,
+  checkQuorumCertificate,
+  decodeQuorumCertificate,
+  encodeQuorumCertificate,
+  isQuorum,
+  quorumSize,
+  signersOf,
+  signVote,
+  verifyVote,
+} from './quorum';
+import { elect, producerOfSlot, roundOfSlot, scheduleRound, slotAt, slotStart, tallyVotes } from './schedule';
+import { Transaction } from './transaction';
+
+const CHAIN = 'cbsg-test';
+
+describe('blocks', () => {
+  let producer: { secret: SecretScalar; publicKey: BlsPublicKey };
+  let entries: BlockEntry[];
+
+  beforeAll(async () => {
+    await initCrypto();
+    const key = blsGenerateKey();
+    producer = { secret: key.secret, publicKey: BlsPublicKey.fromBytes(key.publicKey) };
+    const { masterKey, params } = setupSystem();
+    const receivers = ['cc', 'operator', 'supplier'].map((id) =>
+      ReceiverPublicKey.register(params, { id, publicKey: generateKeyPair().publicKey }),
+    );
+    const meterKeys = generateKeyPair();
+    const meter = MeterPrivateKey.assemble(
+      params,
+      meterKeys.secret,
+      issuePartialKey(masterKey, params, 'm1', Buffer.from('r')),
+    );
+    const signcrypter = MeterSigncrypter.create(params, meter, {
+      dimensionCount: 3,
+      receivers: [
+        { receiver: receivers[0]!, dimensions: [0, 1] },
+        { receiver: receivers[2]!, dimensions: [2] },
+      ],
+    });
+    const org = blsGenerateKey();
+    entries = [
+      {
+        type: 'transaction',
+        transaction: Transaction.sign(
+          {
+            chainId: CHAIN,
+            kind: 'meter.revoke',
+            sender: 'op',
+            timestamp: 1,
+            body: { meterId: 'x', reason: 'r' },
+          },
+          org.secret,
+        ),
+      },
+      ...[1, 2, 3].map((n): BlockEntry => ({
+        type: 'report',
+        report: signcrypter.signcrypt([Buffer.of(n), Buffer.of(n), Buffer.of(n)], 1_795_000_000_000 + n),
+      })),
+    ];
+  });
+
+  const fields = () => ({
+    chainId: CHAIN,
+    height: 7n,
+    previousHash: createHash('sha256').update('parent').digest(),
+    slot: 12n,
+    timestamp: 1_795_000_024_000,
+    producer: 'delegate-3',
+    parentCertificate: null,
+  });
+
+  it('given a produced block, when its parts are stored and read back, should keep its hash, verify, and match its body', () => {
+    const block = Block.produce(fields(), entries, producer.secret);
+    const back = Block.fromParts(block.headerBytes, block.signature, block.encodeBody());
+    expect(back.hashHex).toBe(block.hashHex);
+    expect(back.verifySignature(producer.publicKey)).toBe(true);
+    expect(back.bodyMatchesHeader()).toBe(true);
+    expect(decodeBody(block.encodeBody()).map((e) => e.type)).toEqual([
+      'transaction',
+      'report',
+      'report',
+      'report',
+    ]);
+    expect(receiverIndex(entries)).toEqual(
+      new Map([
+        ['cc', [1, 2, 3]],
+        ['supplier', [1, 2, 3]],
+      ]),
+    );
+  });
+
+  it('given a block whose body was changed (an entry dropped, reordered or swapped), when checked, should not match its header', () => {
+    const block = Block.produce(fields(), entries, producer.secret);
+    const dropped = Block.fromParts(block.headerBytes, block.signature, entries.slice(1));
+    const reordered = Block.fromParts(block.headerBytes, block.signature, [
+      entries[0]!,
+      entries[2]!,
+      entries[1]!,
+      entries[3]!,
+    ]);
+    expect(dropped.bodyMatchesHeader()).toBe(false);
+    expect(reordered.bodyMatchesHeader()).toBe(false);
+  });
+
+  it('given a header changed after signing or another producer key, when verified, should fail', () => {
+    const block = Block.produce(fields(), entries, producer.secret);
+    const forged = Block.produce({ ...fields(), height: 8n }, entries, producer.secret);
+    // The signature of one header on another header.
+    expect(
+      Block.fromParts(forged.headerBytes, block.signature, entries).verifySignature(producer.publicKey),
+    ).toBe(false);
+    expect(block.verifySignature(BlsPublicKey.fromBytes(blsGenerateKey().publicKey))).toBe(false);
+  });
+
+  it('given a report in a block, when proved, should verify offline against the header root', () => {
+    const block = Block.produce(fields(), entries, producer.secret);
+    const proof = merkleProof(
+      entries.map((e) => (e.type === 'report' ? e.report.id : e.transaction.hash)),
+      2,
+    );
+    expect(
+      verifyMerkleProof(
+        (entries[2] as { report: { id: Uint8Array } }).report.id,
+        proof,
+        block.header.transactionsRoot,
+      ),
+    ).toBe(true);
+  });
+});
+
+describe('votes and quorum certificates', () => {
+  let set: Array<{ id: string; secret: SecretScalar; publicKey: Uint8Array }>;
+  let elected: string[];
+  const keyed = () =>
+    elected.map((id) => ({ id, publicKey: BlsPublicKey.fromBytes(set.find((d) => d.id === id)!.publicKey) }));
+  const blockHash = createHash('sha256').update('block').digest();
+
+  beforeAll(async () => {
+    await initCrypto();
+    set = Array.from({ length: 7 }, (_, i) => ({ id: `delegate-${i}`, ...blsGenerateKey() }));
+    elected = set.map((d) => d.id).sort();
+  });
+
+  it('given quorum sizes, when counted, should need strictly more than two thirds', () => {
+    expect([1, 3, 4, 7, 21, 101].map(quorumSize)).toEqual([1, 3, 3, 5, 15, 68]);
+    expect(isQuorum(14, 21)).toBe(false);
+    expect(isQuorum(15, 21)).toBe(true);
+  });
+
+  it('given votes of 5 of 7, when aggregated, should make a certificate that verifies and names its signers; 4 of 7 make none', () => {
+    const votes = set.slice(0, 5).map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
+    for (const [i, v] of votes.entries()) {
+      expect(verifyVote(v, CHAIN, BlsPublicKey.fromBytes(set[i]!.publicKey))).toBe(true);
+    }
+    const qc = aggregateVotes(votes, elected, 2n)!;
+    expect(checkQuorumCertificate(qc, CHAIN, keyed())).toBeUndefined();
+    expect(signersOf(qc, elected).sort()).toEqual(
+      set
+        .slice(0, 5)
+        .map((d) => d.id)
+        .sort(),
+    );
+    expect(decodeQuorumCertificate(encodeQuorumCertificate(qc))).toEqual(qc);
+    expect(aggregateVotes(votes.slice(0, 4), elected, 2n)).toBeUndefined();
+  });
+
+  it('given a certificate with a forged bit, another block, another chain or a voter outside the set, when checked, should be refused with a reason', () => {
+    const votes = set.slice(0, 5).map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
+    const qc = aggregateVotes(votes, elected, 2n)!;
+    const extraBit = { ...qc, signers: qc.signers.map((b, i) => (i === 0 ? b | 0x01 : b)) };
+    expect(checkQuorumCertificate(extraBit, CHAIN, keyed())).toMatch(/does not verify|beyond/);
+    expect(
+      checkQuorumCertificate(
+        { ...qc, blockHash: createHash('sha256').update('other').digest() },
+        CHAIN,
+        keyed(),
+      ),
+    ).toBe('the aggregate signature does not verify');
+    expect(checkQuorumCertificate(qc, 'cbsg-other', keyed())).toBe('the aggregate signature does not verify');
+    const outsider = blsGenerateKey();
+    const withOutsider = aggregateVotes(
+      [...votes.slice(0, 4), signVote(outsider.secret, CHAIN, 'intruder', 9n, blockHash)],
+      elected,
+      2n,
+    );
+    expect(withOutsider).toBeUndefined();
+  });
+});
+
+describe('DPoS schedule', () => {
+  const timing = { genesisTime: 1_795_000_000_000, slotMs: 2_000, producers: 5 };
+
+  it('given timestamps, when mapped to slots and rounds, should follow the slot length and the round size', () => {
+    expect(slotAt(timing, timing.genesisTime + 4_999)).toBe(2n);
+    expect(slotStart(timing, 3n)).toBe(timing.genesisTime + 6_000);
+    expect([1n, 5n, 6n, 10n, 11n].map((s) => roundOfSlot(timing, s))).toEqual([0n, 0n, 1n, 1n, 2n]);
+  });
+
+  it('given stake-weighted votes, when electing, should take the top N with ties to the smaller id, skipping revoked and dropped delegates', () => {
+    const delegates = ['d1', 'd2', 'd3', 'd4', 'd5', 'd6', 'd7'].map((id) => ({ id, active: id !== 'd7' }));
+    const standings = tallyVotes(delegates, [
+      { stake: 100n, approves: ['d3', 'd4', 'd7'] },
+      { stake: 40n, approves: ['d2', 'd4', 'd4'] },
+    ]);
+    expect(standings.find((s) => s.id === 'd4')!.votes).toBe(140n);
+    expect(elect(standings, 3, new Set())).toEqual(['d4', 'd3', 'd2']);
+    expect(elect(standings, 3, new Set(['d3']))).toEqual(['d4', 'd2', 'd1']);
+    // Everyone dropped: the exclusions give way instead of stopping the chain.
+    expect(elect(standings, 2, new Set(delegates.map((d) => d.id)))).toEqual(['d4', 'd3']);
+  });
+
+  it('given a seed, when a round is shuffled, should be deterministic, a permutation, and change with the seed', () => {
+    const elected = ['d1', 'd2', 'd3', 'd4', 'd5'];
+    const seed = createHash('sha256').update('last block of round r-2').digest();
+    const a = scheduleRound(4n, elected, 5, seed);
+    expect(scheduleRound(4n, elected, 5, seed)).toEqual(a);
+    expect([...a.slots].sort()).toEqual(elected);
+    const others = Array.from({ length: 20 }, (_, i) =>
+      scheduleRound(4n, elected, 5, createHash('sha256').update(`seed ${i}`).digest()).slots.join(),
+    );
+    expect(new Set(others).size).toBeGreaterThan(5);
+    expect(producerOfSlot(timing, a, 21n)).toBe(a.slots[0]);
+  });
+
+  it('given fewer eligible delegates than seats, when scheduled, should fill every slot with the elected in turn', () => {
+    const schedule = scheduleRound(1n, ['d2', 'd1'], 5, Buffer.alloc(32));
+    expect(schedule.slots).toHaveLength(5);
+    expect(
+      schedule.slots.filter((s) => s === 'd1').length + schedule.slots.filter((s) => s === 'd2').length,
+    ).toBe(5);
+    expect(schedule.elected).toEqual(['d1', 'd2']);
+  });
+});
+
+describe('finality', () => {
+  const link = (height: number, producer: string, certified: boolean): ChainLink => ({
+    height: BigInt(height),
+    producer,
+    certified,
+    electedSetSize: 7,
+  });
+
+  it('given two consecutive certified blocks, when judged, should make the lower one final (with its ancestors)', () => {
+    const chain = [
+      link(1, 'a', true),
+      link(2, 'b', false),
+      link(3, 'c', true),
+      link(4, 'd', true),
+      link(5, 'e', false),
+    ];
+    expect(finalByCertificates(chain)).toBe(3n);
+    expect(finalByCertificates(chain.slice(0, 3))).toBe(0n);
+  });
+
+  it('given no certificates, when more than two thirds of the producers built on a block, should make it final by the classic rule', () => {
+    const chain = ['a', 'b', 'c', 'd', 'e', 'a', 'f'].map((p, i) => link(i + 1, p, false));
+    // 5 of 7 needed: heights 3..7 carry producers c, d, e, a, f.
+    expect(finalByProducers(chain)).toBe(3n);
+    expect(finalHeight(chain, 5n)).toBe(5n);
+  });
+});

@@ -1,0 +1,208 @@
+import {
+  BLS_TAGS,
+  blsAggregateSignatures,
+  blsFastAggregateVerify,
+  type BlsPublicKey,
+  blsSign,
+  blsVerify,
+  ByteReader,
+  ByteWriter,
+  type SecretScalar,
+} from '@app/crypto';
+import { InvalidInputError } from '@app/kernel';
+
+/**
+ * Votes and quorum certificates (DESIGN.md section 4, finality). Every delegate of a round's elected
+ * set signs, with BLS, a vote on each block it has validated:
+ *
+ *   vote message = u64 height | 32 block hash        (tag CBSG-VOTE-V1, chain id)
+ *
+ * More than two thirds of the set's votes on one block, aggregated, make its quorum certificate:
+ *
+ *   certificate = u64 height | 32 block hash | u64 round | u16 n | ceil(n/8) bitmap | 96 signature
+ *
+ * where bit i (most significant first) says whether the i-th delegate of the round's elected set
+ * (in the set's canonical order: sorted by id) signed. Keys were admitted with a proof of possession,
+ * so verifying the aggregate against the sum of the signers' keys is safe against rogue keys.
+ */
+export interface QuorumCertificate {
+  height: bigint;
+  blockHash: Uint8Array;
+  /** The round whose elected set voted. */
+  round: bigint;
+  /** Size of the elected set the bitmap refers to. */
+  setSize: number;
+  signers: Uint8Array;
+  signature: Uint8Array;
+}
+
+export interface Vote {
+  height: bigint;
+  blockHash: Uint8Array;
+  voter: string;
+  signature: Uint8Array;
+}
+
+export class QuorumError extends InvalidInputError {
+  constructor(message: string) {
+    super('QUORUM.INVALID', message);
+  }
+}
+
+export function voteMessage(height: bigint, blockHash: Uint8Array): Uint8Array {
+  if (blockHash.length !== 32) {
+    throw new QuorumError('a block hash is 32 bytes');
+  }
+  return new ByteWriter(40).u64(height).fixed(blockHash).finish();
+}
+
+export function signVote(
+  key: SecretScalar,
+  chainId: string,
+  voter: string,
+  height: bigint,
+  blockHash: Uint8Array,
+): Vote {
+  return {
+    height,
+    blockHash,
+    voter,
+    signature: blsSign(key, { tag: BLS_TAGS.vote, chainId }, voteMessage(height, blockHash)),
+  };
+}
+
+export function verifyVote(vote: Vote, chainId: string, voterKey: BlsPublicKey): boolean {
+  return blsVerify(
+    voterKey,
+    { tag: BLS_TAGS.vote, chainId },
+    voteMessage(vote.height, vote.blockHash),
+    vote.signature,
+  );
+}
+
+/** Strictly more than two thirds of `setSize`. */
+export function isQuorum(count: number, setSize: number): boolean {
+  return setSize > 0 && 3 * count > 2 * setSize;
+}
+
+export function quorumSize(setSize: number): number {
+  return Math.floor((2 * setSize) / 3) + 1;
+}
+
+/**
+ * Aggregates votes (each already verified) into a certificate. `electedSet` is the round's set in
+ * canonical order; votes from outside it are ignored. Returns undefined below a quorum.
+ */
+export function aggregateVotes(
+  votes: readonly Vote[],
+  electedSet: readonly string[],
+  round: bigint,
+): QuorumCertificate | undefined {
+  const first = votes[0];
+  if (!first) {
+    return undefined;
+  }
+  const position = new Map(electedSet.map((id, i) => [id, i]));
+  const signers = new Uint8Array(Math.ceil(electedSet.length / 8));
+  const signatures: Uint8Array[] = [];
+  for (const vote of votes) {
+    const i = position.get(vote.voter);
+    if (
+      i === undefined ||
+      vote.height !== first.height ||
+      !Buffer.from(vote.blockHash).equals(Buffer.from(first.blockHash))
+    ) {
+      continue;
+    }
+    const mask = 0x80 >> (i % 8);
+    if (signers[i >> 3]! & mask) {
+      continue;
+    }
+    signers[i >> 3]! |= mask;
+    signatures.push(vote.signature);
+  }
+  if (!isQuorum(signatures.length, electedSet.length)) {
+    return undefined;
+  }
+  return {
+    height: first.height,
+    blockHash: first.blockHash,
+    round,
+    setSize: electedSet.length,
+    signers,
+    signature: blsAggregateSignatures(signatures),
+  };
+}
+
+export function signersOf(certificate: QuorumCertificate, electedSet: readonly string[]): string[] {
+  const out: string[] = [];
+  electedSet.forEach((id, i) => {
+    if ((certificate.signers[i >> 3] ?? 0) & (0x80 >> (i % 8))) {
+      out.push(id);
+    }
+  });
+  return out;
+}
+
+/**
+ * Checks a certificate against the elected set of its round (ids in canonical order, with their
+ * registered keys): the right size, no stray bits, a quorum of signers, a valid aggregate signature.
+ * Returns the reason when it does not hold.
+ */
+export function checkQuorumCertificate(
+  certificate: QuorumCertificate,
+  chainId: string,
+  electedSet: ReadonlyArray<{ id: string; publicKey: BlsPublicKey }>,
+): string | undefined {
+  if (certificate.setSize !== electedSet.length) {
+    return `the certificate counts ${certificate.setSize} voters, round ${certificate.round} elected ${electedSet.length}`;
+  }
+  if (certificate.signers.length !== Math.ceil(electedSet.length / 8)) {
+    return 'the signer bitmap has the wrong length';
+  }
+  const spare = certificate.signers.length * 8 - electedSet.length;
+  if (spare > 0 && ((certificate.signers[certificate.signers.length - 1] ?? 0) & ((1 << spare) - 1)) !== 0) {
+    return 'the signer bitmap marks voters beyond the elected set';
+  }
+  const signers = electedSet.filter((_, i) => (certificate.signers[i >> 3] ?? 0) & (0x80 >> (i % 8)));
+  if (!isQuorum(signers.length, electedSet.length)) {
+    return `${signers.length} of ${electedSet.length} voters is not more than two thirds`;
+  }
+  const ok = blsFastAggregateVerify(
+    signers.map((s) => s.publicKey),
+    { tag: BLS_TAGS.vote, chainId },
+    voteMessage(certificate.height, certificate.blockHash),
+    certificate.signature,
+  );
+  return ok ? undefined : 'the aggregate signature does not verify';
+}
+
+export function encodeQuorumCertificate(certificate: QuorumCertificate): Uint8Array {
+  if (certificate.signature.length !== 96 || certificate.blockHash.length !== 32) {
+    throw new QuorumError('malformed certificate');
+  }
+  return new ByteWriter(160)
+    .u64(certificate.height)
+    .fixed(certificate.blockHash)
+    .u64(certificate.round)
+    .u16(certificate.setSize)
+    .fixed(certificate.signers)
+    .fixed(certificate.signature)
+    .finish();
+}
+
+export function decodeQuorumCertificate(bytes: Uint8Array): QuorumCertificate {
+  try {
+    const reader = new ByteReader(bytes, 'quorum certificate');
+    const height = reader.u64('height');
+    const blockHash = reader.fixed(32, 'block hash');
+    const round = reader.u64('round');
+    const setSize = reader.u16('set size');
+    const signers = reader.fixed(Math.ceil(setSize / 8), 'signers');
+    const signature = reader.fixed(96, 'signature');
+    reader.end();
+    return { height, blockHash, round, setSize, signers, signature };
+  } catch (error) {
+    throw new QuorumError(`quorum certificate: ${(error as Error).message}`);
+  }
+}
