@@ -5,3 +5,7 @@ export { normalCdf, normalQuantile, chiSquareQuantile, median } from './domain/s
 export * from './domain/control-center/anti-theft';
 export * from './domain/control-center/key-user-monitoring';
 export * from './domain/control-center/data-recovery';
+export * from './domain/equipment-supplier/device-state-machine';
+export * from './domain/equipment-supplier/fault-reports';
+export * from './domain/equipment-supplier/device-statistics';
+export * from './domain/equipment-supplier/failure-prediction';
