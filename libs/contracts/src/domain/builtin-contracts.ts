@@ -20,13 +20,19 @@ export function instantiateContract(
   template: ContractDocument,
   deployment: { owner: string; appliesTo?: ContractScope; version?: number; id?: string },
 ): ContractDocument {
-  return contractSchema.parse({
+  const parsed = contractSchema.safeParse({
     ...template,
     owner: deployment.owner,
     id: deployment.id ?? template.id,
     version: deployment.version ?? template.version,
     appliesTo: deployment.appliesTo ?? template.appliesTo,
   });
+  if (!parsed.success) {
+    throw ContractErrors.invalid(
+      parsed.error.issues.map((issue) => `${issue.path.map(String).join('.')}: ${issue.message}`),
+    );
+  }
+  return parsed.data;
 }
 
 function parseBuiltin(document: unknown): ContractDocument {

@@ -62,6 +62,12 @@ describe('water heater device contract', () => {
     expect(absent.result.inputHash).not.toBe(warm.result.inputHash);
   });
 
+  it('given a deployment under an owner name that is not an identifier, when instantiated, should refuse it', () => {
+    expect(() => instantiateContract(WATER_HEATER_CONTRACT_EXAMPLE, { owner: 'owner 7' })).toThrow(
+      expect.objectContaining({ code: 'CONTRACT.INVALID' }),
+    );
+  });
+
   it('given its scope, when asked, should cover the owner meter and no other', () => {
     expect(contract.appliesTo({ meterId: 'meter-00007' })).toBe(true);
     expect(contract.appliesTo({ meterId: 'meter-00008' })).toBe(false);
