@@ -135,6 +135,7 @@ async function main(): Promise<void> {
         { id: 'equipment-supplier', name: 'Supplier', roles: ['equipment-supplier', 'receiver'], stake: 10 },
       ],
       delegates: [{ id: 'delegate-1', organisation: 'control-center' }],
+      nodes: [{ id: 'node-1', organisation: 'control-center' }],
       producers: 1,
       slotMs: 2_000,
     });
@@ -154,6 +155,10 @@ async function main(): Promise<void> {
         LOG_LEVEL: 'warn',
         CRYPTO_WORKERS: '2',
         MEMPOOL_MAX_REPORTS: '10000000',
+        NODE_ID: 'node-1',
+        NODE_KEYSTORE: path.join(dir, CONSORTIUM_FILES.nodeKey('node-1')),
+        DELEGATE_KEYSTORES: path.join(dir, CONSORTIUM_FILES.delegateKey('delegate-1')),
+        KEYSTORE_PASSPHRASE: PASSPHRASE,
       },
       readyUrl: 'http://127.0.0.1:3901/health/ready',
       logDir: dir,

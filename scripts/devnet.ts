@@ -30,9 +30,10 @@ import { loadGenesis } from '@app/ledger';
 import { FleetSimulator, NodeSubmitter, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
 import { describeConnectionError, repoRoot } from '@app/persistence';
 
-import { DEV_ORGANISATIONS } from '../apps/cli/src/commands/setup.command';
+import { DEV_ORGANISATIONS, devNodes } from '../apps/cli/src/commands/setup.command';
 
 interface Options {
+  nodes: number;
   meters: number;
   rate: number;
   speed: number;
@@ -40,7 +41,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { meters: 50, rate: 25, speed: 96, keep: false };
+  const options: Options = { nodes: 3, meters: 50, rate: 25, speed: 96, keep: false };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
     const value = () => {
@@ -50,7 +51,9 @@ function parseOptions(argv: string[]): Options {
       }
       return v;
     };
-    if (arg === '--meters') {
+    if (arg === '--nodes') {
+      options.nodes = Math.floor(value());
+    } else if (arg === '--meters') {
       options.meters = Math.floor(value());
     } else if (arg === '--rate') {
       options.rate = value();
@@ -60,7 +63,7 @@ function parseOptions(argv: string[]): Options {
       options.keep = true;
     } else if (arg === '--help' || arg === '-h') {
       process.stdout.write(
-        'npm run devnet [-- --meters N] [--rate REPORTS_PER_S] [--speed SIM_TIME_FACTOR] [--keep]\n',
+        'npm run devnet [-- --nodes N] [--meters N] [--rate REPORTS_PER_S] [--speed SIM_TIME_FACTOR] [--keep]\n',
       );
       process.exit(0);
     } else {
@@ -73,7 +76,7 @@ function parseOptions(argv: string[]): Options {
 const POSTGRES = process.env.DEVNET_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSPHRASE = process.env.CBSG_PASSPHRASE ?? 'cbsg-devnet-passphrase';
-const NODE_PORT = 3000;
+const FIRST_NODE_PORT = 3000;
 const CC_PORT = 3100;
 const RECEIVERS = {
   controlCenter: 'cc-analytics',
@@ -131,6 +134,7 @@ async function main(): Promise<void> {
         id: `delegate-${String(i + 1).padStart(3, '0')}`,
         organisation: DEV_ORGANISATIONS[i % 3]!.id,
       })),
+      nodes: devNodes(options.nodes),
       producers: 21,
       slotMs: 2_000,
     });
@@ -143,9 +147,21 @@ async function main(): Promise<void> {
     );
   }
   const genesis = loadGenesis(JSON.parse(await readFile(genesisFile, 'utf8')) as unknown);
-  const databaseUrl = new URL(POSTGRES);
-  databaseUrl.pathname = '/cbsg_devnet_node1';
-  await prepareDatabase(databaseUrl.toString(), { fresh });
+  const nodeIds = genesis.document.nodes.map((n) => n.id);
+  const delegateIds = genesis.document.delegates.map((d) => d.id);
+  const nodes = nodeIds.map((id, i) => {
+    const url = new URL(POSTGRES);
+    url.pathname = `/cbsg_devnet_${id.replace(/-/g, '_')}`;
+    return {
+      id,
+      databaseUrl: url.toString(),
+      port: FIRST_NODE_PORT + i,
+      url: `http://127.0.0.1:${FIRST_NODE_PORT + i}`,
+    };
+  });
+  for (const node of nodes) {
+    await prepareDatabase(node.databaseUrl, { fresh });
+  }
 
   const logDir = path.join(dir, 'logs');
   const services: RunningService[] = [];
@@ -173,25 +189,38 @@ async function main(): Promise<void> {
     }
   });
 
-  const nodeUrl = `http://127.0.0.1:${NODE_PORT}`;
-  const ccUrl = `http://127.0.0.1:${CC_PORT}`;
-  services.push(
-    await startService({
-      name: 'node-1',
-      entry: 'apps/node/src/main.ts',
-      env: {
-        DATABASE_URL: databaseUrl.toString(),
-        REDIS_URL,
-        QUEUE_PREFIX: 'cbsg-devnet',
-        GENESIS_FILE: genesisFile,
-        HTTP_PORT: String(NODE_PORT),
-        NODE_ID: 'node-1',
-        LOG_LEVEL: 'info',
-      },
-      readyUrl: `${nodeUrl}/health/ready`,
-      logDir,
+  // The delegates are spread over the nodes: node i produces for delegates i, i+n, i+2n...
+  await Promise.all(
+    nodes.map(async (node, i) => {
+      const hosted = delegateIds.filter((_, k) => k % nodes.length === i);
+      services.push(
+        await startService({
+          name: node.id,
+          entry: 'apps/node/src/main.ts',
+          env: {
+            DATABASE_URL: node.databaseUrl,
+            REDIS_URL,
+            QUEUE_PREFIX: `cbsg-devnet-${node.id}`,
+            GENESIS_FILE: genesisFile,
+            HTTP_PORT: String(node.port),
+            NODE_ID: node.id,
+            NODE_KEYSTORE: path.join(dir, CONSORTIUM_FILES.nodeKey(node.id)),
+            DELEGATE_KEYSTORES: hosted.map((d) => path.join(dir, CONSORTIUM_FILES.delegateKey(d))).join(','),
+            KEYSTORE_PASSPHRASE: PASSPHRASE,
+            PEERS: nodes
+              .filter((other) => other.id !== node.id)
+              .map((other) => `${other.id}=${other.url}`)
+              .join(','),
+            LOG_LEVEL: 'info',
+          },
+          readyUrl: `${node.url}/health/ready`,
+          logDir,
+        }),
+      );
     }),
   );
+  const nodeUrl = nodes[0]!.url;
+  const ccUrl = `http://127.0.0.1:${CC_PORT}`;
   services.push(
     await startService({
       name: 'control-center',
@@ -216,9 +245,10 @@ async function main(): Promise<void> {
       }
     });
   }
-  process.stdout.write(
-    `node   ${nodeUrl}  (OpenAPI: ${nodeUrl}/docs, metrics: ${nodeUrl}/metrics)\ncontrol center ${ccUrl}\nlogs   ${logDir}\n`,
-  );
+  for (const node of nodes) {
+    process.stdout.write(`${node.id} ${node.url}  (API: ${node.url}/docs, metrics: ${node.url}/metrics)\n`);
+  }
+  process.stdout.write(`control center ${ccUrl}\nlogs   ${logDir}\n`);
 
   const ctx: EnrolmentContext = {
     nodeUrl,
@@ -271,7 +301,8 @@ async function main(): Promise<void> {
   );
 
   // Report continuously: simulated time runs `speed` times faster, each meter every interval.
-  const submitter = new NodeSubmitter(nodeUrl);
+  // Each meter sends to "the nearest node" (here: one of them, by meter).
+  const submitters = nodes.map((n) => new NodeSubmitter(n.url));
   const simStart = Date.now();
   const simulatedNow = () => simStart + (Date.now() - simStart) * options.speed;
   let accepted = 0;
@@ -289,21 +320,25 @@ async function main(): Promise<void> {
       }
     }
     if (batch.length > 0) {
-      void submitter.submitBatch(batch).then((result) => {
+      void submitters[next % submitters.length]!.submitBatch(batch).then((result) => {
         accepted += Number(result.body.accepted ?? 0);
         refused += Number(result.body.rejected ?? 0);
       });
     }
   }, tickMs).unref();
   setInterval(() => {
-    void fetch(`${nodeUrl}/health/ready`)
-      .then((r) => r.json() as Promise<{ status?: string }>)
-      .then((health) => {
-        process.stdout.write(
-          `\r${new Date().toISOString().slice(11, 19)}  node-1 ${health.status ?? '?'}  reports accepted ${accepted}  refused ${refused}  simulated ${new Date(simulatedNow()).toISOString().slice(0, 16)}   `,
-        );
-      })
-      .catch(() => undefined);
+    void Promise.all(
+      nodes.map((n) =>
+        fetch(`${n.url}/p2p/status`)
+          .then((r) => r.json() as Promise<{ final: { height: string }; head: { height: string } }>)
+          .then((st) => `${n.id} ${st.head.height}/${st.final.height}`)
+          .catch(() => `${n.id} down`),
+      ),
+    ).then((heights) => {
+      process.stdout.write(
+        `\r${new Date().toISOString().slice(11, 19)}  head/final: ${heights.join('  ')}  reports accepted ${accepted} refused ${refused}  simulated ${new Date(simulatedNow()).toISOString().slice(0, 16)}   `,
+      );
+    });
   }, 2_000);
 }
 

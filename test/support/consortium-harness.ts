@@ -8,7 +8,7 @@ import { parseControlCenterConfig } from '@app/config';
 import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
 import { initCrypto, type SecretScalar, SystemParams } from '@app/crypto';
 import { Transaction, type TxKind } from '@app/ledger';
-import { createHolderIdentity, fetchPartialKey, type HolderIdentity } from '@app/meter-sdk';
+import { createHolderIdentity, fetchPartialKey, type HolderIdentity, waitForIdentity } from '@app/meter-sdk';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import { createControlCenterApp } from '../../apps/control-center/src/bootstrap';
@@ -30,6 +30,8 @@ export const ORGANISATIONS = {
  */
 export class ConsortiumHarness {
   node!: INestApplication;
+  /** The node's environment, to start it again on the same database. */
+  nodeEnv!: Record<string, string>;
   controlCenter!: INestApplication;
   nodeUrl!: string;
   ccUrl!: string;
@@ -70,25 +72,31 @@ export class ConsortiumHarness {
         { id: 'delegate-2', organisation: ORGANISATIONS.gridOperator },
         { id: 'delegate-3', organisation: ORGANISATIONS.gridOperator },
       ],
+      nodes: [{ id: 'node-1', organisation: ORGANISATIONS.controlCenter }],
       producers: 3,
-      slotMs: 1_000,
+      slotMs: 500,
     });
     const dir = await mkdtemp(path.join(tmpdir(), 'cbsg-e2e-'));
     await writeConsortium(consortium, dir, TEST_PASSPHRASE, { scrypt: TEST_SCRYPT });
     const db = await createTestDatabase();
     const harness = new ConsortiumHarness(consortium, dir, db);
     harness.params = SystemParams.fromJSON(consortium.genesis.systemParams);
-    harness.node = await createNodeApp({
-      env: {
-        DATABASE_URL: db.url,
-        REDIS_URL: 'redis://127.0.0.1:6379',
-        QUEUE_PREFIX: `e2e-${process.pid}-${Date.now()}`,
-        GENESIS_FILE: path.join(dir, CONSORTIUM_FILES.genesis),
-        LOG_LEVEL: 'warn',
-        CRYPTO_WORKERS: '2',
-        ...options.nodeEnv,
-      },
-    });
+    harness.nodeEnv = {
+      DATABASE_URL: db.url,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: `e2e-${process.pid}-${Date.now()}`,
+      GENESIS_FILE: path.join(dir, CONSORTIUM_FILES.genesis),
+      LOG_LEVEL: 'warn',
+      CRYPTO_WORKERS: '2',
+      NODE_ID: 'node-1',
+      NODE_KEYSTORE: path.join(dir, CONSORTIUM_FILES.nodeKey('node-1')),
+      DELEGATE_KEYSTORES: ['delegate-1', 'delegate-2', 'delegate-3']
+        .map((d) => path.join(dir, CONSORTIUM_FILES.delegateKey(d)))
+        .join(','),
+      KEYSTORE_PASSPHRASE: TEST_PASSPHRASE,
+      ...options.nodeEnv,
+    };
+    harness.node = await createNodeApp({ env: harness.nodeEnv });
     await harness.node.listen(0, '127.0.0.1');
     harness.nodeUrl = await harness.node.getUrl();
     harness.controlCenter = await createControlCenterApp(
@@ -157,6 +165,8 @@ export class ConsortiumHarness {
     if (answer.status !== 202) {
       throw new Error(`receiver.register ${receiverId}: ${answer.status} ${JSON.stringify(answer.body)}`);
     }
+    // Registrations and partial keys take effect when their block is final.
+    await waitForIdentity(this.nodeUrl, 'receiver', receiverId, 'registered');
     await fetchPartialKey({
       ccUrl: this.ccUrl,
       chainId: this.chainId,
@@ -164,7 +174,37 @@ export class ConsortiumHarness {
       subject: 'receiver',
       holder,
     });
+    await waitForIdentity(this.nodeUrl, 'receiver', receiverId, 'active');
     return holder;
+  }
+
+  /** Stops the node and starts it again on the same database and port (a restart). */
+  async restartNode(): Promise<void> {
+    const port = Number(new URL(this.nodeUrl).port);
+    await this.node.close();
+    this.node = await createNodeApp({ env: this.nodeEnv });
+    await this.node.listen(port, '127.0.0.1');
+  }
+
+  /** Polls the node until `check` holds for the JSON at `pathname` (final state takes a few slots). */
+  async waitFor(
+    pathname: string,
+    check: (body: Record<string, unknown>) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { status, body } = await this.get(pathname);
+      if (status === 200 && check(body as Record<string, unknown>)) {
+        return;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${pathname} did not reach the expected state in ${timeoutMs} ms (last: ${status} ${JSON.stringify(body)})`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   async stop(): Promise<void> {

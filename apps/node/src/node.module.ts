@@ -4,6 +4,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { LoggerModule } from 'nestjs-pino';
 
 import { APP_CONFIG, type AppConfig, AppConfigModule } from '@app/config';
+import { ChainModule } from '@app/chain';
 import { EventStoreModule } from '@app/event-store';
 import { IntakeModule } from '@app/intake';
 import { MetricsModule } from '@app/metrics';
@@ -11,6 +12,7 @@ import { DatabaseModule } from '@app/persistence';
 import { RedisModule } from '@app/queue';
 import { RegistryModule } from '@app/registry';
 
+import { P2pController } from './chain/p2p.controller';
 import { HealthController } from './health/health.controller';
 import { DomainErrorFilter } from './http/domain-error.filter';
 import { JournalStatsProjection } from './journal/journal-stats.projection';
@@ -53,8 +55,9 @@ export class NodeModule {
         MetricsModule,
         RegistryModule,
         IntakeModule,
+        ChainModule,
       ],
-      controllers: [HealthController, RegistryController, ReportsController],
+      controllers: [HealthController, RegistryController, ReportsController, P2pController],
       providers: [JournalStatsProjection, { provide: APP_FILTER, useClass: DomainErrorFilter }],
     };
   }

@@ -1,5 +1,3 @@
-import type { INestApplication } from '@nestjs/common';
-
 import { fromHex, RegisteredMeter, type Report } from '@app/crypto';
 import {
   assembleMeterKey,
@@ -8,11 +6,11 @@ import {
   type HolderIdentity,
   MeterReporter,
   type ReceiverListing,
+  waitForIdentity,
 } from '@app/meter-sdk';
 
 import { ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consortium-harness';
 import { paperForgery } from '../../../test/support/forgery';
-import { createNodeApp } from '../src/bootstrap';
 
 const DIMENSIONS = ['consumption_kwh', 'voltage_a', 'current_a', 'device_status'];
 const G1_NOT_IN_SUBGROUP = `80${'0'.repeat(94)}`;
@@ -59,8 +57,10 @@ describe('report intake refuses bad input, each with its own reason, and stores 
     });
     expect(answer.status).toBe(202);
     if (options.activate === false) {
+      await waitForIdentity(harness.nodeUrl, 'meter', id, 'registered');
       return { id, holder };
     }
+    await waitForIdentity(harness.nodeUrl, 'meter', id, 'registered');
     const partial = await fetchPartialKey({
       ccUrl: harness.ccUrl,
       chainId: harness.chainId,
@@ -68,6 +68,7 @@ describe('report intake refuses bad input, each with its own reason, and stores 
       subject: 'meter',
       holder,
     });
+    await waitForIdentity(harness.nodeUrl, 'meter', id, 'active');
     const key = assembleMeterKey(harness.params, holder.keys.secret, partial);
     const reporter = (nextNonce?: bigint) =>
       MeterReporter.create({
@@ -179,6 +180,7 @@ describe('report intake refuses bad input, each with its own reason, and stores 
       reason: 'reported stolen',
     });
     expect(revoked.status).toBe(202);
+    await harness.waitFor('/meters/meter-stolen', (m) => m.status === 'revoked');
     await expectRefused(report.toJSON(), 422, 'REPORT.METER_REVOKED');
   });
 
@@ -190,7 +192,7 @@ describe('report intake refuses bad input, each with its own reason, and stores 
     await expectRefused(replay.toJSON(), 409, 'REPORT.REPLAYED');
 
     // Restart the node on the same database: the replay record survives.
-    await restartNode(harness);
+    await harness.restartNode();
     await expectRefused(replay.toJSON(), 409, 'REPORT.REPLAYED');
     const again = await harness.post('/reports', first.toJSON());
     expect(again).toMatchObject({ status: 200, body: { reportId: first.idHex, duplicate: true } });
@@ -228,19 +230,3 @@ describe('report intake refuses bad input, each with its own reason, and stores 
     expect(after.events - before.events).toBe(995);
   });
 });
-
-async function restartNode(harness: ConsortiumHarness): Promise<void> {
-  const env = {
-    DATABASE_URL: harness.db.url,
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    QUEUE_PREFIX: `e2e-restart-${process.pid}`,
-    GENESIS_FILE: `${harness.dir}/genesis.json`,
-    LOG_LEVEL: 'warn',
-    CRYPTO_WORKERS: '2',
-  };
-  const port = Number(new URL(harness.nodeUrl).port);
-  await harness.node.close();
-  const node: INestApplication = await createNodeApp({ env });
-  await node.listen(port, '127.0.0.1');
-  harness.node = node;
-}

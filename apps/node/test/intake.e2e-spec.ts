@@ -7,6 +7,7 @@ import {
   type HolderIdentity,
   MeterReporter,
   type ReceiverListing,
+  waitForIdentity,
 } from '@app/meter-sdk';
 
 import { ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consortium-harness';
@@ -123,6 +124,7 @@ describe('registration and report intake (HTTP, real Postgres)', () => {
       location: `feeder-${i % 4}`,
     });
     expect(answer).toMatchObject({ status: 202, body: { status: 'pending', kind: 'meter.register' } });
+    await waitForIdentity(harness.nodeUrl, 'meter', id, 'registered');
     const partial = await fetchPartialKey({
       ccUrl: harness.ccUrl,
       chainId: harness.chainId,
@@ -130,6 +132,7 @@ describe('registration and report intake (HTTP, real Postgres)', () => {
       subject: 'meter',
       holder,
     });
+    await waitForIdentity(harness.nodeUrl, 'meter', id, 'active');
     const key = assembleMeterKey(harness.params, holder.keys.secret, partial);
     const receivers = (await harness.get('/receivers')).body as ReceiverListing[];
     const reporter = MeterReporter.create({
@@ -147,9 +150,10 @@ describe('registration and report intake (HTTP, real Postgres)', () => {
   }
 
   it('given 50 meters registered with different sharing policies, when they report (singly and in a batch), should accept every report, and each receiver should decrypt exactly its share', async () => {
-    for (let i = 0; i < 50; i += 1) {
-      meters.push(await registerMeter(i, i % 2 === 0 ? 1 : 8));
-    }
+    // All at once, as a meter operator would: each waits for its own blocks to become final.
+    meters.push(
+      ...(await Promise.all(Array.from({ length: 50 }, (_, i) => registerMeter(i, i % 2 === 0 ? 1 : 8)))),
+    );
     const meterView = (await harness.get('/meters/meter-007')).body as Record<string, unknown>;
     expect(meterView).toMatchObject({
       id: 'meter-007',

@@ -60,6 +60,8 @@ describe('registry transactions (HTTP)', () => {
     const second = await harness.post('/transactions', tx.toJSON());
     expect(first).toMatchObject({ status: 202, body: { hash: tx.hashHex, duplicate: false } });
     expect(second).toMatchObject({ status: 202, body: { hash: tx.hashHex, duplicate: true } });
+    // In effect once its block is final.
+    await harness.waitFor('/meters/meter-a', () => true);
     expect((await harness.get('/meters/meter-a')).body).toMatchObject({
       id: 'meter-a',
       status: 'registered',
@@ -189,6 +191,7 @@ describe('registry transactions (HTTP)', () => {
       (await harness.submit(ORGANISATIONS.gridOperator, 'meter.register', meterBody('meter-p', holder)))
         .status,
     ).toBe(202);
+    await harness.waitFor('/meters/meter-p', () => true);
     const ask = (h = holder) =>
       fetchPartialKey({
         ccUrl: harness.ccUrl,
@@ -201,6 +204,7 @@ describe('registry transactions (HTTP)', () => {
     const second = await ask();
     expect(toHex(second.alpha)).toBe(toHex(first.alpha));
     expect(toHex(second.h.exposeBytes())).toBe(toHex(first.h.exposeBytes()));
+    await harness.waitFor('/meters/meter-p', (m) => m.status === 'active');
     expect((await harness.get('/meters/meter-p')).body).toMatchObject({
       status: 'active',
       alpha: toHex(first.alpha),

@@ -62,6 +62,41 @@ const envSchema = z.object({
   VERIFY_QUEUE_MAX: int(1, 1_000_000).default(20_000),
   /** Worker threads for report verification (0: one per core). */
   CRYPTO_WORKERS: int(0, 64).default(0),
+  /** This node's keystore (its identity among the nodes: it signs its messages and head digests). */
+  NODE_KEYSTORE: z.string().min(1).optional(),
+  /** Keystores of the delegates this node produces blocks for, comma-separated (none: a validator only). */
+  DELEGATE_KEYSTORES: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  /** Passphrase of the node's and the delegates' keystores. Never logged. */
+  KEYSTORE_PASSPHRASE: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** The other nodes: comma-separated id=url (node-2=http://10.0.0.2:3000,...). */
+  PEERS: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const peers: Array<{ id: string; url: string }> = [];
+      for (const entry of v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
+        const match = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})=(https?:\/\/\S+)$/.exec(entry);
+        if (!match) {
+          ctx.addIssue({ code: 'custom', message: `"${entry}" is not id=http(s)://host:port` });
+          return z.NEVER;
+        }
+        peers.push({ id: match[1]!, url: match[2]!.replace(/\/$/, '') });
+      }
+      return peers;
+    }),
+  /** Largest number of transactions (reports included) a produced block takes. */
+  MAX_BLOCK_TRANSACTIONS: int(1, 100_000).default(5_000),
 });
 
 export interface AppConfig {
@@ -73,7 +108,15 @@ export interface AppConfig {
   outbox: { pollMs: number };
   projections: { pollMs: number };
   startupTimeoutMs: number;
-  chain: { genesisFile?: string; nodeId: string };
+  chain: {
+    genesisFile?: string;
+    nodeId: string;
+    nodeKeystore?: string;
+    delegateKeystores: string[];
+    keystorePassphrase?: string;
+    peers: Array<{ id: string; url: string }>;
+    maxBlockTransactions: number;
+  };
   intake: {
     acceptWindowMs: number;
     futureSkewMs: number;
@@ -106,7 +149,15 @@ export function parseAppConfig(env: Record<string, string | undefined>): AppConf
     outbox: { pollMs: e.OUTBOX_POLL_MS },
     projections: { pollMs: e.PROJECTION_POLL_MS },
     startupTimeoutMs: e.STARTUP_TIMEOUT_MS,
-    chain: { genesisFile: e.GENESIS_FILE, nodeId: e.NODE_ID },
+    chain: {
+      genesisFile: e.GENESIS_FILE,
+      nodeId: e.NODE_ID,
+      nodeKeystore: e.NODE_KEYSTORE,
+      delegateKeystores: e.DELEGATE_KEYSTORES,
+      keystorePassphrase: e.KEYSTORE_PASSPHRASE,
+      peers: e.PEERS,
+      maxBlockTransactions: e.MAX_BLOCK_TRANSACTIONS,
+    },
     intake: {
       acceptWindowMs: e.ACCEPT_WINDOW_MS,
       futureSkewMs: e.FUTURE_SKEW_MS,

@@ -36,6 +36,8 @@ export interface ConsortiumSpec {
   organisations: OrganisationSpec[];
   /** Delegates and the organisation that runs each. */
   delegates: Array<{ id: string; organisation: string }>;
+  /** Accounting nodes and their operators (keys are made here). */
+  nodes: Array<{ id: string; organisation: string }>;
   producers: number;
   slotMs: number;
   createdAt?: number;
@@ -48,6 +50,7 @@ export interface Consortium {
   /** Signing keys made here (organisations without a key of their own, every delegate). */
   organisationKeys: Map<string, SecretScalar>;
   delegateKeys: Map<string, SecretScalar>;
+  nodeKeys: Map<string, SecretScalar>;
 }
 
 export async function createConsortium(spec: ConsortiumSpec): Promise<Consortium> {
@@ -87,6 +90,17 @@ export async function createConsortium(spec: ConsortiumSpec): Promise<Consortium
       proofOfPossession: toHex(blsProvePossession(key.secret)),
     };
   });
+  const nodeKeys = new Map<string, SecretScalar>();
+  const nodes = spec.nodes.map((n) => {
+    const key = blsGenerateKey();
+    nodeKeys.set(n.id, key.secret);
+    return {
+      id: n.id,
+      organisation: n.organisation,
+      publicKey: toHex(key.publicKey),
+      proofOfPossession: toHex(blsProvePossession(key.secret)),
+    };
+  });
   const genesis: GenesisDocument = {
     version: 1,
     chainId: spec.chainId,
@@ -94,10 +108,18 @@ export async function createConsortium(spec: ConsortiumSpec): Promise<Consortium
     systemParams: params.toJSON(),
     organisations,
     delegates,
+    nodes,
     consensus: { producers: spec.producers, slotMs: spec.slotMs },
   };
   loadGenesis(genesis); // the same checks every node will run
-  return { genesis, genesisHash: toHex(genesisHash(genesis)), masterKey, organisationKeys, delegateKeys };
+  return {
+    genesis,
+    genesisHash: toHex(genesisHash(genesis)),
+    masterKey,
+    organisationKeys,
+    delegateKeys,
+    nodeKeys,
+  };
 }
 
 /** Where `writeConsortium` puts things under its directory. */
@@ -106,6 +128,7 @@ export const CONSORTIUM_FILES = {
   masterKey: 'keys/cc-master.keystore.json',
   organisationKey: (id: string) => `keys/organisation-${id}.keystore.json`,
   delegateKey: (id: string) => `keys/delegate-${id}.keystore.json`,
+  nodeKey: (id: string) => `keys/node-${id}.keystore.json`,
 };
 
 /** Writes the genesis document and every secret made, each in a keystore sealed with `passphrase` (mode 0600). */
@@ -138,6 +161,15 @@ export async function writeConsortium(
     await writeKeystoreFile(
       path.join(dir, CONSORTIUM_FILES.organisationKey(id)),
       { kind: 'bls', id, publicKey: Buffer.from(org.publicKey, 'hex'), key },
+      passphrase,
+      options,
+    );
+  }
+  for (const [id, key] of consortium.nodeKeys) {
+    const node = consortium.genesis.nodes.find((n) => n.id === id)!;
+    await writeKeystoreFile(
+      path.join(dir, CONSORTIUM_FILES.nodeKey(id)),
+      { kind: 'bls', id, publicKey: Buffer.from(node.publicKey, 'hex'), key },
       passphrase,
       options,
     );

@@ -7,6 +7,7 @@ import {
   type HolderIdentity,
   MeterReporter,
   type ReceiverListing,
+  waitForIdentity,
 } from '@app/meter-sdk';
 
 /**
@@ -63,6 +64,8 @@ export async function enrolReceiver(ctx: EnrolmentContext, spec: ReceiverSpec): 
     publicKey: holder.publicKey,
     possession: holder.possession,
   });
+  // Registrations and partial keys take effect when their block is final.
+  await waitForIdentity(ctx.nodeUrl, 'receiver', spec.id, 'registered');
   await fetchPartialKey({
     ccUrl: ctx.ccUrl,
     chainId: ctx.chainId,
@@ -70,6 +73,7 @@ export async function enrolReceiver(ctx: EnrolmentContext, spec: ReceiverSpec): 
     subject: 'receiver',
     holder,
   });
+  await waitForIdentity(ctx.nodeUrl, 'receiver', spec.id, 'active');
   return holder;
 }
 
@@ -115,6 +119,7 @@ export async function enrolMeters(
         owner: spec.owner,
         ...(spec.location === undefined ? {} : { location: spec.location }),
       });
+      await waitForIdentity(ctx.nodeUrl, 'meter', spec.meterId, 'registered');
       const partial = await fetchPartialKey({
         ccUrl: ctx.ccUrl,
         chainId: ctx.chainId,
@@ -122,6 +127,7 @@ export async function enrolMeters(
         subject: 'meter',
         holder,
       });
+      await waitForIdentity(ctx.nodeUrl, 'meter', spec.meterId, 'active');
       const key = assembleMeterKey(ctx.params, holder.keys.secret, partial);
       const reporter = MeterReporter.create({
         params: ctx.params,

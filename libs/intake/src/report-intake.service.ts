@@ -5,13 +5,14 @@ import type { Pool, PoolClient } from 'pg';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { CryptoError, CryptoPool, type RegisteredMeter, Report } from '@app/crypto';
+import { CryptoError, type RegisteredMeter, Report } from '@app/crypto';
 import { DomainEvent, EventStore, JournalEvent } from '@app/event-store';
 import { CLOCK, type Clock } from '@app/kernel';
 import { PG_POOL } from '@app/persistence';
-import { type CachedMeter, GenesisService, RegistryCache } from '@app/registry';
+import { type CachedMeter, RegistryCache } from '@app/registry';
 
 import { IntakeBusyError, MempoolFullError, REFUSAL, type RefusalCode } from './intake.errors';
+import { ReportVerifier } from './report-verifier';
 
 export interface ReportReceipt {
   /** The report's id (tagged SHA-256 of its canonical encoding), as blocks and proofs name it. */
@@ -41,9 +42,12 @@ export interface ReportAccepted {
 @DomainEvent('intake.report-accepted', 1)
 export class ReportAcceptedEvent extends JournalEvent<ReportAccepted> {}
 
+export type ReportSource = 'meter' | 'peer';
+
 interface Candidate {
   report: Report;
   meter: RegisteredMeter;
+  source: ReportSource;
   resolve: (outcome: IntakeOutcome) => void;
 }
 
@@ -64,12 +68,12 @@ const POINT_ERROR = /^CRYPTO\.(POINT_|ENCODING_|MALFORMED)/;
 @Injectable()
 export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ReportIntakeService.name);
-  private pool!: CryptoPool;
   private readonly queue: Candidate[] = [];
   private queued = 0;
   private verifying = 0;
   private mempoolDepth = 0;
   private depthTimer: NodeJS.Timeout | undefined;
+  private readonly acceptedListeners: Array<(reports: Report[], source: ReportSource) => void> = [];
 
   private readonly received: Counter;
   private readonly accepted: Counter;
@@ -86,7 +90,7 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly store: EventStore,
     private readonly registry: RegistryCache,
-    private readonly genesis: GenesisService,
+    private readonly verifier: ReportVerifier,
     metrics: Registry,
   ) {
     this.received = new Counter({
@@ -137,17 +141,13 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
   }
 
   async onModuleInit(): Promise<void> {
-    const workers = this.config.intake.cryptoWorkers;
-    this.pool = await CryptoPool.start(this.genesis.current().params, workers > 0 ? { size: workers } : {});
     await this.refreshDepth();
     this.depthTimer = setInterval(() => void this.refreshDepth().catch(() => undefined), 2_000);
     this.depthTimer.unref();
-    this.logger.log(`report intake ready: ${this.pool.size} verification worker(s)`);
   }
 
-  async onModuleDestroy(): Promise<void> {
+  onModuleDestroy(): void {
     clearInterval(this.depthTimer);
-    await this.pool.close();
   }
 
   /** Waiting for verification, and waiting for a block. */
@@ -155,8 +155,21 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     return { queued: this.queued, mempool: this.mempoolDepth };
   }
 
-  /** Takes reports in their JSON form; one outcome per input, in order. Throws only for back-pressure. */
-  async submit(values: readonly unknown[]): Promise<IntakeOutcome[]> {
+  /** Called with the reports this node accepts (not duplicates), after they are durable. */
+  onAccepted(listener: (reports: Report[], source: ReportSource) => void): void {
+    this.acceptedListeners.push(listener);
+  }
+
+  /** Reports gossiped by a peer node, already in binary form: the same checks as for a meter. */
+  submitFromPeer(reports: readonly Uint8Array[]): Promise<IntakeOutcome[]> {
+    return this.submit(reports, 'peer');
+  }
+
+  /**
+   * Takes reports (JSON form from meters, binary from peers); one outcome per input, in order.
+   * Throws only for back-pressure.
+   */
+  async submit(values: readonly unknown[], source: ReportSource = 'meter'): Promise<IntakeOutcome[]> {
     const { mempoolMaxReports, verifyQueueMax } = this.config.intake;
     if (this.mempoolDepth + values.length > mempoolMaxReports) {
       throw new MempoolFullError(5);
@@ -178,7 +191,7 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     values.forEach((value, index) => {
       let report: Report;
       try {
-        report = Report.fromJSON(value);
+        report = value instanceof Uint8Array ? Report.decode(value) : Report.fromJSON(value);
       } catch (error) {
         if (error instanceof CryptoError) {
           refuse(index, REFUSAL.malformed, error.message);
@@ -240,7 +253,7 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     const pending = fresh.map(
       (candidate) =>
         new Promise<IntakeOutcome>((resolve) => {
-          this.queue.push({ report: candidate.report, meter: candidate.meter, resolve });
+          this.queue.push({ report: candidate.report, meter: candidate.meter, source, resolve });
           this.queued += 1;
         }),
     );
@@ -343,7 +356,7 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
       }
       const stopVerify = this.stageSeconds.startTimer({ stage: 'verify' });
       const stop = this.verifySeconds.startTimer();
-      const verdict = await this.pool.verifyReports(
+      const verdict = await this.verifier.verifyReports(
         unseen.map((c) => ({ report: c.report, meter: c.meter })),
       );
       stop();
@@ -434,6 +447,7 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     });
     this.mempoolDepth += inserted.size;
     this.depthGauge.set(this.mempoolDepth);
+    this.announce(candidates.filter((c) => inserted.has(c.report.idHex) && c === unique.get(c.report.idHex)));
     const recorded =
       inserted.size === reports.length
         ? new Map<string, string>()
@@ -461,6 +475,22 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
         },
       ];
     });
+  }
+
+  private announce(accepted: readonly Candidate[]): void {
+    for (const source of ['meter', 'peer'] as const) {
+      const reports = accepted.filter((c) => c.source === source).map((c) => c.report);
+      if (reports.length === 0) {
+        continue;
+      }
+      for (const listener of this.acceptedListeners) {
+        try {
+          listener(reports, source);
+        } catch (error) {
+          this.logger.error(`an accepted-reports listener failed: ${(error as Error).message}`);
+        }
+      }
+    }
   }
 
   private async refreshDepth(): Promise<void> {

@@ -98,3 +98,35 @@ export function assembleMeterKey(
 ): MeterPrivateKey {
   return MeterPrivateKey.assemble(params, secret, partial);
 }
+
+/**
+ * Waits until the node shows the identity in `status` in its final state: registrations and partial
+ * keys take effect when their block is final (a few slots).
+ */
+export async function waitForIdentity(
+  nodeUrl: string,
+  subject: PartialKeySubject,
+  id: string,
+  status: 'registered' | 'active',
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  for (;;) {
+    const response = await fetch(`${nodeUrl.replace(/\/$/, '')}/${subject}s/${encodeURIComponent(id)}`).catch(
+      () => undefined,
+    );
+    if (response?.ok) {
+      const body = (await response.json()) as { status?: string };
+      if (body.status === status || (status === 'registered' && body.status === 'active')) {
+        return;
+      }
+      if (body.status === 'revoked') {
+        throw new Error(`${subject} ${id} is revoked`);
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${subject} ${id} did not become ${status} within ${options.timeoutMs ?? 60_000} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 200));
+  }
+}

@@ -1,4 +1,4 @@
-export * from './commands/submit-transaction.command';
+export * from './domain/registry-overlay';
 export * from './domain/registry-rules';
 export * from './domain/transaction-bodies';
 export * from './genesis.service';

@@ -49,6 +49,15 @@ export interface DelegateRegistered {
   tx?: string;
 }
 
+export interface BallotCast {
+  organisation: string;
+  approves: string[];
+  tx: string;
+}
+
+@DomainEvent('registry.ballot-cast', 1)
+export class BallotCastEvent extends JournalEvent<BallotCast> {}
+
 @DomainEvent('registry.organisation-admitted', 1)
 export class OrganisationAdmittedEvent extends JournalEvent<OrganisationAdmitted> {}
 

@@ -1,18 +1,11 @@
 import { Module } from '@nestjs/common';
 
-import { SubmitTransactionHandler } from './commands/submit-transaction.handler';
 import { GenesisService } from './genesis.service';
 import { ForgetChangedMeter, ForgetChangedReceiver, RegistryCache } from './registry-cache';
 
 /** Organisations, meters, receivers and delegates, and the transactions that change them. */
 @Module({
-  providers: [
-    GenesisService,
-    SubmitTransactionHandler,
-    RegistryCache,
-    ForgetChangedMeter,
-    ForgetChangedReceiver,
-  ],
+  providers: [GenesisService, RegistryCache, ForgetChangedMeter, ForgetChangedReceiver],
   exports: [GenesisService, RegistryCache],
 })
 export class RegistryModule {}

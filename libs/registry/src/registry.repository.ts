@@ -13,6 +13,7 @@ import type {
 } from './domain/registry-rules';
 import type { ReceiverRole } from './domain/transaction-bodies';
 import {
+  BallotCastEvent,
   DelegateRegisteredEvent,
   DelegateRevokedEvent,
   MeterActivatedEvent,
@@ -230,6 +231,20 @@ export async function applyRegistryChange(
         }),
       };
     }
+    case 'ballot-cast':
+      await sql.query(
+        `INSERT INTO registry_ballots (organisation, approves, tx, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (organisation) DO UPDATE SET approves = EXCLUDED.approves, tx = EXCLUDED.tx, updated_at = EXCLUDED.updated_at`,
+        [change.organisation, change.approves, txHash, at],
+      );
+      return {
+        streamId: streamOf.organisation(change.organisation),
+        event: BallotCastEvent.create({
+          organisation: change.organisation,
+          approves: change.approves,
+          tx: hex,
+        }),
+      };
     case 'delegate-revoked':
       await sql.query(
         `UPDATE registry_delegates SET status = 'revoked', revoked_tx = $2, revoked_reason = $3, updated_at = $4 WHERE id = $1`,

@@ -30,6 +30,14 @@ export const DEV_ORGANISATIONS = [
   },
 ];
 
+/** Node ids node-1..node-n, run by the organisations in turn. */
+export function devNodes(count: number): Array<{ id: string; organisation: string }> {
+  return Array.from({ length: count }, (_, i) => ({
+    id: `node-${i + 1}`,
+    organisation: DEV_ORGANISATIONS[i % DEV_ORGANISATIONS.length]!.id,
+  }));
+}
+
 export function registerSetup(program: Command): void {
   program
     .command('setup')
@@ -43,6 +51,12 @@ export function registerSetup(program: Command): void {
       'number of delegates, spread over the organisations',
       (v) => Number.parseInt(v, 10),
       21,
+    )
+    .option(
+      '--nodes <n>',
+      'number of accounting nodes, spread over the organisations',
+      (v) => Number.parseInt(v, 10),
+      3,
     )
     .option('--producers <n>', 'producers per round (at most the number of delegates)', (v) =>
       Number.parseInt(v, 10),
@@ -59,6 +73,7 @@ export function registerSetup(program: Command): void {
         out: string;
         chainId: string;
         delegates: number;
+        nodes: number;
         producers?: number;
         slotMs: number;
         passphraseEnv: string;
@@ -73,6 +88,9 @@ export function registerSetup(program: Command): void {
         if (!Number.isInteger(options.delegates) || options.delegates < 1) {
           throw new Error('--delegates must be a positive integer');
         }
+        if (!Number.isInteger(options.nodes) || options.nodes < 1) {
+          throw new Error('--nodes must be a positive integer');
+        }
         const producers = options.producers ?? options.delegates;
         const passphrase = passphraseFrom(options.passphraseEnv);
         const consortium = await createConsortium({
@@ -82,6 +100,7 @@ export function registerSetup(program: Command): void {
             id: `delegate-${String(i + 1).padStart(3, '0')}`,
             organisation: DEV_ORGANISATIONS[i % DEV_ORGANISATIONS.length]!.id,
           })),
+          nodes: devNodes(options.nodes),
           producers,
           slotMs: options.slotMs,
         });

@@ -1,11 +1,11 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, NotFoundException, Param, Post } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
 import { ApiBody, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 
 import { toHex } from '@app/crypto';
 import { Transaction } from '@app/ledger';
 import { PrismaService } from '@app/persistence';
-import { GenesisService, SubmitTransactionCommand, type TransactionReceipt } from '@app/registry';
+import { ChainService, type TransactionReceipt } from '@app/chain';
+import { GenesisService } from '@app/registry';
 
 const TRANSACTION_SCHEMA = {
   type: 'object',
@@ -29,7 +29,7 @@ const TRANSACTION_SCHEMA = {
 @Controller()
 export class RegistryController {
   constructor(
-    private readonly commands: CommandBus,
+    private readonly chain: ChainService,
     private readonly prisma: PrismaService,
     private readonly genesis: GenesisService,
   ) {}
@@ -42,7 +42,7 @@ export class RegistryController {
   })
   @ApiBody({ schema: TRANSACTION_SCHEMA })
   submit(@Body() body: unknown): Promise<TransactionReceipt> {
-    return this.commands.execute(new SubmitTransactionCommand(Transaction.fromJSON(body)));
+    return this.chain.submitTransaction(Transaction.fromJSON(body));
   }
 
   @Get('genesis')

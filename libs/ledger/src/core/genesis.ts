@@ -59,6 +59,19 @@ export const genesisSchema = z
           .strict(),
       )
       .min(1),
+    /** The accounting nodes: they sign their messages to each other with these keys. */
+    nodes: z
+      .array(
+        z
+          .object({
+            id: identifier,
+            organisation: identifier,
+            publicKey: g1Hex,
+            proofOfPossession: g2Hex,
+          })
+          .strict(),
+      )
+      .min(1),
     consensus: z
       .object({
         /** Producers per round (the paper uses 101). */
@@ -126,6 +139,17 @@ export function loadGenesis(value: unknown): Genesis {
       );
     }
     checkPossession(`delegate ${delegate.id}`, delegate.publicKey, delegate.proofOfPossession);
+  }
+  const nodes = new Set<string>();
+  for (const node of document.nodes) {
+    if (nodes.has(node.id)) {
+      throw new GenesisInvalidError(`node ${node.id} appears twice`);
+    }
+    nodes.add(node.id);
+    if (!ids.has(node.organisation)) {
+      throw new GenesisInvalidError(`node ${node.id} names an unknown organisation ${node.organisation}`);
+    }
+    checkPossession(`node ${node.id}`, node.publicKey, node.proofOfPossession);
   }
   if (document.consensus.producers > document.delegates.length) {
     throw new GenesisInvalidError(

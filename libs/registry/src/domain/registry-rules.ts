@@ -47,6 +47,8 @@ export interface MeterState {
   status: RegistryStatus;
   dimensions: string[];
   policy: MeterPolicyEntry[];
+  /** @app/crypto RegisteredMeter storage form, once active. */
+  verificationKey?: Uint8Array;
 }
 
 export interface ReceiverState {
@@ -74,7 +76,10 @@ export interface RegistryView {
 export interface RegistryContext {
   chainId: string;
   params: SystemParams;
-  /** Now, for the acceptance window. */
+  /**
+   * The reference time of the acceptance window: now, when a node takes a transaction into its
+   * mempool; the block's timestamp, when it validates a block (so every node judges alike).
+   */
   now: number;
   /** How far in the past a transaction's timestamp may be. */
   windowMs: number;
@@ -97,7 +102,8 @@ export type RegistryChange =
   | { type: 'receiver-activated'; id: string; alpha: Uint8Array }
   | { type: 'receiver-revoked'; id: string; reason: string }
   | { type: 'delegate-registered'; delegate: DelegateState; publicKey: Uint8Array }
-  | { type: 'delegate-revoked'; id: string; reason: string };
+  | { type: 'delegate-revoked'; id: string; reason: string }
+  | { type: 'ballot-cast'; organisation: string; approves: string[] };
 
 /** Checks the envelope: chain, sender, role, time window, signature. */
 export async function checkEnvelope(
@@ -118,8 +124,12 @@ export async function checkEnvelope(
   if (!sender) {
     throw RegistryErrors.unknownSender(tx.sender);
   }
-  if (!tx.verifySignature(sender.publicKey)) {
-    throw RegistryErrors.badSignature(tx.sender);
+  const key = `sig:${tx.hashHex}:${Buffer.from(sender.publicKey.bytes).toString('hex')}`;
+  if (!checked.has(key)) {
+    if (!tx.verifySignature(sender.publicKey)) {
+      throw RegistryErrors.badSignature(tx.sender);
+    }
+    memo(key, () => EMPTY);
   }
   return sender;
 }
@@ -135,7 +145,7 @@ export async function decideRegistryTransaction(
   }
   const sender = await checkEnvelope(tx, view, ctx);
   const role = REQUIRED_ROLE[kind];
-  if (!sender.roles.includes(role)) {
+  if (role !== 'member' && !sender.roles.includes(role)) {
     throw RegistryErrors.notAllowed(sender.id, kind, role);
   }
   const parsed = REGISTRY_BODIES[kind].safeParse(tx.body);
@@ -226,6 +236,19 @@ export async function decideRegistryTransaction(
         throw RegistryErrors.revoked('delegate', delegateId);
       }
       return { type: 'delegate-revoked', id: delegateId, reason };
+    }
+    case 'vote': {
+      const { approves } = REGISTRY_BODIES[kind].parse(body);
+      for (const id of approves) {
+        const delegate = await view.delegate(id);
+        if (!delegate) {
+          throw RegistryErrors.unknown('delegate', id);
+        }
+        if (delegate.status === 'revoked') {
+          throw RegistryErrors.revoked('delegate', id);
+        }
+      }
+      return { type: 'ballot-cast', organisation: sender.id, approves: [...approves].sort() };
     }
     case 'cc.partial-key': {
       const { subject, identity, alpha } = REGISTRY_BODIES[kind].parse(body);
@@ -333,8 +356,42 @@ async function registerMeter(
   };
 }
 
+/**
+ * The rules' cryptographic checks depend only on their inputs, and the same transaction is decided
+ * several times (mempool admission, block selection, block validation): remember the outcomes
+ * (bounded), so a pairing runs once per key.
+ */
+const checked = new Map<string, Uint8Array | Error>();
+const EMPTY = new Uint8Array(0);
+const CHECKED_MAX = 100_000;
+
+function memo(key: string, compute: () => Uint8Array): Uint8Array {
+  let hit = checked.get(key);
+  if (hit === undefined) {
+    try {
+      hit = compute();
+    } catch (error) {
+      hit = error as Error;
+    }
+    if (checked.size >= CHECKED_MAX) {
+      checked.delete(checked.keys().next().value!);
+    }
+    checked.set(key, hit);
+  }
+  if (hit instanceof Error) {
+    throw hit;
+  }
+  return hit;
+}
+
 /** Decodes a G1 public key (curve, subgroup, identity) and checks its BLS proof of possession. */
 function checkPossession(what: string, publicKeyHex: string, possessionHex: string): Uint8Array {
+  return memo(`pop:${what}:${publicKeyHex}:${possessionHex}`, () =>
+    possessionChecked(what, publicKeyHex, possessionHex),
+  );
+}
+
+function possessionChecked(what: string, publicKeyHex: string, possessionHex: string): Uint8Array {
   const keyBytes = fromHex(publicKeyHex, `${what} public key`, 48);
   let ok: boolean;
   try {

@@ -81,6 +81,12 @@ export const partialKeyBody = z
   })
   .strict();
 
+/** An organisation's ballot: its whole stake approves each delegate listed (it replaces its last ballot). */
+export const voteBody = z
+  .object({ approves: z.array(identifier).max(101) })
+  .strict()
+  .refine((b) => new Set(b.approves).size === b.approves.length, { error: 'a delegate is approved twice' });
+
 export type MeterRegisterBody = z.infer<typeof meterRegisterBody>;
 export type MeterRevokeBody = z.infer<typeof meterRevokeBody>;
 export type ReceiverRegisterBody = z.infer<typeof receiverRegisterBody>;
@@ -88,6 +94,7 @@ export type ReceiverRevokeBody = z.infer<typeof receiverRevokeBody>;
 export type DelegateRegisterBody = z.infer<typeof delegateRegisterBody>;
 export type DelegateRevokeBody = z.infer<typeof delegateRevokeBody>;
 export type PartialKeyBody = z.infer<typeof partialKeyBody>;
+export type VoteBody = z.infer<typeof voteBody>;
 
 export const REGISTRY_BODIES = {
   'meter.register': meterRegisterBody,
@@ -97,6 +104,7 @@ export const REGISTRY_BODIES = {
   'delegate.register': delegateRegisterBody,
   'delegate.revoke': delegateRevokeBody,
   'cc.partial-key': partialKeyBody,
+  vote: voteBody,
 } as const satisfies Partial<Record<TxKind, z.ZodType>>;
 
 export type RegistryTxKind = keyof typeof REGISTRY_BODIES;
@@ -114,4 +122,6 @@ export const REQUIRED_ROLE: Record<RegistryTxKind, string> = {
   'delegate.register': 'delegate-operator',
   'delegate.revoke': 'delegate-operator',
   'cc.partial-key': 'control-center',
+  // Any member may vote; its stake is its weight (zero stake, zero weight).
+  vote: 'member',
 };

@@ -1,0 +1,104 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  HttpStatus,
+  Post,
+  Query,
+} from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+
+import {
+  blockFromWire,
+  blockToWire,
+  ChainContext,
+  ChainRepository,
+  ChainService,
+  type ChainStatus,
+  openMessage,
+  voteFromWire,
+  type WireBlock,
+  type WireVote,
+} from '@app/chain';
+import { fromBase64 } from '@app/crypto';
+import { ReportIntakeService } from '@app/intake';
+import { Transaction } from '@app/ledger';
+import { PG_POOL } from '@app/persistence';
+import { Inject } from '@nestjs/common';
+import type { Pool } from 'pg';
+
+/**
+ * Node-to-node endpoints. Pushes (POST /p2p/messages) must be signed by a genesis node; pulls (blocks,
+ * candidates, status) need no signature, since what they return checks itself (signed blocks,
+ * quorum certificates).
+ */
+@ApiExcludeController()
+@Controller('p2p')
+export class P2pController {
+  private readonly repository: ChainRepository;
+
+  constructor(
+    @Inject(PG_POOL) pool: Pool,
+    private readonly chain: ChainService,
+    private readonly context: ChainContext,
+    private readonly intake: ReportIntakeService,
+  ) {
+    this.repository = new ChainRepository(pool);
+  }
+
+  @Post('messages')
+  @HttpCode(HttpStatus.ACCEPTED)
+  async message(@Body() body: unknown): Promise<{ accepted: true }> {
+    const message = openMessage(body, this.context.chainId, (id) => this.context.nodePublicKey(id));
+    const payload = message.payload;
+    switch (message.type) {
+      case 'transactions': {
+        const list = arrayOf(payload.transactions, 'transactions');
+        for (const item of list) {
+          await this.chain.submitTransaction(Transaction.fromJSON(item), true).catch(() => undefined);
+        }
+        break;
+      }
+      case 'reports': {
+        const list = arrayOf(payload.reports, 'reports').map((r) => fromBase64(String(r), 'report'));
+        await this.intake.submitFromPeer(list).catch(() => undefined);
+        break;
+      }
+      case 'block':
+        await this.chain.receiveBlock(blockFromWire(payload.block as WireBlock), null, true);
+        break;
+      case 'votes':
+        await this.chain.receiveVotes(
+          arrayOf(payload.votes, 'votes').map((v) => voteFromWire(v as WireVote)),
+        );
+        break;
+    }
+    return { accepted: true };
+  }
+
+  @Get('status')
+  status(): ChainStatus {
+    return this.chain.status();
+  }
+
+  @Get('blocks')
+  async blocks(@Query('from') from = '1', @Query('limit') limit = '50'): Promise<WireBlock[]> {
+    const start = BigInt(/^\d{1,19}$/.test(from) ? from : '1');
+    const count = Math.min(200, Math.max(1, Number.parseInt(limit, 10) || 50));
+    return (await this.repository.finalBlocks(start, count)).map((b) => blockToWire(b.block, b.certificate));
+  }
+
+  @Get('candidates')
+  candidates(): WireBlock[] {
+    return this.chain.candidateBlocks().map((c) => blockToWire(c.block, c.certificate));
+  }
+}
+
+function arrayOf(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value) || value.length > 5_000) {
+    throw new BadRequestException(`${what} must be an array of at most 5,000 items`);
+  }
+  return value;
+}

@@ -1,0 +1,300 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { keyFingerprint, RegisteredMeter, type Report } from '@app/crypto';
+import { ReportVerifier } from '@app/intake';
+import { DomainError } from '@app/kernel';
+import { type Block, checkQuorumCertificate, roundOfSlot, slotAt, slotStart } from '@app/ledger';
+import { PG_POOL } from '@app/persistence';
+import {
+  decideRegistryTransaction,
+  GenesisService,
+  PostgresRegistryView,
+  type RegistryChange,
+  RegistryError,
+  RegistryOverlay,
+} from '@app/registry';
+
+import { ChainContext } from './chain-context.service';
+import { ChainRepository } from './chain.repository';
+import type { Candidate, ChainTree } from './chain-tree';
+import { ScheduleService } from './schedule.service';
+
+/** A block refused, with the rule it breaks (logged, and answered to the peer that sent it). */
+export class BlockRejectedError extends DomainError {
+  constructor(
+    readonly code: string,
+    message: string,
+    details: Record<string, unknown> = {},
+  ) {
+    super(message, details);
+  }
+}
+
+const reject = (code: string, message: string, details: Record<string, unknown> = {}) =>
+  new BlockRejectedError(code, message, details);
+
+/**
+ * Every check a node runs on a block before it accepts it (issue 5): parent and height, slot and
+ * producer, the producer's signature, the parent's quorum certificate, the body against the header
+ * (Merkle root, receiver index), no transaction twice in the chain, every registry transaction by the
+ * registry's rules against the state of the block's own chain, every report (meter, receivers,
+ * window, replay) and its signature in one weighted batch, skipping those this node verified before.
+ */
+@Injectable()
+export class BlockValidator {
+  private readonly repository: ChainRepository;
+
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly verifier: ReportVerifier,
+    private readonly context: ChainContext,
+    private readonly schedules: ScheduleService,
+    private readonly genesis: GenesisService,
+  ) {
+    this.repository = new ChainRepository(pool);
+  }
+
+  async validate(block: Block, tree: ChainTree, now = Date.now()): Promise<Candidate> {
+    const header = block.header;
+    const timing = this.context.timing;
+    if (header.chainId !== this.context.chainId) {
+      throw reject('BLOCK.WRONG_CHAIN', `the block is for chain ${header.chainId}`);
+    }
+    const parentHex = Buffer.from(header.previousHash).toString('hex');
+    const parent = tree.parent(parentHex);
+    if (!parent) {
+      throw reject(
+        'BLOCK.UNKNOWN_PARENT',
+        `parent ${parentHex.slice(0, 16)}… is not the final tip or a candidate here`,
+        { parentHex },
+      );
+    }
+    if (header.height !== parent.height + 1n) {
+      throw reject(
+        'BLOCK.BAD_HEIGHT',
+        `height ${header.height} does not follow its parent's ${parent.height}`,
+      );
+    }
+    if (header.slot <= parent.slot) {
+      throw reject('BLOCK.BAD_SLOT', `slot ${header.slot} is not after its parent's ${parent.slot}`);
+    }
+    if (header.slot > slotAt(timing, now) + 1n) {
+      throw reject('BLOCK.FUTURE_SLOT', `slot ${header.slot} has not started yet`);
+    }
+    if (header.timestamp !== slotStart(timing, header.slot)) {
+      throw reject('BLOCK.BAD_TIMESTAMP', `the timestamp is not the start of slot ${header.slot}`);
+    }
+    const schedule = this.schedules.forSlot(header.slot);
+    if (!schedule) {
+      throw reject(
+        'BLOCK.SCHEDULE_UNKNOWN',
+        `the schedule of round ${roundOfSlot(timing, header.slot)} is not known yet here`,
+      );
+    }
+    const expected = this.schedules.producerOf(header.slot)!;
+    if (header.producer !== expected) {
+      throw reject(
+        'BLOCK.WRONG_PRODUCER',
+        `slot ${header.slot} belongs to ${expected}, not ${header.producer}`,
+      );
+    }
+    const producerKey = this.context.delegateKey(header.producer);
+    if (!producerKey || !block.verifySignature(producerKey)) {
+      throw reject('BLOCK.BAD_SIGNATURE', `the block is not signed by ${header.producer}'s key`);
+    }
+    if (!block.bodyMatchesHeader()) {
+      throw reject(
+        'BLOCK.BAD_BODY',
+        'the body does not match the header (Merkle root, receiver index or count)',
+      );
+    }
+    if (header.parentCertificate) {
+      this.checkParentCertificate(block, parent.height, parent.hash, parent.slot);
+    }
+    const ancestors = tree.pathTo(parentHex) ?? [];
+    return this.validateBody(block, ancestors);
+  }
+
+  private checkParentCertificate(
+    block: Block,
+    parentHeight: bigint,
+    parentHash: Uint8Array,
+    parentSlot: bigint,
+  ): void {
+    const qc = block.header.parentCertificate!;
+    if (qc.height !== parentHeight || !Buffer.from(qc.blockHash).equals(Buffer.from(parentHash))) {
+      throw reject('BLOCK.BAD_CERTIFICATE', 'the certificate is not on the parent block');
+    }
+    const parentRound = parentSlot >= 1n ? roundOfSlot(this.context.timing, parentSlot) : undefined;
+    const schedule = parentRound === undefined ? undefined : this.schedules.forRound(parentRound);
+    if (!schedule || qc.round !== parentRound) {
+      throw reject('BLOCK.BAD_CERTIFICATE', 'the certificate names the wrong round');
+    }
+    const set = schedule.elected.map((id) => ({ id, publicKey: this.context.delegateKey(id)! }));
+    const problem = checkQuorumCertificate(qc, this.context.chainId, set);
+    if (problem) {
+      throw reject('BLOCK.BAD_CERTIFICATE', problem);
+    }
+  }
+
+  /** The transactions, against the state of the block's chain (final state + ancestors + earlier entries). */
+  private async validateBody(block: Block, ancestors: readonly Candidate[]): Promise<Candidate> {
+    const overlay = new RegistryOverlay(new PostgresRegistryView(this.pool));
+    const seenEntries = new Set<string>();
+    const seenNonces = new Set<string>();
+    for (const ancestor of ancestors) {
+      for (const change of ancestor.changes) {
+        await overlay.apply(change);
+      }
+      ancestor.entries.forEach((e) => seenEntries.add(e));
+      ancestor.nonces.forEach((n) => seenNonces.add(n));
+    }
+    const hashes = block.entries.map((e) =>
+      Buffer.from(e.type === 'report' ? e.report.id : e.transaction.hash).toString('hex'),
+    );
+    const inChain = await this.repository.finalTransactions(
+      block.entries.map((e) => (e.type === 'report' ? e.report.id : e.transaction.hash)),
+    );
+    const reports = block.entries.flatMap((e) => (e.type === 'report' ? [e.report] : []));
+    const finalNonces = await this.repository.finalNonces(
+      reports.map((r) => ({ meterId: r.meterId, nonce: r.nonce })),
+    );
+    const { chainId, params } = this.genesis.current();
+    const changes: RegistryChange[] = [];
+    const nonces = new Set<string>();
+    const toVerify: Array<{ report: Report; meter: RegisteredMeter }> = [];
+    const ts = block.header.timestamp;
+    for (const [position, entry] of block.entries.entries()) {
+      const hex = hashes[position]!;
+      if (seenEntries.has(hex) || inChain.has(hex)) {
+        throw reject(
+          'BLOCK.DUPLICATE_TRANSACTION',
+          `entry ${position} (${hex.slice(0, 16)}…) is already in the chain`,
+          { position },
+        );
+      }
+      seenEntries.add(hex);
+      if (entry.type === 'transaction') {
+        try {
+          const change = await decideRegistryTransaction(entry.transaction, overlay, {
+            chainId,
+            params,
+            now: ts,
+            windowMs: this.config.intake.acceptWindowMs,
+            futureSkewMs: this.config.intake.futureSkewMs,
+          });
+          await overlay.apply(change);
+          changes.push(change);
+        } catch (error) {
+          if (error instanceof RegistryError) {
+            throw reject('BLOCK.INVALID_TRANSACTION', `entry ${position}: ${error.code}: ${error.message}`, {
+              position,
+            });
+          }
+          throw error;
+        }
+        continue;
+      }
+      const report = entry.report;
+      const nonceKey = `${report.meterId}\u0000${report.nonce}`;
+      if (seenNonces.has(nonceKey) || nonces.has(nonceKey) || finalNonces.has(nonceKey)) {
+        throw reject(
+          'BLOCK.REPLAYED_REPORT',
+          `entry ${position}: nonce ${report.nonce} of ${report.meterId} is used twice in the chain`,
+          {
+            position,
+          },
+        );
+      }
+      nonces.add(nonceKey);
+      if (
+        report.timestamp < ts - this.config.intake.acceptWindowMs ||
+        report.timestamp > ts + this.config.intake.futureSkewMs
+      ) {
+        throw reject(
+          'BLOCK.REPORT_OUT_OF_WINDOW',
+          `entry ${position}: the report's timestamp is outside the block's window`,
+          { position },
+        );
+      }
+      toVerify.push({ report, meter: await this.meterKeyFor(report, overlay, position) });
+    }
+    await this.verifyReports(toVerify);
+    return {
+      block,
+      hashHex: block.hashHex,
+      parentHex: Buffer.from(block.header.previousHash).toString('hex'),
+      certificate: undefined,
+      changes,
+      nonces,
+      entries: new Set(hashes),
+    };
+  }
+
+  /** The meter must be active in the block's chain, and the report addressed to its policy's receivers. */
+  private async meterKeyFor(
+    report: Report,
+    overlay: RegistryOverlay,
+    position: number,
+  ): Promise<RegisteredMeter> {
+    const meter = await overlay.meter(report.meterId);
+    if (!meter || meter.status !== 'active' || !meter.verificationKey) {
+      throw reject('BLOCK.INVALID_REPORT', `entry ${position}: meter ${report.meterId} is not active`, {
+        position,
+      });
+    }
+    const policy = new Set(meter.policy.map((p) => p.receiver));
+    if (report.receivers.length !== policy.size || report.receivers.some((r) => !policy.has(r.id))) {
+      throw reject(
+        'BLOCK.INVALID_REPORT',
+        `entry ${position}: the report does not follow ${report.meterId}'s sharing policy`,
+        { position },
+      );
+    }
+    for (const share of report.receivers) {
+      const receiver = await overlay.receiver(share.id);
+      if (
+        !receiver ||
+        receiver.status === 'revoked' ||
+        !Buffer.from(keyFingerprint(receiver.publicKey)).equals(Buffer.from(share.keyFingerprint))
+      ) {
+        throw reject(
+          'BLOCK.INVALID_REPORT',
+          `entry ${position}: the share for ${share.id} is not keyed to that receiver`,
+          { position },
+        );
+      }
+    }
+    // Trusted: checked in full when the meter was activated on this chain.
+    return RegisteredMeter.fromTrustedBytes(meter.verificationKey);
+  }
+
+  /** Signatures in one weighted batch, except reports this node has verified before (never twice). */
+  private async verifyReports(items: Array<{ report: Report; meter: RegisteredMeter }>): Promise<void> {
+    if (items.length === 0) {
+      return;
+    }
+    const { rows } = await this.pool.query<{ report_id: Buffer }>(
+      `SELECT n.report_id FROM report_nonces n
+       JOIN unnest($1::text[], $2::numeric[]) AS q(meter_id, nonce) ON n.meter_id = q.meter_id AND n.nonce = q.nonce`,
+      [items.map((i) => i.report.meterId), items.map((i) => i.report.nonce.toString())],
+    );
+    const verified = new Set(rows.map((r) => r.report_id.toString('hex')));
+    const pending = items.filter((i) => !verified.has(i.report.idHex));
+    if (pending.length === 0) {
+      return;
+    }
+    const verdict = await this.verifier.verifyReports(pending);
+    const bad = verdict.invalid[0];
+    if (bad !== undefined) {
+      const v = verdict.verdicts[bad]!;
+      throw reject(
+        'BLOCK.BAD_REPORT_SIGNATURE',
+        `report ${pending[bad]!.report.idHex.slice(0, 16)}… does not verify (${v.valid ? '' : v.code})`,
+      );
+    }
+  }
+}

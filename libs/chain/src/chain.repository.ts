@@ -1,0 +1,177 @@
+import type { Pool } from 'pg';
+
+import { Report } from '@app/crypto';
+import {
+  Block,
+  type BlockEntry,
+  decodeQuorumCertificate,
+  encodeQuorumCertificate,
+  type QuorumCertificate,
+  type RoundSchedule,
+  Transaction,
+} from '@app/ledger';
+import type { SqlExecutor } from '@app/persistence';
+
+export interface FinalTip {
+  height: bigint;
+  hash: Uint8Array;
+  slot: bigint;
+}
+
+export interface StoredFinalBlock {
+  block: Block;
+  certificate: QuorumCertificate | null;
+}
+
+interface BlockRow {
+  height: string;
+  header: Buffer;
+  signature: Buffer;
+}
+
+/** SQL of the chain tables (final blocks, candidates, schedules, missed slots, votes cast). */
+export class ChainRepository {
+  constructor(private readonly pool: Pool) {}
+
+  async finalTip(genesisHash: Uint8Array): Promise<FinalTip> {
+    const { rows } = await this.pool.query<{ height: string; hash: Buffer; slot: string }>(
+      'SELECT height, hash, slot FROM blocks ORDER BY height DESC LIMIT 1',
+    );
+    const row = rows[0];
+    return row
+      ? { height: BigInt(row.height), hash: row.hash, slot: BigInt(row.slot) }
+      : { height: 0n, hash: genesisHash, slot: 0n };
+  }
+
+  /** Final blocks in [from, from + limit), with their bodies and certificates. */
+  async finalBlocks(from: bigint, limit: number, sql: SqlExecutor = this.pool): Promise<StoredFinalBlock[]> {
+    const { rows } = await sql.query<BlockRow & { certificate: Buffer | null }>(
+      `SELECT b.height, b.header, b.signature, c.certificate FROM blocks b
+       LEFT JOIN block_certificates c ON c.height = b.height
+       WHERE b.height >= $1 ORDER BY b.height LIMIT $2`,
+      [from.toString(), limit],
+    );
+    if (rows.length === 0) {
+      return [];
+    }
+    const entries = await this.entriesOf(BigInt(rows[0]!.height), BigInt(rows[rows.length - 1]!.height), sql);
+    return rows.map((row) => ({
+      block: Block.fromParts(row.header, row.signature, entries.get(row.height) ?? []),
+      certificate: row.certificate ? decodeQuorumCertificate(row.certificate) : null,
+    }));
+  }
+
+  private async entriesOf(from: bigint, to: bigint, sql: SqlExecutor): Promise<Map<string, BlockEntry[]>> {
+    const { rows } = await sql.query<{ height: string; kind: string; bytes: Buffer }>(
+      'SELECT height, kind, bytes FROM block_transactions WHERE height BETWEEN $1 AND $2 ORDER BY height, position',
+      [from.toString(), to.toString()],
+    );
+    const out = new Map<string, BlockEntry[]>();
+    for (const row of rows) {
+      const list = out.get(row.height) ?? [];
+      list.push(entryFromStored(row.kind, row.bytes));
+      out.set(row.height, list);
+    }
+    return out;
+  }
+
+  async candidates(): Promise<Array<{ block: Block; certificate: QuorumCertificate | null }>> {
+    const { rows } = await this.pool.query<{
+      header: Buffer;
+      signature: Buffer;
+      body: Buffer;
+      certificate: Buffer | null;
+    }>('SELECT header, signature, body, certificate FROM candidate_blocks ORDER BY height');
+    return rows.map((r) => ({
+      block: Block.fromParts(r.header, r.signature, r.body),
+      certificate: r.certificate ? decodeQuorumCertificate(r.certificate) : null,
+    }));
+  }
+
+  async saveCandidate(block: Block): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO candidate_blocks (hash, height, parent_hash, slot, producer, header, signature, body, received_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT (hash) DO NOTHING`,
+      [
+        Buffer.from(block.hash),
+        block.height.toString(),
+        Buffer.from(block.header.previousHash),
+        block.header.slot.toString(),
+        block.header.producer,
+        Buffer.from(block.headerBytes),
+        Buffer.from(block.signature),
+        Buffer.from(block.encodeBody()),
+      ],
+    );
+  }
+
+  async certifyCandidate(hash: Uint8Array, certificate: QuorumCertificate): Promise<void> {
+    await this.pool.query(
+      'UPDATE candidate_blocks SET certificate = $2 WHERE hash = $1 AND certificate IS NULL',
+      [Buffer.from(hash), Buffer.from(encodeQuorumCertificate(certificate))],
+    );
+  }
+
+  async dropCandidates(hashes: readonly Uint8Array[]): Promise<void> {
+    if (hashes.length > 0) {
+      await this.pool.query('DELETE FROM candidate_blocks WHERE hash = ANY($1::bytea[])', [
+        hashes.map((h) => Buffer.from(h)),
+      ]);
+    }
+  }
+
+  async schedules(): Promise<RoundSchedule[]> {
+    const { rows } = await this.pool.query<{ round: string; elected: string[]; slots: string[] }>(
+      'SELECT round, elected, slots FROM round_schedules ORDER BY round',
+    );
+    return rows.map((r) => ({ round: BigInt(r.round), elected: r.elected, slots: r.slots }));
+  }
+
+  async saveSchedule(sql: SqlExecutor, schedule: RoundSchedule, seed: Uint8Array): Promise<void> {
+    await sql.query(
+      'INSERT INTO round_schedules (round, elected, slots, seed) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+      [schedule.round.toString(), schedule.elected, schedule.slots, Buffer.from(seed)],
+    );
+  }
+
+  /** Records a vote of one of this node's delegates; false if it had voted at this height already. */
+  async recordVote(height: bigint, delegate: string, blockHash: Uint8Array): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      'INSERT INTO votes_cast (height, delegate, block_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [height.toString(), delegate, Buffer.from(blockHash)],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** Which of `hashes` are in the final chain already. */
+  async finalTransactions(hashes: readonly Uint8Array[]): Promise<Set<string>> {
+    if (hashes.length === 0) {
+      return new Set();
+    }
+    const { rows } = await this.pool.query<{ hash: Buffer }>(
+      'SELECT hash FROM block_transactions WHERE hash = ANY($1::bytea[])',
+      [hashes.map((h) => Buffer.from(h))],
+    );
+    return new Set(rows.map((r) => r.hash.toString('hex')));
+  }
+
+  /** Which (meter, nonce) pairs the final chain holds, with the report that used them. */
+  async finalNonces(pairs: ReadonlyArray<{ meterId: string; nonce: bigint }>): Promise<Map<string, string>> {
+    if (pairs.length === 0) {
+      return new Map();
+    }
+    const { rows } = await this.pool.query<{ meter_id: string; nonce: string; hash: Buffer }>(
+      `SELECT t.meter_id, t.nonce::text AS nonce, t.hash FROM block_transactions t
+       JOIN unnest($1::text[], $2::numeric[]) AS q(meter_id, nonce) ON t.meter_id = q.meter_id AND t.nonce = q.nonce`,
+      [pairs.map((p) => p.meterId), pairs.map((p) => p.nonce.toString())],
+    );
+    return new Map(rows.map((r) => [`${r.meter_id}\u0000${r.nonce}`, r.hash.toString('hex')]));
+  }
+}
+
+export function entryFromStored(kind: string, bytes: Uint8Array): BlockEntry {
+  // Decoding what this node stored after validating it: the format checks run again, cheaply.
+  return kind === 'report'
+    ? { type: 'report', report: Report.decode(bytes) }
+    : { type: 'transaction', transaction: Transaction.decode(bytes) };
+}

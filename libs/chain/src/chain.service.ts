@@ -1,0 +1,555 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import type { Pool } from 'pg';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { fromBase64, fromHex, type Report, toBase64, toHex } from '@app/crypto';
+import { ReportIntakeService } from '@app/intake';
+import {
+  aggregateVotes,
+  Block,
+  type ChainLink,
+  checkQuorumCertificate,
+  decodeQuorumCertificate,
+  encodeQuorumCertificate,
+  finalHeight,
+  type QuorumCertificate,
+  roundOfSlot,
+  signVote,
+  slotAt,
+  slotStart,
+  type Transaction,
+  verifyVote,
+  type Vote,
+} from '@app/ledger';
+import { PG_POOL } from '@app/persistence';
+
+import { BlockRejectedError, BlockValidator } from './block-validator';
+import { ChainContext } from './chain-context.service';
+import { ChainRepository, type FinalTip } from './chain.repository';
+import { type Candidate, ChainTree } from './chain-tree';
+import { Finalizer } from './finalizer';
+import { MempoolService, type TransactionReceipt } from './mempool.service';
+import { PeerNetwork } from './p2p/peer-network';
+import { ScheduleService } from './schedule.service';
+
+export interface ChainStatus {
+  chainId: string;
+  nodeId: string;
+  currentSlot: string;
+  currentRound: string;
+  final: { height: string; hash: string; slot: string };
+  head: { height: string; hash: string; slot: string };
+  candidates: number;
+  localDelegates: string[];
+}
+
+export interface WireBlock {
+  header: string;
+  signature: string;
+  body: string;
+  certificate?: string;
+}
+
+export function blockToWire(block: Block, certificate?: QuorumCertificate | null): WireBlock {
+  return {
+    header: toHex(block.headerBytes),
+    signature: toHex(block.signature),
+    body: toBase64(block.encodeBody()),
+    ...(certificate ? { certificate: toHex(encodeQuorumCertificate(certificate)) } : {}),
+  };
+}
+
+export function certificateFromWire(wire: WireBlock): QuorumCertificate | null {
+  return wire.certificate ? decodeQuorumCertificate(fromHex(wire.certificate, 'certificate')) : null;
+}
+
+export function blockFromWire(wire: WireBlock): Block {
+  return Block.fromParts(
+    fromHex(wire.header, 'header'),
+    fromHex(wire.signature, 'signature', 96),
+    fromBase64(wire.body, 'body'),
+  );
+}
+
+/**
+ * The consortium chain on this node (DESIGN.md sections 3-4): receives, validates and stores blocks
+ * that are not final yet, produces blocks in the slots of the delegates it hosts, votes for blocks
+ * with them, gathers quorum certificates, and makes blocks final (Finalizer). Every change to the
+ * block tree runs one at a time, in arrival order.
+ */
+@Injectable()
+export class ChainService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ChainService.name);
+  private tree!: ChainTree;
+  private readonly repository: ChainRepository;
+  private readonly votes = new Map<string, Map<string, Vote>>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private timers: NodeJS.Timeout[] = [];
+  private slotTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private pendingReports: Report[] = [];
+  private readonly produced: Counter;
+  private readonly refused: Counter<'reason'>;
+  private readonly finalGauge: Gauge;
+  private readonly headGauge: Gauge;
+  private readonly finalityDelay: Histogram;
+
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly context: ChainContext,
+    private readonly schedules: ScheduleService,
+    private readonly validator: BlockValidator,
+    private readonly mempool: MempoolService,
+    private readonly finalizer: Finalizer,
+    private readonly peers: PeerNetwork,
+    private readonly intake: ReportIntakeService,
+    metrics: Registry,
+  ) {
+    this.repository = new ChainRepository(pool);
+    this.produced = new Counter({
+      name: 'cbsg_blocks_produced_total',
+      help: 'Blocks this node produced',
+      registers: [metrics],
+    });
+    this.refused = new Counter({
+      name: 'cbsg_blocks_refused_total',
+      help: 'Blocks refused, by reason',
+      labelNames: ['reason'],
+      registers: [metrics],
+    });
+    this.finalGauge = new Gauge({
+      name: 'cbsg_final_height',
+      help: 'Height of the last final block',
+      registers: [metrics],
+    });
+    this.headGauge = new Gauge({
+      name: 'cbsg_head_height',
+      help: 'Height of the head (final or not)',
+      registers: [metrics],
+    });
+    this.finalityDelay = new Histogram({
+      name: 'cbsg_finality_slots',
+      help: 'Slots from a block to its finality on this node',
+      buckets: [1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 40, 80],
+      registers: [metrics],
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.tree = new ChainTree(await this.repository.finalTip(this.context.genesisHash));
+    this.finalGauge.set(Number(this.tree.finalTip.height));
+    await this.reloadCandidates();
+    this.intake.onAccepted((reports, source) => {
+      if (source === 'meter') {
+        this.pendingReports.push(...reports);
+      }
+    });
+    this.every(200, () => this.gossipReports());
+    this.every(5_000, () => this.regossip());
+    if (this.config.chain.peers.length > 0) {
+      this.every(1_000, () => this.catchUp());
+    }
+    this.scheduleSlot();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.slotTimer);
+    this.timers.forEach(clearInterval);
+    await this.queue.catch(() => undefined);
+  }
+
+  status(): ChainStatus {
+    const head = this.tree.head();
+    const tip = this.tree.finalTip;
+    const now = slotAt(this.context.timing, Date.now());
+    return {
+      chainId: this.context.chainId,
+      nodeId: this.context.nodeId,
+      currentSlot: now.toString(),
+      currentRound: now >= 1n ? roundOfSlot(this.context.timing, now).toString() : '0',
+      final: { height: tip.height.toString(), hash: toHex(tip.hash), slot: tip.slot.toString() },
+      head: head
+        ? {
+            height: head.block.height.toString(),
+            hash: head.hashHex,
+            slot: head.block.header.slot.toString(),
+          }
+        : { height: tip.height.toString(), hash: toHex(tip.hash), slot: tip.slot.toString() },
+      candidates: this.tree.size,
+      localDelegates: [...this.context.localDelegates.keys()],
+    };
+  }
+
+  /** The candidates on the head's branch (for the API: "included, not final"). */
+  headPath(): Candidate[] {
+    const head = this.tree.head();
+    return head ? (this.tree.pathTo(head.hashHex) ?? []) : [];
+  }
+
+  candidateBlocks(): Array<{ block: Block; certificate?: QuorumCertificate }> {
+    return this.headPath().map((c) => ({ block: c.block, certificate: c.certificate }));
+  }
+
+  submitTransaction(tx: Transaction, fromPeer = false): Promise<TransactionReceipt> {
+    return this.serial(async () => {
+      const receipt = await this.mempool.admit(tx, this.headPath());
+      if (!receipt.duplicate && !fromPeer) {
+        void this.peers.broadcast('transactions', { transactions: [tx.toJSON()] });
+      }
+      return receipt;
+    });
+  }
+
+  /** A block from a peer (or produced here): validated, stored, voted for, gossiped if new. */
+  receiveBlock(block: Block, certificate: QuorumCertificate | null = null, fromPeer = true): Promise<void> {
+    return this.serial(() => this.accept(block, certificate, fromPeer));
+  }
+
+  receiveVotes(votes: readonly Vote[]): Promise<void> {
+    return this.serial(async () => {
+      for (const vote of votes) {
+        await this.recordVote(vote);
+      }
+      await this.finalizeWhatWeCan();
+    });
+  }
+
+  private async accept(
+    block: Block,
+    certificate: QuorumCertificate | null,
+    fromPeer: boolean,
+  ): Promise<void> {
+    if (block.height <= this.tree.finalTip.height || this.tree.get(block.hashHex)) {
+      return;
+    }
+    let candidate: Candidate;
+    try {
+      candidate = await this.validator.validate(block, this.tree);
+    } catch (error) {
+      if (error instanceof BlockRejectedError) {
+        this.refused.inc({ reason: error.code });
+        if (error.code !== 'BLOCK.UNKNOWN_PARENT' && error.code !== 'BLOCK.SCHEDULE_UNKNOWN') {
+          this.logger.warn(
+            `refused block ${block.hashHex.slice(0, 16)}… at height ${block.height} from ${block.header.producer}: ${error.code}: ${error.message}`,
+          );
+        }
+      }
+      throw error;
+    }
+    await this.repository.saveCandidate(block);
+    this.tree.add(candidate);
+    this.headGauge.set(Number(this.tree.head()?.block.height ?? this.tree.finalTip.height));
+    const parentCertificate = block.header.parentCertificate;
+    if (parentCertificate) {
+      await this.certify(candidate.parentHex, parentCertificate);
+    }
+    if (certificate && this.certificateHolds(candidate, certificate)) {
+      await this.certify(candidate.hashHex, certificate);
+    }
+    await this.vote(candidate);
+    await this.tryCertify(candidate.hashHex);
+    await this.finalizeWhatWeCan();
+    // Relayed too when it came from a peer: a producer that reaches only some nodes still reaches all.
+    void this.peers.broadcast('block', { block: blockToWire(block) });
+    void fromPeer;
+  }
+
+  /** Our delegates of the block's round vote for it, once per height, if it extends what is certified. */
+  private async vote(candidate: Candidate): Promise<void> {
+    const schedule = this.schedules.forSlot(candidate.block.header.slot);
+    const lock = this.tree.highestCertified();
+    if (!schedule || !this.tree.extends(candidate.hashHex, lock.hashHex)) {
+      return;
+    }
+    const cast: Vote[] = [];
+    for (const [id, key] of this.context.localDelegates) {
+      if (!schedule.elected.includes(id)) {
+        continue;
+      }
+      if (await this.repository.recordVote(candidate.block.height, id, candidate.block.hash)) {
+        const vote = signVote(key, this.context.chainId, id, candidate.block.height, candidate.block.hash);
+        cast.push(vote);
+        this.addVote(vote);
+      }
+    }
+    if (cast.length > 0) {
+      void this.peers.broadcast('votes', { votes: cast.map(voteToWire) });
+    }
+  }
+
+  private async recordVote(vote: Vote): Promise<void> {
+    const key = this.context.delegateKey(vote.voter);
+    if (key && verifyVote(vote, this.context.chainId, key)) {
+      this.addVote(vote);
+      await this.tryCertify(toHex(vote.blockHash));
+    }
+  }
+
+  private addVote(vote: Vote): void {
+    const hex = toHex(vote.blockHash);
+    const byVoter = this.votes.get(hex) ?? new Map<string, Vote>();
+    byVoter.set(vote.voter, vote);
+    this.votes.set(hex, byVoter);
+  }
+
+  private async tryCertify(hashHex: string): Promise<void> {
+    const candidate = this.tree.get(hashHex);
+    const byVoter = this.votes.get(hashHex);
+    if (!candidate || candidate.certificate || !byVoter) {
+      return;
+    }
+    const round = roundOfSlot(this.context.timing, candidate.block.header.slot);
+    const schedule = this.schedules.forRound(round);
+    if (!schedule) {
+      return;
+    }
+    const qc = aggregateVotes([...byVoter.values()], schedule.elected, round);
+    if (qc) {
+      await this.certify(hashHex, qc);
+    }
+  }
+
+  /** A certificate that came beside a block (catch-up): checked like one inside a header. */
+  private certificateHolds(candidate: Candidate, certificate: QuorumCertificate): boolean {
+    const round = roundOfSlot(this.context.timing, candidate.block.header.slot);
+    const schedule = this.schedules.forRound(round);
+    if (!schedule || certificate.round !== round || certificate.height !== candidate.block.height) {
+      return false;
+    }
+    if (!Buffer.from(certificate.blockHash).equals(Buffer.from(candidate.block.hash))) {
+      return false;
+    }
+    const set = schedule.elected.map((id) => ({ id, publicKey: this.context.delegateKey(id)! }));
+    return checkQuorumCertificate(certificate, this.context.chainId, set) === undefined;
+  }
+
+  private async certify(hashHex: string, certificate: QuorumCertificate): Promise<void> {
+    const candidate = this.tree.get(hashHex);
+    if (!candidate || candidate.certificate) {
+      return;
+    }
+    candidate.certificate = certificate;
+    await this.repository.certifyCandidate(candidate.block.hash, certificate);
+  }
+
+  private async finalizeWhatWeCan(): Promise<void> {
+    const head = this.tree.head();
+    if (!head) {
+      return;
+    }
+    const path = this.tree.pathTo(head.hashHex) ?? [];
+    const links: ChainLink[] = path.map((c) => ({
+      height: c.block.height,
+      producer: c.block.header.producer,
+      certified: c.certificate !== undefined,
+      electedSetSize: this.schedules.forSlot(c.block.header.slot)?.elected.length ?? Number.MAX_SAFE_INTEGER,
+    }));
+    const target = finalHeight(links, this.tree.finalTip.height);
+    if (target <= this.tree.finalTip.height) {
+      return;
+    }
+    const nowSlot = slotAt(this.context.timing, Date.now());
+    for (const candidate of path.filter((c) => c.block.height <= target)) {
+      const previous: FinalTip = this.tree.finalTip;
+      await this.finalizer.finalize(candidate, previous);
+      const dropped = this.tree.advance({
+        height: candidate.block.height,
+        hash: candidate.block.hash,
+        slot: candidate.block.header.slot,
+      });
+      await this.repository.dropCandidates(dropped.filter((d) => d !== candidate).map((d) => d.block.hash));
+      this.votes.delete(candidate.hashHex);
+      this.finalityDelay.observe(Number(nowSlot - candidate.block.header.slot));
+      if (candidate.changes.some((c) => c.type === 'delegate-registered' || c.type === 'delegate-revoked')) {
+        await this.context.refreshDelegateKeys();
+      }
+    }
+    this.finalGauge.set(Number(this.tree.finalTip.height));
+  }
+
+  /** Arms the timer for the next slot start (a tenth into it, so the previous block has arrived). */
+  private scheduleSlot(): void {
+    if (this.stopped || this.context.localDelegates.size === 0) {
+      return;
+    }
+    const timing = this.context.timing;
+    const next = slotAt(timing, Date.now()) + 1n;
+    const delay = Math.max(0, slotStart(timing, next) + Math.floor(timing.slotMs / 10) - Date.now());
+    this.slotTimer = setTimeout(() => {
+      void this.serial(() => this.produce(next)).catch((error: unknown) =>
+        this.logger.error(
+          `producing slot ${next} failed: ${(error as Error).message}`,
+          (error as Error).stack,
+        ),
+      );
+      this.scheduleSlot();
+    }, delay);
+    this.slotTimer.unref?.();
+  }
+
+  private async produce(slot: bigint): Promise<void> {
+    const producer = this.schedules.producerOf(slot);
+    const key = producer ? this.context.localDelegates.get(producer) : undefined;
+    if (!producer || !key) {
+      return;
+    }
+    const head = this.tree.head();
+    const parentSlot = head ? head.block.header.slot : this.tree.finalTip.slot;
+    if (parentSlot >= slot) {
+      return;
+    }
+    const path = head ? (this.tree.pathTo(head.hashHex) ?? []) : [];
+    const timestamp = slotStart(this.context.timing, slot);
+    const entries = await this.mempool.select(path, timestamp, this.config.chain.maxBlockTransactions);
+    if (head && !head.certificate) {
+      await this.tryCertify(head.hashHex);
+    }
+    const block = Block.produce(
+      {
+        chainId: this.context.chainId,
+        height: (head ? head.block.height : this.tree.finalTip.height) + 1n,
+        previousHash: head ? head.block.hash : this.tree.finalTip.hash,
+        slot,
+        timestamp,
+        producer,
+        parentCertificate: head?.certificate ?? null,
+      },
+      entries,
+      key,
+    );
+    await this.accept(block, null, false);
+    this.produced.inc();
+  }
+
+  /** Final blocks and candidates from peers ahead of us, block by block, each validated. */
+  private async catchUp(): Promise<void> {
+    for (const peer of this.peers.peers()) {
+      const status = await this.peers.get<ChainStatus>(peer.id, '/p2p/status');
+      if (!status) {
+        continue;
+      }
+      while (!this.stopped && BigInt(status.final.height) > this.tree.finalTip.height) {
+        const ours = this.tree.head()?.block.height ?? this.tree.finalTip.height;
+        const batch = await this.peers.get<WireBlock[]>(
+          peer.id,
+          `/p2p/blocks?from=${this.tree.finalTip.height + 1n}&limit=50`,
+        );
+        if (!batch || batch.length === 0) {
+          break;
+        }
+        for (const wire of batch) {
+          await this.receiveBlock(blockFromWire(wire), certificateFromWire(wire), true).catch(
+            () => undefined,
+          );
+        }
+        if ((this.tree.head()?.block.height ?? this.tree.finalTip.height) <= ours) {
+          break; // nothing of it fitted (another branch, or refused): leave it to the next round
+        }
+      }
+      if (BigInt(status.head.height) > (this.tree.head()?.block.height ?? this.tree.finalTip.height)) {
+        for (const wire of (await this.peers.get<WireBlock[]>(peer.id, '/p2p/candidates')) ?? []) {
+          await this.receiveBlock(blockFromWire(wire), null, true).catch(() => undefined);
+        }
+      }
+    }
+  }
+
+  private async gossipReports(): Promise<void> {
+    if (this.pendingReports.length === 0) {
+      return;
+    }
+    const batch = this.pendingReports.splice(0, 2_000);
+    await this.peers.broadcast('reports', { reports: batch.map((r) => toBase64(r.bytes)) });
+  }
+
+  /** What a peer may have missed (it was down, a message was lost): sent again until it is in a block. */
+  private async regossip(): Promise<void> {
+    const stale = await this.mempool.stale(10_000, 1_000);
+    if (stale.transactions.length > 0) {
+      await this.peers.broadcast('transactions', { transactions: stale.transactions.map((t) => t.toJSON()) });
+    }
+    if (stale.reports.length > 0) {
+      await this.peers.broadcast('reports', { reports: stale.reports.map((r) => toBase64(r)) });
+    }
+  }
+
+  private async reloadCandidates(): Promise<void> {
+    const stored = await this.repository.candidates();
+    let kept = 0;
+    for (const { block, certificate } of stored) {
+      try {
+        const candidate = await this.validator.validate(block, this.tree, Number.MAX_SAFE_INTEGER);
+        this.tree.add(candidate);
+        if (certificate) {
+          candidate.certificate = certificate;
+        }
+        kept += 1;
+      } catch {
+        await this.repository.dropCandidates([block.hash]);
+      }
+    }
+    if (stored.length > 0) {
+      this.logger.log(`reloaded ${kept} of ${stored.length} candidate block(s)`);
+    }
+  }
+
+  private every(ms: number, work: () => Promise<void>): void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || this.stopped) {
+        return;
+      }
+      running = true;
+      void work()
+        .catch((error: unknown) =>
+          this.logger.error(`${work.name || 'background work'} failed: ${(error as Error).message}`),
+        )
+        .finally(() => {
+          running = false;
+        });
+    }, ms);
+    timer.unref?.();
+    this.timers.push(timer);
+  }
+
+  /** Runs `work` after everything queued before it; the block tree changes one step at a time. */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+export interface WireVote {
+  height: string;
+  blockHash: string;
+  voter: string;
+  signature: string;
+}
+
+export function voteToWire(vote: Vote): WireVote {
+  return {
+    height: vote.height.toString(),
+    blockHash: toHex(vote.blockHash),
+    voter: vote.voter,
+    signature: toHex(vote.signature),
+  };
+}
+
+export function voteFromWire(wire: WireVote): Vote {
+  return {
+    height: BigInt(wire.height),
+    blockHash: fromHex(wire.blockHash, 'block hash', 32),
+    voter: wire.voter,
+    signature: fromHex(wire.signature, 'vote signature', 96),
+  };
+}

@@ -1,0 +1,292 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { keyFingerprint, Report } from '@app/crypto';
+import { DomainEvent, EventStore, JournalEvent } from '@app/event-store';
+import { CLOCK, type Clock } from '@app/kernel';
+import { type BlockEntry, Transaction } from '@app/ledger';
+import { PG_POOL } from '@app/persistence';
+import {
+  decideRegistryTransaction,
+  GenesisService,
+  PostgresRegistryView,
+  type RegistryChange,
+  RegistryOverlay,
+} from '@app/registry';
+
+import type { Candidate } from './chain-tree';
+
+export interface TransactionReceipt {
+  hash: string;
+  kind: string;
+  /** pending: in this node's mempool, waiting for a block. */
+  status: 'pending';
+  /** True when this exact transaction had been accepted before (the submission is idempotent). */
+  duplicate: boolean;
+}
+
+export interface TransactionAccepted {
+  hash: string;
+  kind: string;
+  sender: string;
+}
+
+@DomainEvent('mempool.transaction-accepted', 1)
+export class TransactionAcceptedEvent extends JournalEvent<TransactionAccepted> {}
+
+/**
+ * The mempool's organisation transactions and the choice of what goes into a block. A transaction is
+ * admitted if the registry's rules accept it against the state it will meet: the final state, the
+ * blocks above it on the head's branch, and the transactions admitted before it. The state tables
+ * themselves change only when a block becomes final.
+ */
+@Injectable()
+export class MempoolService {
+  /** The pending state for admissions, kept between them while the head's branch stays the same. */
+  private pending: { headHex: string; overlay: RegistryOverlay } | undefined;
+
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
+    private readonly store: EventStore,
+    private readonly genesis: GenesisService,
+  ) {}
+
+  /** Admits a signed transaction; `headPath` are the candidate blocks from the final tip to the head. */
+  async admit(tx: Transaction, headPath: readonly Candidate[]): Promise<TransactionReceipt> {
+    const receipt: TransactionReceipt = {
+      hash: tx.hashHex,
+      kind: tx.kind,
+      status: 'pending',
+      duplicate: false,
+    };
+    if (await this.known(tx.hash, headPath)) {
+      return { ...receipt, duplicate: true };
+    }
+    const overlay = await this.pendingOverlay(headPath);
+    const now = this.clock.now();
+    const change = await decideRegistryTransaction(tx, overlay, this.context(now.getTime()));
+    try {
+      await this.store.transaction(async (uow) => {
+        await uow.sql.query(
+          'INSERT INTO mempool_transactions (hash, kind, sender, bytes, received_at) VALUES ($1, $2, $3, $4, $5)',
+          [Buffer.from(tx.hash), tx.kind, tx.sender, Buffer.from(tx.encode()), now],
+        );
+        uow.append({
+          streamId: `transaction-${tx.hashHex}`,
+          expectedVersion: 0,
+          events: [
+            {
+              ...TransactionAcceptedEvent.create({ hash: tx.hashHex, kind: tx.kind, sender: tx.sender }),
+              metadata: { actor: tx.sender },
+            },
+          ],
+        });
+      });
+    } catch (error) {
+      if (await this.known(tx.hash, headPath)) {
+        return { ...receipt, duplicate: true };
+      }
+      throw error;
+    }
+    await overlay.apply(change);
+    return receipt;
+  }
+
+  /** Chooses a block's entries: transactions first (in arrival order, each valid after the ones before), then reports. */
+  async select(
+    ancestors: readonly Candidate[],
+    blockTimestamp: number,
+    limit: number,
+  ): Promise<BlockEntry[]> {
+    const overlay = new RegistryOverlay(new PostgresRegistryView(this.pool));
+    const used = new Set<string>();
+    const nonces = new Set<string>();
+    for (const ancestor of ancestors) {
+      for (const change of ancestor.changes) {
+        await overlay.apply(change);
+      }
+      ancestor.entries.forEach((e) => used.add(e));
+      ancestor.nonces.forEach((n) => nonces.add(n));
+    }
+    const entries: BlockEntry[] = [];
+    const { rows: txRows } = await this.pool.query<{ bytes: Buffer }>(
+      'SELECT bytes FROM mempool_transactions ORDER BY received_at, hash LIMIT $1',
+      [limit],
+    );
+    for (const row of txRows) {
+      const tx = Transaction.decode(row.bytes);
+      if (used.has(tx.hashHex)) {
+        continue;
+      }
+      try {
+        const change = await decideRegistryTransaction(tx, overlay, this.context(blockTimestamp));
+        await overlay.apply(change);
+        entries.push({ type: 'transaction', transaction: tx });
+      } catch {
+        // Not valid in this block's state (yet, or any more): it stays for a later block or expires.
+      }
+    }
+    const { rows: reportRows } = await this.pool.query<{ bytes: Buffer }>(
+      `SELECT bytes FROM mempool_reports WHERE timestamp >= $1 ORDER BY received_at, id LIMIT $2`,
+      [new Date(blockTimestamp - this.config.intake.acceptWindowMs), limit - entries.length],
+    );
+    const receiverFingerprints = new Map<string, string | null>();
+    for (const row of reportRows) {
+      const report = Report.decode(row.bytes);
+      const nonceKey = `${report.meterId}\u0000${report.nonce}`;
+      if (
+        used.has(report.idHex) ||
+        nonces.has(nonceKey) ||
+        report.timestamp > blockTimestamp + this.config.intake.futureSkewMs
+      ) {
+        continue;
+      }
+      if (!(await this.reportFits(report, overlay, receiverFingerprints))) {
+        continue;
+      }
+      nonces.add(nonceKey);
+      entries.push({ type: 'report', report });
+    }
+    return entries;
+  }
+
+  /** After a block became final: its entries leave the mempool, and reports that lost their nonce to it too. */
+  async removeIncluded(sql: { query: Pool['query'] }, entries: readonly BlockEntry[]): Promise<void> {
+    this.invalidate();
+    const txHashes = entries.flatMap((e) =>
+      e.type === 'transaction' ? [Buffer.from(e.transaction.hash)] : [],
+    );
+    const reports = entries.flatMap((e) => (e.type === 'report' ? [e.report] : []));
+    if (txHashes.length > 0) {
+      await sql.query('DELETE FROM mempool_transactions WHERE hash = ANY($1::bytea[])', [txHashes]);
+    }
+    if (reports.length > 0) {
+      await sql.query(
+        `DELETE FROM mempool_reports m USING unnest($1::text[], $2::numeric[]) AS q(meter_id, nonce)
+         WHERE m.meter_id = q.meter_id AND m.nonce = q.nonce`,
+        [reports.map((r) => r.meterId), reports.map((r) => r.nonce.toString())],
+      );
+    }
+  }
+
+  /** Entries that are neither in the final chain nor in a candidate yet, oldest first (to gossip again). */
+  async stale(
+    olderThanMs: number,
+    limit: number,
+  ): Promise<{ transactions: Transaction[]; reports: Uint8Array[] }> {
+    const before = new Date(this.clock.now().getTime() - olderThanMs);
+    const { rows: txs } = await this.pool.query<{ bytes: Buffer }>(
+      'SELECT bytes FROM mempool_transactions WHERE received_at < $1 ORDER BY received_at LIMIT $2',
+      [before, limit],
+    );
+    const { rows: reports } = await this.pool.query<{ bytes: Buffer }>(
+      'SELECT bytes FROM mempool_reports WHERE received_at < $1 ORDER BY received_at LIMIT $2',
+      [before, limit],
+    );
+    return {
+      transactions: txs.map((r) => Transaction.decode(r.bytes)),
+      reports: reports.map((r) => r.bytes),
+    };
+  }
+
+  private async reportFits(
+    report: Report,
+    overlay: RegistryOverlay,
+    fingerprints: Map<string, string | null>,
+  ): Promise<boolean> {
+    const meter = await overlay.meter(report.meterId);
+    if (!meter || meter.status !== 'active' || !meter.verificationKey) {
+      return false;
+    }
+    const policy = new Set(meter.policy.map((p) => p.receiver));
+    if (report.receivers.length !== policy.size) {
+      return false;
+    }
+    for (const share of report.receivers) {
+      if (!policy.has(share.id)) {
+        return false;
+      }
+      let expected = fingerprints.get(share.id);
+      if (expected === undefined) {
+        const receiver = await overlay.receiver(share.id);
+        expected =
+          receiver && receiver.status !== 'revoked'
+            ? Buffer.from(keyFingerprint(receiver.publicKey)).toString('hex')
+            : null;
+        fingerprints.set(share.id, expected);
+      }
+      if (expected !== Buffer.from(share.keyFingerprint).toString('hex')) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Final state + the head's branch + the mempool's transactions in order (those that still apply). */
+  private async pendingOverlay(headPath: readonly Candidate[]): Promise<RegistryOverlay> {
+    const headHex = headPath.at(-1)?.hashHex ?? 'final';
+    if (this.pending?.headHex === headHex) {
+      return this.pending.overlay;
+    }
+    const overlay = new RegistryOverlay(new PostgresRegistryView(this.pool));
+    const included = new Set<string>();
+    for (const candidate of headPath) {
+      for (const change of candidate.changes) {
+        await overlay.apply(change);
+      }
+      candidate.entries.forEach((e) => included.add(e));
+    }
+    const { rows } = await this.pool.query<{ bytes: Buffer }>(
+      'SELECT bytes FROM mempool_transactions ORDER BY received_at, hash',
+    );
+    for (const row of rows) {
+      const tx = Transaction.decode(row.bytes);
+      if (included.has(tx.hashHex)) {
+        continue;
+      }
+      let change: RegistryChange;
+      try {
+        change = await decideRegistryTransaction(tx, overlay, {
+          ...this.context(tx.timestamp),
+          futureSkewMs: Number.MAX_SAFE_INTEGER,
+        });
+      } catch {
+        continue;
+      }
+      await overlay.apply(change);
+    }
+    this.pending = { headHex, overlay };
+    return overlay;
+  }
+
+  /** The final state or the mempool changed under the pending state: rebuild it at the next admission. */
+  invalidate(): void {
+    this.pending = undefined;
+  }
+
+  private context(now: number) {
+    const { chainId, params } = this.genesis.current();
+    return {
+      chainId,
+      params,
+      now,
+      windowMs: this.config.intake.acceptWindowMs,
+      futureSkewMs: this.config.intake.futureSkewMs,
+    };
+  }
+
+  private async known(hash: Uint8Array, headPath: readonly Candidate[]): Promise<boolean> {
+    const hex = Buffer.from(hash).toString('hex');
+    if (headPath.some((c) => c.entries.has(hex))) {
+      return true;
+    }
+    const { rowCount } = await this.pool.query(
+      'SELECT 1 FROM mempool_transactions WHERE hash = $1 UNION ALL SELECT 1 FROM block_transactions WHERE hash = $1',
+      [Buffer.from(hash)],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+}

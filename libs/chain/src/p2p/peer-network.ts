@@ -1,0 +1,108 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
+import { ChainContext } from '../chain-context.service';
+import { type MessageType, signMessage } from './messages';
+
+export interface PeerStatus {
+  id: string;
+  url: string;
+  reachable: boolean;
+  lastError?: string;
+  lastContact?: Date;
+}
+
+/**
+ * The other nodes, over HTTP: signed messages pushed to POST {peer}/p2p/messages, and final blocks
+ * pulled from GET {peer}/p2p/blocks when catching up. A peer that does not answer is marked
+ * unreachable and tried again with the next message; nothing waits for it.
+ */
+@Injectable()
+export class PeerNetwork {
+  private readonly logger = new Logger(PeerNetwork.name);
+  private readonly status = new Map<string, PeerStatus>();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly context: ChainContext,
+  ) {
+    for (const peer of config.chain.peers) {
+      this.status.set(peer.id, { id: peer.id, url: peer.url, reachable: false });
+    }
+  }
+
+  peers(): PeerStatus[] {
+    return [...this.status.values()].map((p) => ({ ...p }));
+  }
+
+  /** Sends a signed message to every peer; resolves when all have answered or failed (never throws). */
+  async broadcast(type: MessageType, payload: Record<string, unknown>): Promise<void> {
+    if (this.status.size === 0 || !this.context.hasNodeKey()) {
+      return;
+    }
+    const message = signMessage(
+      this.context.nodeKey(),
+      this.context.chainId,
+      this.context.nodeId,
+      type,
+      payload,
+    );
+    const body = JSON.stringify(message);
+    await Promise.all([...this.status.values()].map((peer) => this.post(peer, body)));
+  }
+
+  /** GET a path on one peer (JSON); undefined if it does not answer well. */
+  async get<T>(peerId: string, path: string): Promise<T | undefined> {
+    const peer = this.status.get(peerId);
+    if (!peer) {
+      return undefined;
+    }
+    try {
+      const response = await fetch(`${peer.url}${path}`, { signal: AbortSignal.timeout(10_000) });
+      if (!response.ok) {
+        throw new Error(`HTTP ${response.status}`);
+      }
+      this.mark(peer, true);
+      return (await response.json()) as T;
+    } catch (error) {
+      this.mark(peer, false, (error as Error).message);
+      return undefined;
+    }
+  }
+
+  private async post(peer: PeerStatus, body: string): Promise<void> {
+    try {
+      const response = await fetch(`${peer.url}/p2p/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!response.ok && response.status !== 409) {
+        const answer = (await response.json().catch(() => ({}))) as { code?: string; message?: string };
+        this.logger.debug(
+          `${peer.id} refused a message: ${answer.code ?? response.status} ${answer.message ?? ''}`,
+        );
+      }
+      this.mark(peer, true);
+    } catch (error) {
+      this.mark(peer, false, (error as Error).message);
+    }
+  }
+
+  private mark(peer: PeerStatus, reachable: boolean, error?: string): void {
+    if (peer.reachable !== reachable) {
+      if (reachable) {
+        this.logger.log(`peer ${peer.id} is reachable`);
+      } else {
+        this.logger.warn(`peer ${peer.id} is unreachable: ${error}`);
+      }
+    }
+    peer.reachable = reachable;
+    peer.lastError = reachable ? undefined : error;
+    if (reachable) {
+      peer.lastContact = new Date();
+    }
+  }
+}
