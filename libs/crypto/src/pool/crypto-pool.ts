@@ -148,7 +148,9 @@ export class CryptoPool {
   ): Promise<BatchVerdict> {
     this.assertOpen();
     const n = items.length;
-    const parts = Math.max(1, Math.min(this.slots.length * 2, Math.floor(n / MIN_REPORTS_PER_TASK)));
+    // One task per worker: a batch check's fixed costs (the multi-pairing, the multi-scalar
+    // multiplications, which get cheaper per point as they grow) are paid once per worker.
+    const parts = Math.max(1, Math.min(this.slots.length, Math.floor(n / MIN_REPORTS_PER_TASK)));
     const per = Math.ceil(n / parts);
     const runs: Promise<{ start: number; verdicts: ReportVerdict[] }>[] = [];
     for (let start = 0; start < n; start += per) {
