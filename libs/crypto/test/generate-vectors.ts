@@ -10,6 +10,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import * as prettier from 'prettier';
+
 import { blsGenerateKeyWithRandom, blsProvePossession, blsSign, BLS_TAGS } from '../src/bls';
 import { toHex, utf8 } from '../src/bytes';
 import { CryptoError } from '../src/errors';
@@ -31,8 +33,11 @@ const P2_HEX =
 const P_HEX =
   '1a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab';
 
-function write(name: string, value: unknown): void {
-  writeFileSync(join(OUT, name), `${JSON.stringify(value, null, 2)}\n`);
+/** Written as Prettier would format it, so that regenerating unchanged vectors changes no byte. */
+async function write(name: string, value: unknown): Promise<void> {
+  const path = join(OUT, name);
+  const options = (await prettier.resolveConfig(path)) ?? {};
+  writeFileSync(path, await prettier.format(JSON.stringify(value, null, 2), { ...options, parser: 'json' }));
   process.stdout.write(`wrote ${name}\n`);
 }
 
@@ -233,10 +238,10 @@ function blsVectors(): unknown {
 
 async function main(): Promise<void> {
   await initCrypto();
-  write('points-invalid.json', pointVectors());
-  write('hashes.json', hashVectors());
-  write('report.json', reportVector());
-  write('bls.json', blsVectors());
+  await write('points-invalid.json', pointVectors());
+  await write('hashes.json', hashVectors());
+  await write('report.json', reportVector());
+  await write('bls.json', blsVectors());
 }
 
 void main();
