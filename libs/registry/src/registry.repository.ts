@@ -58,9 +58,11 @@ export class PostgresRegistryView implements RegistryView {
       status: MeterState['status'];
       dimensions: string[];
       policy: MeterState['policy'];
-    }>('SELECT id, registrar, public_key, status, dimensions, policy FROM registry_meters WHERE id = $1', [
-      id,
-    ]);
+      verification_key: Buffer | null;
+    }>(
+      'SELECT id, registrar, public_key, status, dimensions, policy, verification_key FROM registry_meters WHERE id = $1',
+      [id],
+    );
     const row = rows[0];
     return (
       row && {
@@ -70,6 +72,7 @@ export class PostgresRegistryView implements RegistryView {
         status: row.status,
         dimensions: row.dimensions,
         policy: row.policy,
+        ...(row.verification_key ? { verificationKey: row.verification_key } : {}),
       }
     );
   }
