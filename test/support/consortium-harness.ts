@@ -4,16 +4,23 @@ import path from 'node:path';
 
 import type { INestApplication } from '@nestjs/common';
 
+import { type MessageType, signMessage } from '@app/chain';
 import { parseControlCenterConfig } from '@app/config';
 import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
 import { initCrypto, type SecretScalar, SystemParams } from '@app/crypto';
 import { Transaction, type TxKind } from '@app/ledger';
 import { createHolderIdentity, fetchPartialKey, type HolderIdentity, waitForIdentity } from '@app/meter-sdk';
+import type { EnrolmentContext } from '@app/devnet';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import { createControlCenterApp } from '../../apps/control-center/src/bootstrap';
 import { createNodeApp } from '../../apps/node/src/bootstrap';
 
+/** Tests provoke refusals on purpose; their warnings would bury jest's output (TEST_LOGS=1 shows them). */
+const TEST_LOG_LEVEL = process.env.TEST_LOGS ? 'debug' : 'fatal';
+
+/** A genesis node that no process runs: the tests speak as it to the node's peer endpoint. */
+export const PEER_NODE = 'node-2';
 export const TEST_PASSPHRASE = 'correct horse battery staple';
 /** Cheap scrypt for test keystores (the production default costs ~0.3 s per file). */
 const TEST_SCRYPT = { N: 2 ** 14, r: 8, p: 1 };
@@ -72,7 +79,11 @@ export class ConsortiumHarness {
         { id: 'delegate-2', organisation: ORGANISATIONS.gridOperator },
         { id: 'delegate-3', organisation: ORGANISATIONS.gridOperator },
       ],
-      nodes: [{ id: 'node-1', organisation: ORGANISATIONS.controlCenter }],
+      // node-2 never runs: tests sign peer messages with its key (PEER_NODE).
+      nodes: [
+        { id: 'node-1', organisation: ORGANISATIONS.controlCenter },
+        { id: PEER_NODE, organisation: ORGANISATIONS.gridOperator },
+      ],
       producers: 3,
       slotMs: 500,
     });
@@ -86,7 +97,7 @@ export class ConsortiumHarness {
       REDIS_URL: 'redis://127.0.0.1:6379',
       QUEUE_PREFIX: `e2e-${process.pid}-${Date.now()}`,
       GENESIS_FILE: path.join(dir, CONSORTIUM_FILES.genesis),
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: TEST_LOG_LEVEL,
       CRYPTO_WORKERS: '2',
       NODE_ID: 'node-1',
       NODE_KEYSTORE: path.join(dir, CONSORTIUM_FILES.nodeKey('node-1')),
@@ -105,7 +116,7 @@ export class ConsortiumHarness {
         GENESIS_FILE: path.join(dir, CONSORTIUM_FILES.genesis),
         CC_KEYS_DIR: dir,
         CC_PASSPHRASE: TEST_PASSPHRASE,
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: TEST_LOG_LEVEL,
       }),
     );
     await harness.controlCenter.listen(0, '127.0.0.1');
@@ -178,10 +189,32 @@ export class ConsortiumHarness {
     return holder;
   }
 
+  /** What @app/devnet's enrolment helpers need to register receivers and meters here. */
+  enrolment(): EnrolmentContext {
+    return {
+      nodeUrl: this.nodeUrl,
+      ccUrl: this.ccUrl,
+      chainId: this.chainId,
+      params: this.params,
+      organisationKeys: this.consortium.organisationKeys,
+    };
+  }
+
+  /** Sends a peer message to the node, signed as PEER_NODE (or by `as`, with its key). */
+  async sendAsPeer(
+    type: MessageType,
+    payload: Record<string, unknown>,
+    as: { id: string; key: SecretScalar } = { id: PEER_NODE, key: this.consortium.nodeKeys.get(PEER_NODE)! },
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    return this.post('/p2p/messages', signMessage(as.key, this.chainId, as.id, type, payload));
+  }
+
   /** Stops the node and starts it again on the same database and port (a restart). */
-  async restartNode(): Promise<void> {
+  /** Stops the node, leaves it down for `downMs`, and starts it again on the same database and port. */
+  async restartNode(downMs = 0): Promise<void> {
     const port = Number(new URL(this.nodeUrl).port);
     await this.node.close();
+    await new Promise((resolve) => setTimeout(resolve, downMs));
     this.node = await createNodeApp({ env: this.nodeEnv });
     await this.node.listen(port, '127.0.0.1');
   }

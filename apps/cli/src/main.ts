@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 
 import { registerSetup } from './commands/setup.command';
+import { registerVerifyChain, registerVerifyProof } from './commands/verify.commands';
 
 /** `cbsg`: the command line of the CBSG ledger. Every command has --help. */
 async function main(argv: string[]): Promise<void> {
@@ -11,6 +12,8 @@ async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .exitOverride();
   registerSetup(program);
+  registerVerifyChain(program);
+  registerVerifyProof(program);
   await program.parseAsync(argv);
 }
 

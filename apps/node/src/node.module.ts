@@ -12,6 +12,7 @@ import { DatabaseModule } from '@app/persistence';
 import { RedisModule } from '@app/queue';
 import { RegistryModule } from '@app/registry';
 
+import { ChainController } from './chain/chain.controller';
 import { P2pController } from './chain/p2p.controller';
 import { HealthController } from './health/health.controller';
 import { DomainErrorFilter } from './http/domain-error.filter';
@@ -57,7 +58,7 @@ export class NodeModule {
         IntakeModule,
         ChainModule,
       ],
-      controllers: [HealthController, RegistryController, ReportsController, P2pController],
+      controllers: [HealthController, RegistryController, ReportsController, ChainController, P2pController],
       providers: [JournalStatsProjection, { provide: APP_FILTER, useClass: DomainErrorFilter }],
     };
   }

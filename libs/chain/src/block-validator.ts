@@ -5,7 +5,14 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { keyFingerprint, RegisteredMeter, type Report } from '@app/crypto';
 import { ReportVerifier } from '@app/intake';
 import { DomainError } from '@app/kernel';
-import { type Block, checkQuorumCertificate, roundOfSlot, slotAt, slotStart } from '@app/ledger';
+import {
+  type Block,
+  checkQuorumCertificate,
+  type QuorumCertificate,
+  roundOfSlot,
+  slotAt,
+  slotStart,
+} from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
 import {
   decideRegistryTransaction,
@@ -57,7 +64,16 @@ export class BlockValidator {
     this.repository = new ChainRepository(pool);
   }
 
-  async validate(block: Block, tree: ChainTree, now = Date.now()): Promise<Candidate> {
+  /**
+   * `certificate`: a quorum certificate that came beside the block (catch-up). It lets a block in
+   * whose slot this node already holds another one: the network certified it, the other one lost.
+   */
+  async validate(
+    block: Block,
+    tree: ChainTree,
+    now = Date.now(),
+    certificate: QuorumCertificate | null = null,
+  ): Promise<Candidate> {
     const header = block.header;
     const timing = this.context.timing;
     if (header.chainId !== this.context.chainId) {
@@ -87,7 +103,10 @@ export class BlockValidator {
     if (header.timestamp !== slotStart(timing, header.slot)) {
       throw reject('BLOCK.BAD_TIMESTAMP', `the timestamp is not the start of slot ${header.slot}`);
     }
-    const schedule = this.schedules.forSlot(header.slot);
+    const schedule = await this.schedules.ensureRound(
+      roundOfSlot(timing, header.slot),
+      Math.min(now, Date.now()),
+    );
     if (!schedule) {
       throw reject(
         'BLOCK.SCHEDULE_UNKNOWN',
@@ -105,6 +124,14 @@ export class BlockValidator {
     if (!producerKey || !block.verifySignature(producerKey)) {
       throw reject('BLOCK.BAD_SIGNATURE', `the block is not signed by ${header.producer}'s key`);
     }
+    const rival = tree.atSlot(header.slot);
+    if (rival && rival.hashHex !== block.hashHex && !(certificate && this.certifies(certificate, block))) {
+      throw reject(
+        'BLOCK.EQUIVOCATION',
+        `${header.producer} already made block ${rival.hashHex.slice(0, 16)}… for slot ${header.slot}; a second block for a slot is refused unless a quorum certified it`,
+        { rival: rival.hashHex },
+      );
+    }
     if (!block.bodyMatchesHeader()) {
       throw reject(
         'BLOCK.BAD_BODY',
@@ -116,6 +143,22 @@ export class BlockValidator {
     }
     const ancestors = tree.pathTo(parentHex) ?? [];
     return this.validateBody(block, ancestors);
+  }
+
+  /** Whether `certificate` is a valid quorum certificate of the block's round on this very block. */
+  certifies(certificate: QuorumCertificate, block: Block): boolean {
+    const round = roundOfSlot(this.context.timing, block.header.slot);
+    const schedule = this.schedules.forRound(round);
+    if (
+      !schedule ||
+      certificate.round !== round ||
+      certificate.height !== block.height ||
+      !Buffer.from(certificate.blockHash).equals(Buffer.from(block.hash))
+    ) {
+      return false;
+    }
+    const set = schedule.elected.map((id) => ({ id, publicKey: this.context.delegateKey(id)! }));
+    return checkQuorumCertificate(certificate, this.context.chainId, set) === undefined;
   }
 
   private checkParentCertificate(

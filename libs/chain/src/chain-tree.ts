@@ -54,6 +54,16 @@ export class ChainTree {
     return [...this.byHash.values()];
   }
 
+  /** The candidate made for `slot`, if any (one producer, one block per slot). */
+  atSlot(slot: bigint): Candidate | undefined {
+    for (const candidate of this.byHash.values()) {
+      if (candidate.block.header.slot === slot) {
+        return candidate;
+      }
+    }
+    return undefined;
+  }
+
   add(candidate: Candidate): void {
     this.byHash.set(candidate.hashHex, candidate);
   }

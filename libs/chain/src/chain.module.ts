@@ -1,10 +1,14 @@
 import { Module } from '@nestjs/common';
+import type { Pool } from 'pg';
 
-import { IntakeModule } from '@app/intake';
+import { IntakeModule, ReportVerifier } from '@app/intake';
+import { PG_POOL } from '@app/persistence';
 import { RegistryModule } from '@app/registry';
 
 import { BlockValidator } from './block-validator';
 import { ChainContext } from './chain-context.service';
+import { ChainQueries } from './chain-queries';
+import { ChainVerifier } from './chain-verifier';
 import { ChainService } from './chain.service';
 import { Finalizer } from './finalizer';
 import { MempoolService } from './mempool.service';
@@ -22,7 +26,27 @@ import { ScheduleService } from './schedule.service';
     Finalizer,
     PeerNetwork,
     ChainService,
+    ChainQueries,
+    {
+      provide: ChainVerifier,
+      inject: [PG_POOL, ChainContext, ReportVerifier],
+      useFactory: (pool: Pool, context: ChainContext, verifier: ReportVerifier) =>
+        new ChainVerifier(pool, context, (items) => verifier.verifyReports(items)),
+    },
   ],
-  exports: [ChainContext, ScheduleService, ChainService, MempoolService, PeerNetwork],
+  exports: [
+    ChainContext,
+    ScheduleService,
+    ChainService,
+    MempoolService,
+    PeerNetwork,
+    ChainQueries,
+    {
+      provide: ChainVerifier,
+      inject: [PG_POOL, ChainContext, ReportVerifier],
+      useFactory: (pool: Pool, context: ChainContext, verifier: ReportVerifier) =>
+        new ChainVerifier(pool, context, (items) => verifier.verifyReports(items)),
+    },
+  ],
 })
 export class ChainModule {}

@@ -33,6 +33,28 @@ interface BlockRow {
 export class ChainRepository {
   constructor(private readonly pool: Pool) {}
 
+  /** Totals of the final chain, read once at start-up (the node counts on from there). */
+  async finalTotals(): Promise<{ reports: number; transactions: number; missedSlots: number }> {
+    const { rows } = await this.pool.query<{ reports: string; transactions: string; missed: string }>(
+      `SELECT (SELECT count(*) FROM block_transactions WHERE kind = 'report') AS reports,
+              (SELECT count(*) FROM block_transactions WHERE kind <> 'report') AS transactions,
+              (SELECT count(*) FROM missed_slots) AS missed`,
+    );
+    const row = rows[0]!;
+    return {
+      reports: Number(row.reports),
+      transactions: Number(row.transactions),
+      missedSlots: Number(row.missed),
+    };
+  }
+
+  async finalHashAt(height: bigint): Promise<Uint8Array | undefined> {
+    const { rows } = await this.pool.query<{ hash: Buffer }>('SELECT hash FROM blocks WHERE height = $1', [
+      height.toString(),
+    ]);
+    return rows[0]?.hash;
+  }
+
   async finalTip(genesisHash: Uint8Array): Promise<FinalTip> {
     const { rows } = await this.pool.query<{ height: string; hash: Buffer; slot: string }>(
       'SELECT height, hash, slot FROM blocks ORDER BY height DESC LIMIT 1',

@@ -15,7 +15,6 @@ import {
   aggregateVotes,
   Block,
   type ChainLink,
-  checkQuorumCertificate,
   decodeQuorumCertificate,
   encodeQuorumCertificate,
   finalHeight,
@@ -34,7 +33,7 @@ import { BlockRejectedError, BlockValidator } from './block-validator';
 import { ChainContext } from './chain-context.service';
 import { ChainRepository, type FinalTip } from './chain.repository';
 import { type Candidate, ChainTree } from './chain-tree';
-import { Finalizer } from './finalizer';
+import { type FinalizedCounts, Finalizer } from './finalizer';
 import { MempoolService, type TransactionReceipt } from './mempool.service';
 import { PeerNetwork } from './p2p/peer-network';
 import { ScheduleService } from './schedule.service';
@@ -48,6 +47,8 @@ export interface ChainStatus {
   head: { height: string; hash: string; slot: string };
   candidates: number;
   localDelegates: string[];
+  /** Totals of the final chain. */
+  totals: FinalizedCounts;
 }
 
 export interface WireBlock {
@@ -95,6 +96,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private slotTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private pendingReports: Report[] = [];
+  private readonly totals: FinalizedCounts = { reports: 0, transactions: 0, missedSlots: 0 };
   private readonly produced: Counter;
   private readonly refused: Counter<'reason'>;
   private readonly finalGauge: Gauge;
@@ -146,6 +148,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   async onApplicationBootstrap(): Promise<void> {
     this.tree = new ChainTree(await this.repository.finalTip(this.context.genesisHash));
     this.finalGauge.set(Number(this.tree.finalTip.height));
+    Object.assign(this.totals, await this.repository.finalTotals());
     await this.reloadCandidates();
     this.intake.onAccepted((reports, source) => {
       if (source === 'meter') {
@@ -186,6 +189,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         : { height: tip.height.toString(), hash: toHex(tip.hash), slot: tip.slot.toString() },
       candidates: this.tree.size,
       localDelegates: [...this.context.localDelegates.keys()],
+      totals: { ...this.totals },
     };
   }
 
@@ -210,8 +214,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /** A block from a peer (or produced here): validated, stored, voted for, gossiped if new. */
-  receiveBlock(block: Block, certificate: QuorumCertificate | null = null, fromPeer = true): Promise<void> {
-    return this.serial(() => this.accept(block, certificate, fromPeer));
+  receiveBlock(block: Block, certificate: QuorumCertificate | null = null): Promise<void> {
+    return this.serial(() => this.accept(block, certificate));
   }
 
   receiveVotes(votes: readonly Vote[]): Promise<void> {
@@ -223,17 +227,23 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     });
   }
 
-  private async accept(
-    block: Block,
-    certificate: QuorumCertificate | null,
-    fromPeer: boolean,
-  ): Promise<void> {
-    if (block.height <= this.tree.finalTip.height || this.tree.get(block.hashHex)) {
+  private async accept(block: Block, certificate: QuorumCertificate | null): Promise<void> {
+    if (this.tree.get(block.hashHex)) {
       return;
     }
     let candidate: Candidate;
     try {
-      candidate = await this.validator.validate(block, this.tree);
+      if (block.height <= this.tree.finalTip.height) {
+        const final = await this.repository.finalHashAt(block.height);
+        if (final && Buffer.from(final).equals(Buffer.from(block.hash))) {
+          return; // one we have made final already
+        }
+        throw new BlockRejectedError(
+          'BLOCK.CONFLICTS_WITH_FINAL',
+          `height ${block.height} is final here with another block; a final block is never replaced`,
+        );
+      }
+      candidate = await this.validator.validate(block, this.tree, Date.now(), certificate);
     } catch (error) {
       if (error instanceof BlockRejectedError) {
         this.refused.inc({ reason: error.code });
@@ -252,7 +262,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     if (parentCertificate) {
       await this.certify(candidate.parentHex, parentCertificate);
     }
-    if (certificate && this.certificateHolds(candidate, certificate)) {
+    if (certificate && this.validator.certifies(certificate, block)) {
       await this.certify(candidate.hashHex, certificate);
     }
     await this.vote(candidate);
@@ -260,7 +270,6 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.finalizeWhatWeCan();
     // Relayed too when it came from a peer: a producer that reaches only some nodes still reaches all.
     void this.peers.broadcast('block', { block: blockToWire(block) });
-    void fromPeer;
   }
 
   /** Our delegates of the block's round vote for it, once per height, if it extends what is certified. */
@@ -318,20 +327,6 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  /** A certificate that came beside a block (catch-up): checked like one inside a header. */
-  private certificateHolds(candidate: Candidate, certificate: QuorumCertificate): boolean {
-    const round = roundOfSlot(this.context.timing, candidate.block.header.slot);
-    const schedule = this.schedules.forRound(round);
-    if (!schedule || certificate.round !== round || certificate.height !== candidate.block.height) {
-      return false;
-    }
-    if (!Buffer.from(certificate.blockHash).equals(Buffer.from(candidate.block.hash))) {
-      return false;
-    }
-    const set = schedule.elected.map((id) => ({ id, publicKey: this.context.delegateKey(id)! }));
-    return checkQuorumCertificate(certificate, this.context.chainId, set) === undefined;
-  }
-
   private async certify(hashHex: string, certificate: QuorumCertificate): Promise<void> {
     const candidate = this.tree.get(hashHex);
     if (!candidate || candidate.certificate) {
@@ -360,7 +355,10 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     const nowSlot = slotAt(this.context.timing, Date.now());
     for (const candidate of path.filter((c) => c.block.height <= target)) {
       const previous: FinalTip = this.tree.finalTip;
-      await this.finalizer.finalize(candidate, previous);
+      const added = await this.finalizer.finalize(candidate, previous);
+      this.totals.reports += added.reports;
+      this.totals.transactions += added.transactions;
+      this.totals.missedSlots += added.missedSlots;
       const dropped = this.tree.advance({
         height: candidate.block.height,
         hash: candidate.block.hash,
@@ -397,6 +395,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async produce(slot: bigint): Promise<void> {
+    await this.schedules.ensureRound(roundOfSlot(this.context.timing, slot));
     const producer = this.schedules.producerOf(slot);
     const key = producer ? this.context.localDelegates.get(producer) : undefined;
     if (!producer || !key) {
@@ -426,7 +425,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       entries,
       key,
     );
-    await this.accept(block, null, false);
+    await this.accept(block, null);
     this.produced.inc();
   }
 
@@ -447,9 +446,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
           break;
         }
         for (const wire of batch) {
-          await this.receiveBlock(blockFromWire(wire), certificateFromWire(wire), true).catch(
-            () => undefined,
-          );
+          await this.receiveBlock(blockFromWire(wire), certificateFromWire(wire)).catch(() => undefined);
         }
         if ((this.tree.head()?.block.height ?? this.tree.finalTip.height) <= ours) {
           break; // nothing of it fitted (another branch, or refused): leave it to the next round
@@ -457,7 +454,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       }
       if (BigInt(status.head.height) > (this.tree.head()?.block.height ?? this.tree.finalTip.height)) {
         for (const wire of (await this.peers.get<WireBlock[]>(peer.id, '/p2p/candidates')) ?? []) {
-          await this.receiveBlock(blockFromWire(wire), null, true).catch(() => undefined);
+          await this.receiveBlock(blockFromWire(wire), null).catch(() => undefined);
         }
       }
     }
@@ -487,7 +484,12 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     let kept = 0;
     for (const { block, certificate } of stored) {
       try {
-        const candidate = await this.validator.validate(block, this.tree, Number.MAX_SAFE_INTEGER);
+        const candidate = await this.validator.validate(
+          block,
+          this.tree,
+          Number.MAX_SAFE_INTEGER,
+          certificate,
+        );
         this.tree.add(candidate);
         if (certificate) {
           candidate.certificate = certificate;

@@ -24,6 +24,12 @@ export interface BlockFinalized {
   missedSlots: string[];
 }
 
+export interface FinalizedCounts {
+  reports: number;
+  transactions: number;
+  missedSlots: number;
+}
+
 @DomainEvent('chain.block-finalized', 1)
 export class BlockFinalizedEvent extends JournalEvent<BlockFinalized> {}
 
@@ -54,7 +60,8 @@ export class Finalizer {
     });
   }
 
-  async finalize(candidate: Candidate, previous: FinalTip): Promise<void> {
+  /** Returns what the block added to the final chain: reports, organisations' transactions, missed slots. */
+  async finalize(candidate: Candidate, previous: FinalTip): Promise<FinalizedCounts> {
     const block = candidate.block;
     const header = block.header;
     const timing = this.context.timing;
@@ -150,6 +157,8 @@ export class Finalizer {
         `height ${block.height}: missed slot(s) ${missedSlots.map((m) => `${m.slot} (${m.delegate})`).join(', ')}`,
       );
     }
+    const reports = block.entries.filter((e) => e.type === 'report').length;
+    return { reports, transactions: block.entries.length - reports, missedSlots: missedSlots.length };
   }
 }
 

@@ -1,5 +1,7 @@
 export * from './block-validator';
 export * from './chain-context.service';
+export * from './chain-queries';
+export * from './chain-verifier';
 export * from './chain-tree';
 export * from './chain.module';
 export * from './chain.repository';

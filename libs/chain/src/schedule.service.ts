@@ -4,11 +4,13 @@ import type { Pool } from 'pg';
 import {
   elect,
   electingRound,
+  firstSlotOfRound,
   lastSlotOfRound,
   producerOfSlot,
   roundOfSlot,
   type RoundSchedule,
   scheduleRound,
+  slotStart,
   tallyVotes,
 } from '@app/ledger';
 import { PG_POOL, type SqlExecutor } from '@app/persistence';
@@ -57,6 +59,47 @@ export class ScheduleService implements OnModuleInit {
   producerOf(slot: bigint): string | undefined {
     const schedule = this.forSlot(slot);
     return schedule ? producerOfSlot(this.context.timing, schedule, slot) : undefined;
+  }
+
+  /**
+   * The schedule of `round`, elected now if the chain stalled: when the round has begun and no final
+   * block after round r-2 has elected it (finalizing one needs a certified child, which needs round r's
+   * producers), it is elected from the final chain as it stands, as if the next final block came after
+   * round r-2 (the producers of r-2's remaining slots count as missed), seeded by the final tip. Every
+   * node that shares the final tip, as all do once the chain stands still, elects the same; a later
+   * final block never replaces it. Without this, an outage longer than a round would stop the chain.
+   */
+  async ensureRound(round: bigint, now = Date.now()): Promise<RoundSchedule | undefined> {
+    const known = this.rounds.get(round);
+    const timing = this.context.timing;
+    if (known || round < 2n || now < slotStart(timing, firstSlotOfRound(timing, round))) {
+      return known;
+    }
+    const tip = await this.repository.finalTip(this.context.genesisHash);
+    const ended = round - 2n;
+    if (tip.slot > lastSlotOfRound(timing, ended)) {
+      return undefined; // a final block after r-2 exists: its finalization elects the round
+    }
+    const { rows } = await this.pool.query<{ delegate: string }>(
+      'SELECT DISTINCT delegate FROM missed_slots WHERE round = $1',
+      [ended.toString()],
+    );
+    const excluded = new Set(rows.map((r) => r.delegate));
+    const from =
+      tip.slot + 1n > firstSlotOfRound(timing, ended) ? tip.slot + 1n : firstSlotOfRound(timing, ended);
+    for (let slot = from; slot <= lastSlotOfRound(timing, ended); slot += 1n) {
+      const producer = this.producerOf(slot);
+      if (producer) {
+        excluded.add(producer);
+      }
+    }
+    const schedule = await this.compute(this.pool, round, excluded, tip.hash);
+    await this.repository.saveSchedule(this.pool, schedule, tip.hash);
+    this.rounds.set(round, schedule);
+    this.logger.warn(
+      `round ${round} began before any final block after round ${ended}: elected from the final chain at height ${tip.height}`,
+    );
+    return schedule;
   }
 
   /** Known schedules from `fromRound` on. */

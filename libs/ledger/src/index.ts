@@ -1,6 +1,7 @@
 export * from './core/block';
 export * from './core/finality';
 export * from './core/genesis';
+export * from './core/inclusion-proof';
 export * from './core/merkle';
 export * from './core/partial-key-request';
 export * from './core/quorum';

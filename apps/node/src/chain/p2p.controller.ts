@@ -67,7 +67,7 @@ export class P2pController {
         break;
       }
       case 'block':
-        await this.chain.receiveBlock(blockFromWire(payload.block as WireBlock), null, true);
+        await this.chain.receiveBlock(blockFromWire(payload.block as WireBlock), null);
         break;
       case 'votes':
         await this.chain.receiveVotes(

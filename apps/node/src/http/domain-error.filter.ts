@@ -43,12 +43,20 @@ const STATUS_BY_CODE: Record<string, number> = {
   'INTAKE.BUSY': HttpStatus.TOO_MANY_REQUESTS,
   'INTAKE.MEMPOOL_FULL': HttpStatus.SERVICE_UNAVAILABLE,
   'INTAKE.UNAVAILABLE': HttpStatus.SERVICE_UNAVAILABLE,
+  'P2P.UNKNOWN_SENDER': HttpStatus.FORBIDDEN,
+  'P2P.BAD_SIGNATURE': HttpStatus.UNAUTHORIZED,
+  'P2P.STALE': HttpStatus.UNPROCESSABLE_ENTITY,
   NOT_FOUND: HttpStatus.NOT_FOUND,
 };
 
+/** Codes by family: a block is refused as unprocessable whatever rule it breaks. */
+const STATUS_BY_PREFIX: ReadonlyArray<[string, number]> = [['BLOCK.', HttpStatus.UNPROCESSABLE_ENTITY]];
+
 export function statusOf(code: string): number {
   return (
-    STATUS_BY_CODE[code] ?? (code.startsWith('CRYPTO.') ? HttpStatus.BAD_REQUEST : HttpStatus.BAD_REQUEST)
+    STATUS_BY_CODE[code] ??
+    STATUS_BY_PREFIX.find(([prefix]) => code.startsWith(prefix))?.[1] ??
+    HttpStatus.BAD_REQUEST
   );
 }
 

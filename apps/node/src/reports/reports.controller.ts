@@ -13,9 +13,8 @@ import {
 import { ApiBody, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 
-import { Report } from '@app/crypto';
+import { ChainQueries } from '@app/chain';
 import { type IntakeOutcome, ReportIntakeService, ReportRefusedError } from '@app/intake';
-import { PrismaService } from '@app/persistence';
 
 export const MAX_BATCH_REPORTS = 2_000;
 
@@ -30,7 +29,7 @@ const REPORT_SCHEMA = {
 export class ReportsController {
   constructor(
     private readonly intake: ReportIntakeService,
-    private readonly prisma: PrismaService,
+    private readonly queries: ChainQueries,
   ) {}
 
   @Post()
@@ -79,16 +78,19 @@ export class ReportsController {
 
   @Get(':id')
   @ApiParam({ name: 'id', description: 'report id (hex)' })
-  @ApiOperation({ summary: 'A stored report (still in the mempool), in its JSON form.' })
+  @ApiOperation({
+    summary:
+      'A report this node holds, in its JSON form, and where it is: final (with its block), included in a block not final yet, or pending.',
+  })
   async byId(@Param('id') id: string) {
     if (!/^[0-9a-f]{64}$/.test(id)) {
       throw new BadRequestException('a report id is 64 lower-case hex characters');
     }
-    const row = await this.prisma.mempoolReport.findUnique({ where: { id: Buffer.from(id, 'hex') } });
-    if (!row) {
+    const found = await this.queries.report(id);
+    if (!found) {
       throw new NotFoundException(`no report ${id} on this node`);
     }
-    return { status: 'pending', receivedAt: row.receivedAt, report: Report.decode(row.bytes).toJSON() };
+    return found;
   }
 }
 

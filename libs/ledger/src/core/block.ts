@@ -249,12 +249,7 @@ export class Block {
   }
 
   verifySignature(producerKey: BlsPublicKey): boolean {
-    return blsVerify(
-      producerKey,
-      { tag: BLS_TAGS.block, chainId: this.header.chainId },
-      this.headerBytes,
-      this.signature,
-    );
+    return verifyHeaderSignature(this.headerBytes, this.header.chainId, this.signature, producerKey);
   }
 
   /** Recomputes the roots and the count from the body: false if the header does not describe it. */
@@ -269,6 +264,16 @@ export class Block {
   encodeBody(): Uint8Array {
     return encodeBody(this.entries);
   }
+}
+
+/** The producer's signature covers the header bytes (which commit to the body through its roots). */
+export function verifyHeaderSignature(
+  headerBytes: Uint8Array,
+  chainId: string,
+  signature: Uint8Array,
+  producerKey: BlsPublicKey,
+): boolean {
+  return blsVerify(producerKey, { tag: BLS_TAGS.block, chainId }, headerBytes, signature);
 }
 
 export function blockHash(headerBytes: Uint8Array, signature: Uint8Array): Uint8Array {

@@ -1,0 +1,419 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import { Client } from 'pg';
+
+import { blockToWire, HEAD_DIGEST_TAG, type HeadDigest, type WireBlock } from '@app/chain';
+import { CONSORTIUM_FILES } from '@app/control-center';
+import { BlsPublicKey, blsVerify, fromHex, RegisteredMeter, type Report, toBase64, toHex } from '@app/crypto';
+import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
+import { canonicalJson } from '@app/kernel';
+import {
+  Block,
+  checkInclusionProof,
+  decodeHeader,
+  encodeBody,
+  encodeHeader,
+  type InclusionProof,
+  roundOfSlot,
+  slotAt,
+  slotStart,
+  type Timing,
+} from '@app/ledger';
+import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
+import { repoRoot } from '@app/persistence';
+
+import { ConsortiumHarness, ORGANISATIONS, PEER_NODE } from '../../../test/support/consortium-harness';
+import { paperForgery } from '../../../test/support/forgery';
+
+const run = promisify(execFile);
+const RECEIVERS = {
+  controlCenter: 'cc-analytics',
+  gridOperator: 'operator-billing',
+  equipmentSupplier: 'supplier-maintenance',
+};
+
+/** The cbsg command line, as a user runs it; resolves with its exit code and output. */
+async function cbsg(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['-r', '@swc-node/register', path.join(repoRoot(), 'apps/cli/src/main.ts'), ...args],
+      { cwd: repoRoot(), timeout: 60_000 },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+describe('the chain on a node: finality, queries, proofs, refused blocks, verify-chain', () => {
+  let harness: ConsortiumHarness;
+  let timing: Timing;
+  let meters: EnrolledMeter[];
+  const simulator = new FleetSimulator({ seed: 5, meters: 3 });
+  let finalReports: Report[] = [];
+
+  const delegateKey = (id: string) => harness.consortium.delegateKeys.get(id)!;
+  const genesisFile = () => path.join(harness.dir, CONSORTIUM_FILES.genesis);
+
+  async function status(): Promise<{
+    head: { height: string; hash: string; slot: string };
+    final: { height: string };
+  }> {
+    return (await harness.get('/chain/status')).body as never;
+  }
+
+  async function sendBlock(wire: WireBlock): Promise<{ status: number; body: Record<string, unknown> }> {
+    return harness.sendAsPeer('block', { block: wire });
+  }
+
+  /** A slot whose block the node has not made yet (its producer acts a tenth into the slot). */
+  async function upcomingSlot(): Promise<{ slot: bigint; producer: string }> {
+    let slot = slotAt(timing, Date.now()) + 1n;
+    if (slotStart(timing, slot) - Date.now() < 250) {
+      await new Promise((resolve) => setTimeout(resolve, slotStart(timing, slot) - Date.now() + 10));
+      slot += 1n;
+    }
+    const schedule = (await harness.get(`/schedule?round=${roundOfSlot(timing, slot)}`)).body as {
+      slots: Array<{ slot: string; producer: string }>;
+    };
+    return { slot, producer: schedule.slots.find((s) => s.slot === slot.toString())!.producer };
+  }
+
+  async function blockOnHead(
+    slot: bigint,
+    producer: string,
+    entries: Block['entries'],
+    signer = producer,
+  ): Promise<Block> {
+    const head = (await status()).head;
+    return Block.produce(
+      {
+        chainId: harness.chainId,
+        height: BigInt(head.height) + 1n,
+        previousHash: fromHex(head.hash, 'head', 32),
+        slot,
+        timestamp: slotStart(timing, slot),
+        producer,
+        parentCertificate: null,
+      },
+      entries,
+      delegateKey(signer),
+    );
+  }
+
+  beforeAll(async () => {
+    harness = await ConsortiumHarness.start();
+    const genesis = harness.consortium.genesis;
+    timing = {
+      genesisTime: genesis.createdAt,
+      slotMs: genesis.consensus.slotMs,
+      producers: genesis.consensus.producers,
+    };
+    const ctx = harness.enrolment();
+    await enrolReceiver(ctx, {
+      id: RECEIVERS.controlCenter,
+      organisation: ORGANISATIONS.controlCenter,
+      role: 'control-center',
+    });
+    await enrolReceiver(ctx, {
+      id: RECEIVERS.gridOperator,
+      organisation: ORGANISATIONS.gridOperator,
+      role: 'grid-operator',
+    });
+    await enrolReceiver(ctx, {
+      id: RECEIVERS.equipmentSupplier,
+      organisation: ORGANISATIONS.equipmentSupplier,
+      role: 'equipment-supplier',
+    });
+    const policies = standardPolicies(RECEIVERS);
+    meters = await enrolMeters(
+      ctx,
+      simulator.meters.map((m, i) => ({
+        meterId: m.meterId,
+        registrar: ORGANISATIONS.gridOperator,
+        dimensions: STANDARD_DIMENSIONS,
+        policy: policies[i % policies.length]!,
+        epoch: { maxReports: 4, maxAgeMs: 3_600_000 },
+        owner: { name: `owner ${i}`, notifyUrl: `https://phones.example/${i}` },
+      })),
+    );
+  });
+
+  afterAll(async () => {
+    await harness?.stop();
+  });
+
+  it('given reports accepted by the node, should make them final, say so for each, and serve proofs that check offline', async () => {
+    const now = Date.now();
+    const reports = meters.flatMap((m) =>
+      [0, 1].map((k) => m.reporter.report(simulator.reading(m.spec.meterId, now + k), now + k)),
+    );
+    const accepted = await harness.post('/reports/batch', { reports: reports.map((r) => r.toJSON()) });
+    expect(accepted.body).toMatchObject({ accepted: reports.length, rejected: 0 });
+    for (const report of reports) {
+      await harness.waitFor(`/transactions/${report.idHex}`, (b) => b.status === 'final');
+    }
+    finalReports = reports;
+
+    const report = reports[0]!;
+    const where = (await harness.get(`/transactions/${report.idHex}`)).body as {
+      height: string;
+      blockHash: string;
+      kind: string;
+    };
+    expect(where.kind).toBe('report');
+    const stored = (await harness.get(`/reports/${report.idHex}`)).body as Record<string, unknown>;
+    expect(stored).toMatchObject({ status: 'final', height: where.height, blockHash: where.blockHash });
+    expect((stored.report as { meterId: string }).meterId).toBe(report.meterId);
+
+    const block = (await harness.get(`/blocks/${where.height}`)).body as {
+      hash: string;
+      transactions: Array<{ hash: string }>;
+    };
+    expect(block.hash).toBe(where.blockHash);
+    expect(block.transactions.map((t) => t.hash)).toContain(report.idHex);
+    const page = (await harness.get('/blocks?limit=2')).body as {
+      blocks: Array<{ height: string }>;
+      next: string | null;
+    };
+    expect(page.blocks).toHaveLength(2);
+    expect(BigInt(page.blocks[0]!.height)).toBeGreaterThan(BigInt(page.blocks[1]!.height));
+    expect((await harness.get('/blocks?limit=0')).status).toBe(400);
+    expect((await harness.get('/blocks/not-a-height')).status).toBe(400);
+    expect((await harness.get('/blocks/999999999')).status).toBe(404);
+    expect((await harness.get(`/transactions/${'ab'.repeat(31)}`)).status).toBe(400);
+    expect((await harness.get(`/transactions/${'ab'.repeat(32)}`)).body).toEqual({
+      status: 'unknown',
+      hash: 'ab'.repeat(32),
+    });
+
+    // The proof, offline: with the genesis keys, and against a changed header.
+    const proof = (await harness.get(`/tx/${report.idHex}/proof`)).body as InclusionProof;
+    const genesisKeys = new Map(
+      harness.consortium.genesis.delegates.map((d) => [
+        d.id,
+        BlsPublicKey.fromBytes(fromHex(d.publicKey, 'key', 48)),
+      ]),
+    );
+    expect(checkInclusionProof(proof, { producerKey: (id) => genesisKeys.get(id) })).toMatchObject({
+      ok: true,
+      height: BigInt(where.height),
+      producerSignatureChecked: true,
+    });
+    const header = decodeHeader(fromHex(proof.block.header, 'header'));
+    const changedHeader = toHex(encodeHeader({ ...header, transactionCount: header.transactionCount + 1 }));
+    expect(checkInclusionProof(proof, { header: changedHeader })).toMatchObject({ ok: false });
+
+    const proofFile = path.join(harness.dir, 'proof.json');
+    await writeFile(proofFile, JSON.stringify(proof));
+    const valid = await cbsg(['verify-proof', proofFile, '--genesis', genesisFile()]);
+    expect(valid).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining(`valid: the transaction is in block ${where.height}`),
+    });
+    const invalid = await cbsg(['verify-proof', proofFile, '--header', changedHeader]);
+    expect(invalid).toMatchObject({ code: 2, stdout: expect.stringContaining('INVALID') });
+    expect((await harness.get(`/tx/${'cd'.repeat(32)}/proof`)).status).toBe(404);
+
+    // The signed head digest checks with the node's genesis key.
+    const digest = (await harness.get('/chain/digest')).body as HeadDigest;
+    const nodeKey = harness.consortium.genesis.nodes.find((n) => n.id === 'node-1')!.publicKey;
+    const { signature, ...fields } = digest;
+    expect(
+      blsVerify(
+        BlsPublicKey.fromBytes(fromHex(nodeKey, 'key', 48)),
+        { tag: HEAD_DIGEST_TAG, chainId: harness.chainId },
+        Buffer.from(canonicalJson(fields)),
+        fromHex(signature, 'signature', 96),
+      ),
+    ).toBe(true);
+    expect(BigInt(digest.finalHeight)).toBeGreaterThanOrEqual(BigInt(where.height));
+  });
+
+  it('given forged blocks from a peer (bad signature, wrong producer, wrong Merkle root, a forged report, a second block for a slot, a rewrite of a final block), should refuse each with its reason', async () => {
+    const meter = meters[0]!;
+    const meterView = (await harness.get(`/meters/${meter.spec.meterId}`)).body as {
+      publicKey: string;
+      alpha: string;
+    };
+    const victim = RegisteredMeter.register(harness.params, {
+      id: meter.spec.meterId,
+      publicKey: fromHex(meterView.publicKey, 'Y', 48),
+      alpha: fromHex(meterView.alpha, 'alpha', 48),
+    });
+    const now = Date.now();
+    const original = meter.reporter.report(simulator.reading(meter.spec.meterId, now), now);
+    const forgedReport = paperForgery(harness.params, victim, original, {
+      timestamp: now,
+      nonce: 9_000_001n,
+    });
+
+    // bad signature: a valid block with another block's signature
+    let { slot, producer } = await upcomingSlot();
+    const valid = await blockOnHead(slot, producer, []);
+    const other = await blockOnHead(slot, producer, [{ type: 'report', report: original }]);
+    const badSignature = await sendBlock({ ...blockToWire(valid), signature: toHex(other.signature) });
+    expect(badSignature).toMatchObject({ status: 422, body: { code: 'BLOCK.BAD_SIGNATURE' } });
+
+    // wrong producer: signed by a delegate whose slot it is not
+    ({ slot, producer } = await upcomingSlot());
+    const intruder = ['delegate-1', 'delegate-2', 'delegate-3'].find((d) => d !== producer)!;
+    const wrongProducer = await sendBlock(blockToWire(await blockOnHead(slot, intruder, [], intruder)));
+    expect(wrongProducer).toMatchObject({ status: 422, body: { code: 'BLOCK.WRONG_PRODUCER' } });
+
+    // wrong Merkle root: a signed header with a body it does not describe
+    ({ slot, producer } = await upcomingSlot());
+    const empty = await blockOnHead(slot, producer, []);
+    const wrongRoot = await sendBlock({
+      ...blockToWire(empty),
+      body: toBase64(encodeBody([{ type: 'report', report: original }])),
+    });
+    expect(wrongRoot).toMatchObject({ status: 422, body: { code: 'BLOCK.BAD_BODY' } });
+
+    // a report with a bad signature inside a well-signed block (the paper's forgery)
+    ({ slot, producer } = await upcomingSlot());
+    const withForgery = await sendBlock(
+      blockToWire(await blockOnHead(slot, producer, [{ type: 'report', report: forgedReport }])),
+    );
+    expect(withForgery).toMatchObject({ status: 422, body: { code: 'BLOCK.BAD_REPORT_SIGNATURE' } });
+
+    // a second block for a slot: the first (valid, ours) is taken, its rival with other entries refused
+    ({ slot, producer } = await upcomingSlot());
+    const taken = await blockOnHead(slot, producer, []);
+    expect((await sendBlock(blockToWire(taken))).status).toBe(202);
+    const rival = Block.produce(
+      { ...taken.header, parentCertificate: null },
+      [{ type: 'report', report: original }],
+      delegateKey(producer),
+    );
+    expect(await sendBlock(blockToWire(rival))).toMatchObject({
+      status: 422,
+      body: { code: 'BLOCK.EQUIVOCATION' },
+    });
+
+    // another block at a final height
+    const first = decodeHeader(
+      fromHex(((await harness.get('/p2p/blocks?from=1&limit=1')).body as WireBlock[])[0]!.header, 'header'),
+    );
+    const rewrite = Block.produce(
+      { ...first, timestamp: first.timestamp + 1 },
+      [],
+      delegateKey(first.producer),
+    );
+    expect(await sendBlock(blockToWire(rewrite))).toMatchObject({
+      status: 422,
+      body: { code: 'BLOCK.CONFLICTS_WITH_FINAL' },
+    });
+
+    // and messages from outside the consortium, or not signed by their sender
+    const strangerKey = harness.consortium.delegateKeys.get('delegate-1')!;
+    expect(
+      await harness.sendAsPeer('block', { block: blockToWire(valid) }, { id: 'node-9', key: strangerKey }),
+    ).toMatchObject({
+      status: 403,
+      body: { code: 'P2P.UNKNOWN_SENDER' },
+    });
+    expect(
+      await harness.sendAsPeer('block', { block: blockToWire(valid) }, { id: PEER_NODE, key: strangerKey }),
+    ).toMatchObject({
+      status: 401,
+      body: { code: 'P2P.BAD_SIGNATURE' },
+    });
+
+    // None of it changed the chain: the refused reports are nowhere.
+    expect((await harness.get(`/transactions/${forgedReport.idHex}`)).body).toMatchObject({
+      status: 'unknown',
+    });
+    const metrics = await (await fetch(`${harness.nodeUrl}/metrics`)).text();
+    expect(metrics).toMatch(/cbsg_blocks_refused_total\{reason="BLOCK.BAD_REPORT_SIGNATURE"\} 1/);
+  });
+
+  it('given every node down for longer than two rounds, when it comes back, should elect the stalled round and go on', async () => {
+    const before = await status();
+    const roundMs = timing.slotMs * timing.producers;
+    await harness.restartNode(3 * roundMs);
+    // Nothing final after round r-2 elected the current round: the node elects it from the final chain.
+    await harness.waitFor(
+      '/chain/status',
+      (body) =>
+        BigInt((body as { final: { height: string } }).final.height) >= BigInt(before.head.height) + 2n,
+    );
+    const { currentRound } = (await harness.get('/chain/status')).body as { currentRound: string };
+    expect((await harness.get(`/schedule?round=${currentRound}`)).status).toBe(200);
+  });
+
+  it('given a block edited in SQL behind the triggers, verify-chain (endpoint and command) should name its height', async () => {
+    const before = (await harness.post('/chain/verify', {})).body as {
+      ok: boolean;
+      blocksChecked: number;
+      reportsChecked: number;
+    };
+    expect(before).toMatchObject({ ok: true });
+    expect(before.reportsChecked).toBeGreaterThanOrEqual(finalReports.length);
+    const clean = await cbsg([
+      'verify-chain',
+      '--database-url',
+      harness.db.url,
+      '--genesis',
+      genesisFile(),
+      '--workers',
+      '1',
+    ]);
+    expect(clean).toMatchObject({ code: 0, stdout: expect.stringContaining('chain valid') });
+
+    const target = (await harness.get(`/transactions/${finalReports[2]!.idHex}`)).body as {
+      height: string;
+      position: number;
+    };
+    const sql = new Client({ connectionString: harness.db.url });
+    await sql.connect();
+    try {
+      // The application cannot edit the final chain...
+      await expect(
+        sql.query('UPDATE block_transactions SET bytes = bytes WHERE height = $1', [target.height]),
+      ).rejects.toThrow(/append-only/);
+      // ...but the database owner can, with the triggers off: change one byte of a stored report.
+      await sql.query('BEGIN');
+      await sql.query('SET LOCAL session_replication_role = replica');
+      const { rows } = await sql.query<{ position: number; bytes: Buffer }>(
+        "SELECT position, bytes FROM block_transactions WHERE height = $1 AND kind = 'report' ORDER BY position LIMIT 1",
+        [target.height],
+      );
+      const bytes = Buffer.from(rows[0]!.bytes);
+      const at = bytes.length - 100;
+      bytes[at] = bytes[at]! ^ 0x01;
+      await sql.query('UPDATE block_transactions SET bytes = $1 WHERE height = $2 AND position = $3', [
+        bytes,
+        target.height,
+        rows[0]!.position,
+      ]);
+      await sql.query('COMMIT');
+    } finally {
+      await sql.end();
+    }
+
+    const after = (await harness.post('/chain/verify', {})).body as {
+      ok: boolean;
+      firstBad: { height: string; reason: string };
+    };
+    expect(after).toMatchObject({ ok: false, firstBad: { height: target.height } });
+    const dirty = await cbsg([
+      'verify-chain',
+      '--database-url',
+      harness.db.url,
+      '--genesis',
+      genesisFile(),
+      '--workers',
+      '1',
+    ]);
+    expect(dirty).toMatchObject({
+      code: 2,
+      stdout: expect.stringContaining(`CHAIN INVALID at height ${target.height}`),
+    });
+  });
+});

@@ -1,0 +1,334 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Pool } from 'pg';
+
+import { blsSign, Report, type ReportJson, toHex } from '@app/crypto';
+import { canonicalJson } from '@app/kernel';
+import { decodeHeader, firstSlotOfRound, type InclusionProof, merkleProof } from '@app/ledger';
+import { PG_POOL } from '@app/persistence';
+
+import { ChainContext } from './chain-context.service';
+import { ChainService } from './chain.service';
+import { ScheduleService } from './schedule.service';
+
+export type TransactionStatus =
+  | { status: 'final'; hash: string; kind: string; height: string; position: number; blockHash: string }
+  | { status: 'included'; hash: string; height: string; blockHash: string }
+  | { status: 'pending'; hash: string; kind: string }
+  | { status: 'unknown'; hash: string };
+
+export interface BlockSummary {
+  height: string;
+  hash: string;
+  slot: string;
+  round: string;
+  producer: string;
+  timestamp: Date;
+  transactionCount: number;
+  finalizedAt: Date;
+}
+
+export interface BlockDetail {
+  height: string;
+  hash: string;
+  previousHash: string;
+  slot: string;
+  timestamp: Date;
+  producer: string;
+  transactionsRoot: string;
+  receiverIndexRoot: string;
+  transactionCount: number;
+  parentCertified: boolean;
+  signature: string;
+  finalizedAt: Date;
+  transactions: Array<{ position: number; hash: string; kind: string; meterId: string | null }>;
+}
+
+export interface RoundView {
+  round: string;
+  elected: string[];
+  slots: Array<{ slot: string; producer: string; height: string | null; missed: boolean }>;
+}
+
+export type StoredReport =
+  | { status: 'final'; height: string; position: number; blockHash: string; report: ReportJson }
+  | { status: 'included'; height: string; blockHash: string; report: ReportJson }
+  | { status: 'pending'; receivedAt: Date; report: ReportJson };
+
+/** Signed head digests: BLS over the canonical JSON of the digest's fields, under this tag and the chain id. */
+export const HEAD_DIGEST_TAG = 'CBSG-HEAD-DIGEST-V1';
+
+export interface HeadDigest {
+  chainId: string;
+  nodeId: string;
+  finalHeight: string;
+  finalHash: string;
+  headHeight: string;
+  headHash: string;
+  at: number;
+  /** BLS signature (HEAD_DIGEST_TAG) of the node's genesis key over the canonical JSON of the fields above. */
+  signature: string;
+}
+
+/** Reads of the chain for the API: transaction status, inclusion proofs, signed head digests. */
+@Injectable()
+export class ChainQueries {
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly chain: ChainService,
+    private readonly context: ChainContext,
+    private readonly schedules: ScheduleService,
+  ) {}
+
+  async transactionStatus(hashHex: string): Promise<TransactionStatus> {
+    const hash = Buffer.from(hashHex, 'hex');
+    const { rows } = await this.pool.query<{
+      height: string;
+      position: number;
+      kind: string;
+      block_hash: Buffer;
+    }>(
+      `SELECT t.height, t.position, t.kind, b.hash AS block_hash FROM block_transactions t JOIN blocks b ON b.height = t.height WHERE t.hash = $1`,
+      [hash],
+    );
+    const final = rows[0];
+    if (final) {
+      return {
+        status: 'final',
+        hash: hashHex,
+        kind: final.kind,
+        height: final.height,
+        position: final.position,
+        blockHash: toHex(final.block_hash),
+      };
+    }
+    const included = this.chain.headPath().find((c) => c.entries.has(hashHex));
+    if (included) {
+      return {
+        status: 'included',
+        hash: hashHex,
+        height: included.block.height.toString(),
+        blockHash: included.hashHex,
+      };
+    }
+    const { rows: pending } = await this.pool.query<{ kind: string }>(
+      `SELECT kind FROM mempool_transactions WHERE hash = $1 UNION ALL SELECT 'report' FROM mempool_reports WHERE id = $1`,
+      [hash],
+    );
+    return pending[0]
+      ? { status: 'pending', hash: hashHex, kind: pending[0].kind }
+      : { status: 'unknown', hash: hashHex };
+  }
+
+  /** A Merkle proof of a final transaction with its block's header: checkable offline (cbsg verify-proof). */
+  async proof(hashHex: string): Promise<InclusionProof | undefined> {
+    const { rows } = await this.pool.query<{ height: string; position: number; kind: string }>(
+      'SELECT height, position, kind FROM block_transactions WHERE hash = $1',
+      [Buffer.from(hashHex, 'hex')],
+    );
+    const tx = rows[0];
+    if (!tx) {
+      return undefined;
+    }
+    const { rows: hashes } = await this.pool.query<{ hash: Buffer }>(
+      'SELECT hash FROM block_transactions WHERE height = $1 ORDER BY position',
+      [tx.height],
+    );
+    const { rows: blocks } = await this.pool.query<{
+      hash: Buffer;
+      header: Buffer;
+      signature: Buffer;
+      producer: string;
+    }>('SELECT hash, header, signature, producer FROM blocks WHERE height = $1', [tx.height]);
+    const block = blocks[0]!;
+    const proof = merkleProof(
+      hashes.map((h) => h.hash),
+      tx.position,
+    );
+    return {
+      transaction: { hash: hashHex, kind: tx.kind, position: tx.position },
+      block: {
+        height: tx.height,
+        hash: toHex(block.hash),
+        header: toHex(block.header),
+        signature: toHex(block.signature),
+        producer: block.producer,
+      },
+      proof: { index: proof.index, leafCount: proof.leafCount, siblings: proof.siblings.map(toHex) },
+    };
+  }
+
+  /** Final blocks, newest first, below `before` when given. */
+  async finalBlocks(before: bigint | undefined, limit: number): Promise<BlockSummary[]> {
+    const { rows } = await this.pool.query<{
+      height: string;
+      hash: Buffer;
+      slot: string;
+      round: string;
+      producer: string;
+      timestamp: Date;
+      transaction_count: number;
+      finalized_at: Date;
+    }>(
+      `SELECT height, hash, slot, round, producer, timestamp, transaction_count, finalized_at FROM blocks
+       WHERE ($1::bigint IS NULL OR height < $1) ORDER BY height DESC LIMIT $2`,
+      [before?.toString() ?? null, limit],
+    );
+    return rows.map((r) => ({
+      height: r.height,
+      hash: toHex(r.hash),
+      slot: r.slot,
+      round: r.round,
+      producer: r.producer,
+      timestamp: r.timestamp,
+      transactionCount: r.transaction_count,
+      finalizedAt: r.finalized_at,
+    }));
+  }
+
+  async finalBlock(height: bigint): Promise<BlockDetail | undefined> {
+    const { rows } = await this.pool.query<{
+      hash: Buffer;
+      header: Buffer;
+      signature: Buffer;
+      finalized_at: Date;
+    }>('SELECT hash, header, signature, finalized_at FROM blocks WHERE height = $1', [height.toString()]);
+    const row = rows[0];
+    if (!row) {
+      return undefined;
+    }
+    const header = decodeHeader(row.header);
+    const { rows: transactions } = await this.pool.query<{
+      position: number;
+      hash: Buffer;
+      kind: string;
+      meter_id: string | null;
+    }>('SELECT position, hash, kind, meter_id FROM block_transactions WHERE height = $1 ORDER BY position', [
+      height.toString(),
+    ]);
+    return {
+      height: header.height.toString(),
+      hash: toHex(row.hash),
+      previousHash: toHex(header.previousHash),
+      slot: header.slot.toString(),
+      timestamp: new Date(header.timestamp),
+      producer: header.producer,
+      transactionsRoot: toHex(header.transactionsRoot),
+      receiverIndexRoot: toHex(header.receiverIndexRoot),
+      transactionCount: header.transactionCount,
+      parentCertified: header.parentCertificate !== null,
+      signature: toHex(row.signature),
+      finalizedAt: row.finalized_at,
+      transactions: transactions.map((t) => ({
+        position: t.position,
+        hash: toHex(t.hash),
+        kind: t.kind,
+        meterId: t.meter_id,
+      })),
+    };
+  }
+
+  /** A round's elected delegates and producers, with what became of each slot in the final chain. */
+  async round(round: bigint): Promise<RoundView | undefined> {
+    const schedule = this.schedules.forRound(round);
+    if (!schedule) {
+      return undefined;
+    }
+    const { rows: missed } = await this.pool.query<{ slot: string }>(
+      'SELECT slot FROM missed_slots WHERE round = $1',
+      [round.toString()],
+    );
+    const { rows: produced } = await this.pool.query<{ slot: string; height: string }>(
+      'SELECT slot, height FROM blocks WHERE round = $1',
+      [round.toString()],
+    );
+    const missedSlots = new Set(missed.map((m) => m.slot));
+    const heightOfSlot = new Map(produced.map((p) => [p.slot, p.height]));
+    const first = firstSlotOfRound(this.context.timing, round);
+    return {
+      round: round.toString(),
+      elected: schedule.elected,
+      slots: schedule.slots.map((producer, i) => {
+        const slot = (first + BigInt(i)).toString();
+        return { slot, producer, height: heightOfSlot.get(slot) ?? null, missed: missedSlots.has(slot) };
+      }),
+    };
+  }
+
+  async missedSlots(limit: number): Promise<Array<{ slot: string; round: string; delegate: string }>> {
+    const { rows } = await this.pool.query<{ slot: string; round: string; delegate: string }>(
+      'SELECT slot, round, delegate FROM missed_slots ORDER BY slot DESC LIMIT $1',
+      [limit],
+    );
+    return rows;
+  }
+
+  /** A report this node holds, wherever it is: final, in a candidate block, or in the mempool. */
+  async report(idHex: string): Promise<StoredReport | undefined> {
+    const id = Buffer.from(idHex, 'hex');
+    const { rows } = await this.pool.query<{
+      height: string;
+      position: number;
+      bytes: Buffer;
+      block_hash: Buffer;
+    }>(
+      `SELECT t.height, t.position, t.bytes, b.hash AS block_hash FROM block_transactions t JOIN blocks b ON b.height = t.height
+       WHERE t.hash = $1 AND t.kind = 'report'`,
+      [id],
+    );
+    const final = rows[0];
+    if (final) {
+      return {
+        status: 'final',
+        height: final.height,
+        position: final.position,
+        blockHash: toHex(final.block_hash),
+        report: Report.decode(final.bytes).toJSON(),
+      };
+    }
+    for (const candidate of this.chain.headPath()) {
+      if (!candidate.entries.has(idHex)) {
+        continue;
+      }
+      const entry = candidate.block.entries.find((e) => e.type === 'report' && toHex(e.report.id) === idHex);
+      if (entry?.type === 'report') {
+        return {
+          status: 'included',
+          height: candidate.block.height.toString(),
+          blockHash: candidate.hashHex,
+          report: entry.report.toJSON(),
+        };
+      }
+    }
+    const { rows: pending } = await this.pool.query<{ bytes: Buffer; received_at: Date }>(
+      'SELECT bytes, received_at FROM mempool_reports WHERE id = $1',
+      [id],
+    );
+    return pending[0]
+      ? {
+          status: 'pending',
+          receivedAt: pending[0].received_at,
+          report: Report.decode(pending[0].bytes).toJSON(),
+        }
+      : undefined;
+  }
+
+  /** This node's signed statement of its head and final height: receivers keep them as outside witnesses. */
+  headDigest(): HeadDigest {
+    const status = this.chain.status();
+    const fields = {
+      chainId: status.chainId,
+      nodeId: status.nodeId,
+      finalHeight: status.final.height,
+      finalHash: status.final.hash,
+      headHeight: status.head.height,
+      headHash: status.head.hash,
+      at: Date.now(),
+    };
+    const signature = blsSign(
+      this.context.nodeKey(),
+      { tag: HEAD_DIGEST_TAG, chainId: status.chainId },
+      Buffer.from(canonicalJson(fields)),
+    );
+    return { ...fields, signature: toHex(signature) };
+  }
+}
