@@ -22,10 +22,12 @@ import {
   enrolMeters,
   enrolReceiver,
   type EnrolmentContext,
-  prepareDatabase,
+  NodeNetwork,
   type RunningService,
+  spreadDelegates,
   startService,
 } from '@app/devnet';
+import type { ChainStatus } from '@app/chain';
 import { loadGenesis } from '@app/ledger';
 import { FleetSimulator, NodeSubmitter, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
 import { describeConnectionError, repoRoot } from '@app/persistence';
@@ -149,22 +151,25 @@ async function main(): Promise<void> {
   const genesis = loadGenesis(JSON.parse(await readFile(genesisFile, 'utf8')) as unknown);
   const nodeIds = genesis.document.nodes.map((n) => n.id);
   const delegateIds = genesis.document.delegates.map((d) => d.id);
-  const nodes = nodeIds.map((id, i) => {
+  const nodeSpecs = nodeIds.map((id, i) => {
     const url = new URL(POSTGRES);
     url.pathname = `/cbsg_devnet_${id.replace(/-/g, '_')}`;
-    return {
-      id,
-      databaseUrl: url.toString(),
-      port: FIRST_NODE_PORT + i,
-      url: `http://127.0.0.1:${FIRST_NODE_PORT + i}`,
-    };
+    // The delegates are spread over the nodes: node i produces for delegates i, i+n, i+2n...
+    const delegates = spreadDelegates(delegateIds, nodeIds.length, i);
+    return { id, databaseUrl: url.toString(), port: FIRST_NODE_PORT + i, delegates };
   });
-  for (const node of nodes) {
-    await prepareDatabase(node.databaseUrl, { fresh });
-  }
 
   const logDir = path.join(dir, 'logs');
   const services: RunningService[] = [];
+  const network = NodeNetwork.create({
+    consortiumDir: dir,
+    passphrase: PASSPHRASE,
+    nodes: nodeSpecs,
+    redisUrl: REDIS_URL,
+    logDir,
+    queuePrefix: 'cbsg-devnet',
+    freshDatabases: fresh,
+  });
   let stopping = false;
   const stopAll = async (code: number) => {
     if (stopping) {
@@ -175,6 +180,7 @@ async function main(): Promise<void> {
     for (const service of [...services].reverse()) {
       await service.stop();
     }
+    await network.stop();
     process.exit(code);
   };
   process.on('SIGINT', () => void stopAll(0));
@@ -182,6 +188,7 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => void stopAll(0));
   // Last resort (an uncaught error, process.exit elsewhere): never leave the services running.
   process.on('exit', () => {
+    network.killNow();
     for (const service of services) {
       if (service.running) {
         service.child.kill('SIGKILL');
@@ -189,36 +196,8 @@ async function main(): Promise<void> {
     }
   });
 
-  // The delegates are spread over the nodes: node i produces for delegates i, i+n, i+2n...
-  await Promise.all(
-    nodes.map(async (node, i) => {
-      const hosted = delegateIds.filter((_, k) => k % nodes.length === i);
-      services.push(
-        await startService({
-          name: node.id,
-          entry: 'apps/node/src/main.ts',
-          env: {
-            DATABASE_URL: node.databaseUrl,
-            REDIS_URL,
-            QUEUE_PREFIX: `cbsg-devnet-${node.id}`,
-            GENESIS_FILE: genesisFile,
-            HTTP_PORT: String(node.port),
-            NODE_ID: node.id,
-            NODE_KEYSTORE: path.join(dir, CONSORTIUM_FILES.nodeKey(node.id)),
-            DELEGATE_KEYSTORES: hosted.map((d) => path.join(dir, CONSORTIUM_FILES.delegateKey(d))).join(','),
-            KEYSTORE_PASSPHRASE: PASSPHRASE,
-            PEERS: nodes
-              .filter((other) => other.id !== node.id)
-              .map((other) => `${other.id}=${other.url}`)
-              .join(','),
-            LOG_LEVEL: 'info',
-          },
-          readyUrl: `${node.url}/health/ready`,
-          logDir,
-        }),
-      );
-    }),
-  );
+  await network.start();
+  const nodes = network.nodes;
   const nodeUrl = nodes[0]!.url;
   const ccUrl = `http://127.0.0.1:${CC_PORT}`;
   services.push(
@@ -237,7 +216,7 @@ async function main(): Promise<void> {
       logDir,
     }),
   );
-  for (const service of services) {
+  for (const service of [...services, ...nodes.map((n) => n.process!)]) {
     void service.whenExited().then((code) => {
       if (!stopping) {
         process.stderr.write(`\n${service.spec.name} exited (${code}); see ${service.logFile}\n`);
@@ -326,17 +305,30 @@ async function main(): Promise<void> {
       });
     }
   }, tickMs).unref();
+  // The status line: each node's head/final height, and the chain's pace over the last interval.
+  let lastFinalReports = 0;
+  let lastStatusAt = Date.now();
   setInterval(() => {
     void Promise.all(
       nodes.map((n) =>
-        fetch(`${n.url}/p2p/status`)
-          .then((r) => r.json() as Promise<{ final: { height: string }; head: { height: string } }>)
-          .then((st) => `${n.id} ${st.head.height}/${st.final.height}`)
-          .catch(() => `${n.id} down`),
+        fetch(`${n.url}/chain/status`)
+          .then((r) => r.json() as Promise<ChainStatus>)
+          .catch(() => undefined),
       ),
-    ).then((heights) => {
+    ).then((statuses) => {
+      const heights = statuses.map((st, i) =>
+        st ? `${nodes[i]!.id} ${st.head.height}/${st.final.height}` : `${nodes[i]!.id} down`,
+      );
+      const first = statuses.find((st) => st !== undefined);
+      const now = Date.now();
+      const finalReports = first?.totals.reports ?? lastFinalReports;
+      const rate = ((finalReports - lastFinalReports) * 1000) / (now - lastStatusAt);
+      lastFinalReports = finalReports;
+      lastStatusAt = now;
       process.stdout.write(
-        `\r${new Date().toISOString().slice(11, 19)}  head/final: ${heights.join('  ')}  reports accepted ${accepted} refused ${refused}  simulated ${new Date(simulatedNow()).toISOString().slice(0, 16)}   `,
+        `\r${new Date().toISOString().slice(11, 19)}  head/final: ${heights.join('  ')}  ` +
+          `final reports ${finalReports} (${rate.toFixed(0)}/s)  missed slots ${first?.totals.missedSlots ?? '?'}  ` +
+          `accepted ${accepted} refused ${refused}  simulated ${new Date(simulatedNow()).toISOString().slice(0, 16)}   `,
       );
     });
   }, 2_000);
