@@ -265,11 +265,14 @@ async function main(): Promise<void> {
       );
     }
   }
+  // A meter's secret key lives only in the process that made it: on a kept chain, this run's fleet
+  // is enrolled under new ids (the earlier fleets stay on the chain, silent).
+  const fleetPrefix = fresh ? '' : `run-${Date.now().toString(36)}-`;
   process.stdout.write(`enrolling ${options.meters} simulated meters...\n`);
   const fleet = await enrolMeters(
     ctx,
     simulator.meters.map((meter, i) => ({
-      meterId: meter.meterId,
+      meterId: `${fleetPrefix}${meter.meterId}`,
       registrar: 'grid-operator',
       dimensions: STANDARD_DIMENSIONS,
       policy: policies[i % policies.length]!,
@@ -277,7 +280,11 @@ async function main(): Promise<void> {
       owner: { name: `owner of ${meter.meterId}`, notifyUrl: 'https://phones.devnet.invalid/notify' },
       location: meter.location,
     })),
+    {
+      onProgress: (done) => process.stdout.write(`\r  ${done}/${options.meters} meters active`),
+    },
   );
+  process.stdout.write('\n');
 
   // Report continuously: simulated time runs `speed` times faster, each meter every interval.
   // Each meter sends to "the nearest node" (here: one of them, by meter).
@@ -292,10 +299,12 @@ async function main(): Promise<void> {
     const due = Math.max(1, Math.round((options.rate * tickMs) / 1000));
     const batch = [];
     for (let k = 0; k < due; k += 1) {
-      const meter = fleet[next++ % fleet.length]!;
+      const index = next++ % fleet.length;
+      const meter = fleet[index]!;
+      const simulatedId = simulator.meters[index]!.meterId;
       const at = simulatedNow();
-      if (simulator.isReporting(meter.spec.meterId, at)) {
-        batch.push(meter.reporter.report(simulator.reading(meter.spec.meterId, at), Date.now()));
+      if (simulator.isReporting(simulatedId, at)) {
+        batch.push(meter.reporter.report(simulator.reading(simulatedId, at), Date.now()));
       }
     }
     if (batch.length > 0) {

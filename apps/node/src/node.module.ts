@@ -46,6 +46,15 @@ export class NodeModule {
               // Credentials never reach the logs.
               redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
               autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
+              // Peers talk several times a slot and scrapers poll: their successes only at debug level.
+              customLogLevel: (req, res, error) =>
+                error || res.statusCode >= 500
+                  ? 'error'
+                  : res.statusCode >= 400
+                    ? 'warn'
+                    : /^\/(p2p|metrics)\b/.test(req.url ?? '')
+                      ? 'debug'
+                      : 'info',
             },
           }),
         }),
