@@ -17,7 +17,7 @@ import { PG_POOL } from '@app/persistence';
 import {
   decideRegistryTransaction,
   GenesisService,
-  PostgresRegistryView,
+  BlockRegistryView,
   type RegistryChange,
   RegistryError,
   RegistryOverlay,
@@ -185,7 +185,11 @@ export class BlockValidator {
 
   /** The transactions, against the state of the block's chain (final state + ancestors + earlier entries). */
   private async validateBody(block: Block, ancestors: readonly Candidate[]): Promise<Candidate> {
-    const overlay = new RegistryOverlay(new PostgresRegistryView(this.pool));
+    const registry = new BlockRegistryView(this.pool);
+    await registry.preloadMeters(
+      block.entries.flatMap((e) => (e.type === 'report' ? [e.report.meterId] : [])),
+    );
+    const overlay = new RegistryOverlay(registry);
     const seenEntries = new Set<string>();
     const seenNonces = new Set<string>();
     for (const ancestor of ancestors) {

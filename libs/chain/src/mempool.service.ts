@@ -10,6 +10,7 @@ import { PG_POOL } from '@app/persistence';
 import {
   decideRegistryTransaction,
   GenesisService,
+  BlockRegistryView,
   PostgresRegistryView,
   type RegistryChange,
   RegistryOverlay,
@@ -101,7 +102,8 @@ export class MempoolService {
     blockTimestamp: number,
     limit: number,
   ): Promise<BlockEntry[]> {
-    const overlay = new RegistryOverlay(new PostgresRegistryView(this.pool));
+    const registry = new BlockRegistryView(this.pool);
+    const overlay = new RegistryOverlay(registry);
     const used = new Set<string>();
     const nonces = new Set<string>();
     for (const ancestor of ancestors) {
@@ -134,8 +136,9 @@ export class MempoolService {
       [new Date(blockTimestamp - this.config.intake.acceptWindowMs), limit - entries.length],
     );
     const receiverFingerprints = new Map<string, string | null>();
-    for (const row of reportRows) {
-      const report = Report.decode(row.bytes);
+    const reports = reportRows.map((row) => Report.decode(row.bytes));
+    await registry.preloadMeters(reports.map((r) => r.meterId));
+    for (const report of reports) {
       const nonceKey = `${report.meterId}\u0000${report.nonce}`;
       if (
         used.has(report.idHex) ||

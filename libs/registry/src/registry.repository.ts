@@ -51,6 +51,11 @@ export class PostgresRegistryView implements RegistryView {
   }
 
   async meter(id: string): Promise<MeterState | undefined> {
+    return (await this.meters([id])).get(id);
+  }
+
+  /** Several meters in one query (the unknown ones are absent from the map). */
+  async meters(ids: readonly string[]): Promise<Map<string, MeterState>> {
     const { rows } = await this.sql.query<{
       id: string;
       registrar: string;
@@ -60,20 +65,22 @@ export class PostgresRegistryView implements RegistryView {
       policy: MeterState['policy'];
       verification_key: Buffer | null;
     }>(
-      'SELECT id, registrar, public_key, status, dimensions, policy, verification_key FROM registry_meters WHERE id = $1',
-      [id],
+      'SELECT id, registrar, public_key, status, dimensions, policy, verification_key FROM registry_meters WHERE id = ANY($1::text[])',
+      [[...new Set(ids)]],
     );
-    const row = rows[0];
-    return (
-      row && {
-        id: row.id,
-        registrar: row.registrar,
-        publicKey: row.public_key,
-        status: row.status,
-        dimensions: row.dimensions,
-        policy: row.policy,
-        ...(row.verification_key ? { verificationKey: row.verification_key } : {}),
-      }
+    return new Map(
+      rows.map((row) => [
+        row.id,
+        {
+          id: row.id,
+          registrar: row.registrar,
+          publicKey: row.public_key,
+          status: row.status,
+          dimensions: row.dimensions,
+          policy: row.policy,
+          ...(row.verification_key ? { verificationKey: row.verification_key } : {}),
+        },
+      ]),
     );
   }
 
@@ -104,6 +111,58 @@ export class PostgresRegistryView implements RegistryView {
       status: DelegateState['status'];
     }>('SELECT id, organisation, status FROM registry_delegates WHERE id = $1', [id]);
     return rows[0];
+  }
+}
+
+/**
+ * The final state as one block's validation (or selection) sees it: each identity read once, the
+ * block's meters in one query. Lives for one block only, so it never serves a stale state.
+ */
+export class BlockRegistryView implements RegistryView {
+  private readonly base: PostgresRegistryView;
+  private readonly meterReads = new Map<string, Promise<MeterState | undefined>>();
+  private readonly receiverReads = new Map<string, Promise<ReceiverState | undefined>>();
+
+  constructor(sql: SqlExecutor) {
+    this.base = new PostgresRegistryView(sql);
+  }
+
+  /** Reads the meters a block names, all at once. */
+  async preloadMeters(ids: readonly string[]): Promise<void> {
+    const missing = [...new Set(ids)].filter((id) => !this.meterReads.has(id));
+    if (missing.length === 0) {
+      return;
+    }
+    const found = await this.base.meters(missing);
+    for (const id of missing) {
+      this.meterReads.set(id, Promise.resolve(found.get(id)));
+    }
+  }
+
+  organisation(id: string): Promise<OrganisationState | undefined> {
+    return this.base.organisation(id);
+  }
+
+  meter(id: string): Promise<MeterState | undefined> {
+    let read = this.meterReads.get(id);
+    if (!read) {
+      read = this.base.meter(id);
+      this.meterReads.set(id, read);
+    }
+    return read;
+  }
+
+  receiver(id: string): Promise<ReceiverState | undefined> {
+    let read = this.receiverReads.get(id);
+    if (!read) {
+      read = this.base.receiver(id);
+      this.receiverReads.set(id, read);
+    }
+    return read;
+  }
+
+  delegate(id: string): Promise<DelegateState | undefined> {
+    return this.base.delegate(id);
   }
 }
 
