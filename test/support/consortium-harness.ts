@@ -23,7 +23,7 @@ const TEST_LOG_LEVEL = process.env.TEST_LOGS ? 'debug' : 'fatal';
 export const PEER_NODE = 'node-2';
 export const TEST_PASSPHRASE = 'correct horse battery staple';
 /** Cheap scrypt for test keystores (the production default costs ~0.3 s per file). */
-const TEST_SCRYPT = { N: 2 ** 14, r: 8, p: 1 };
+export const TEST_SCRYPT = { N: 2 ** 14, r: 8, p: 1 };
 
 export const ORGANISATIONS = {
   controlCenter: 'state-grid-cc',

@@ -1,13 +1,21 @@
 // Attacks built from public values only, for tests that show the node refuses them. Deep imports of
 // @app/crypto internals are allowed here (tests), never in product code.
-import { type RegisteredMeter, Report, SecretScalar, type SystemParams } from '@app/crypto';
+import {
+  type MeterPrivateKey,
+  type RegisteredMeter,
+  Report,
+  SecretScalar,
+  type SystemParams,
+} from '@app/crypto';
 
 import { h2 } from '../../libs/crypto/src/hash';
-import { registeredMeterPoints } from '../../libs/crypto/src/keys';
+import { mulP1, mulQ } from '../../libs/crypto/src/fixed-base';
+import { meterSecrets, registeredMeterPoints } from '../../libs/crypto/src/keys';
 import { mcl, ready } from '../../libs/crypto/src/mcl';
 import { encodeG1, encodeG2 } from '../../libs/crypto/src/points';
 import { encodeReport, reportInternals, withSignature } from '../../libs/crypto/src/report';
 import { scalarOf } from '../../libs/crypto/src/secret';
+import { signingInput } from '../../libs/crypto/src/signature';
 import { systemPoints } from '../../libs/crypto/src/system';
 
 /**
@@ -39,4 +47,38 @@ export function paperForgery(
   const t = scalarOf(SecretScalar.random());
   const w = mcl.sub(mcl.sub(mcl.mul(P1, t), mcl.mul(m.y, unfixedBeta)), m.a);
   return withSignature(body, encodeG1(w), encodeG2(mcl.mul(q, t)));
+}
+
+/**
+ * A compromised meter (its firmware corrupts what it sends to one receiver): the report's share for
+ * `receiverId` has a flipped ciphertext byte, and the meter signs the result with its real key. The
+ * signature holds, so the report goes on the chain; only that receiver finds its share tampered.
+ */
+export function corruptShareAndSign(
+  params: SystemParams,
+  key: MeterPrivateKey,
+  report: Report,
+  receiverId: string,
+): Report {
+  const index = report.receivers.findIndex((r) => r.id === receiverId);
+  if (index < 0) {
+    throw new Error(`the report has no share for ${receiverId}`);
+  }
+  const shares = report.shares.map((share, j) => {
+    if (j !== index) {
+      return share;
+    }
+    const ciphertext = Uint8Array.from(share.ciphertext);
+    ciphertext[0]! ^= 0x01;
+    return { ...share, ciphertext };
+  });
+  const unsigned = Report.decode(encodeReport({ ...report, shares }));
+  const { bodyEnd } = reportInternals(unsigned);
+  const w = scalarOf(SecretScalar.random());
+  const wPoint = encodeG1(mulP1(w));
+  const prefix = Buffer.concat([unsigned.bytes.subarray(0, bodyEnd), wPoint]);
+  const beta = h2(signingInput(prefix, key, params));
+  const secrets = meterSecrets(key);
+  const s = mcl.add(mcl.add(mcl.mul(beta, secrets.x), secrets.h), w);
+  return withSignature(unsigned, wPoint, encodeG2(mulQ(params, s)));
 }

@@ -54,6 +54,20 @@ export type StoredReport =
   | { status: 'included'; height: string; blockHash: string; report: ReportJson }
   | { status: 'pending'; receivedAt: Date; report: ReportJson };
 
+/** Final blocks from a height on, each with the reports that carry a share for one receiver. */
+export interface ReceiverShares {
+  finalHeight: string;
+  blocks: Array<{
+    height: string;
+    hash: string;
+    previousHash: string;
+    /** The header bytes and the producer's signature (hex): the receiver recomputes the hash from them. */
+    header: string;
+    signature: string;
+    reports: Array<{ position: number; report: string }>;
+  }>;
+}
+
 /** Signed head digests: BLS over the canonical JSON of the digest's fields, under this tag and the chain id. */
 export const HEAD_DIGEST_TAG = 'CBSG-HEAD-DIGEST-V1';
 
@@ -251,6 +265,48 @@ export class ChainQueries {
         const slot = (first + BigInt(i)).toString();
         return { slot, producer, height: heightOfSlot.get(slot) ?? null, missed: missedSlots.has(slot) };
       }),
+    };
+  }
+
+  /**
+   * What a receiver follows: the final blocks from `fromHeight` (empty ones too, so that it can move
+   * its checkpoint over them), each with the reports (base64) that hold a share for `receiverId`,
+   * found through the per-receiver index (block_shares).
+   */
+  async receiverShares(receiverId: string, fromHeight: bigint, limit: number): Promise<ReceiverShares> {
+    const { rows: blocks } = await this.pool.query<{
+      height: string;
+      hash: Buffer;
+      previous_hash: Buffer;
+      header: Buffer;
+      signature: Buffer;
+    }>(
+      'SELECT height, hash, previous_hash, header, signature FROM blocks WHERE height >= $1 ORDER BY height LIMIT $2',
+      [fromHeight.toString(), limit],
+    );
+    const last = blocks.at(-1)?.height ?? fromHeight.toString();
+    const { rows: shares } = await this.pool.query<{ height: string; position: number; bytes: Buffer }>(
+      `SELECT s.height, s.position, t.bytes FROM block_shares s
+       JOIN block_transactions t ON t.height = s.height AND t.position = s.position
+       WHERE s.receiver_id = $1 AND s.height BETWEEN $2 AND $3 ORDER BY s.height, s.position`,
+      [receiverId, fromHeight.toString(), last],
+    );
+    const byHeight = new Map<string, Array<{ position: number; report: string }>>();
+    for (const share of shares) {
+      const list = byHeight.get(share.height) ?? [];
+      list.push({ position: share.position, report: share.bytes.toString('base64') });
+      byHeight.set(share.height, list);
+    }
+    return {
+      finalHeight: this.chain.status().final.height,
+      blocks: blocks.map((b) => ({
+        height: b.height,
+        hash: toHex(b.hash),
+        previousHash: toHex(b.previous_hash),
+        header: toHex(b.header),
+        signature: toHex(b.signature),
+        reports: byHeight.get(b.height) ?? [],
+      })),
     };
   }
 

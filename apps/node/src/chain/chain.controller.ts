@@ -139,6 +139,21 @@ export class ChainController {
     return view;
   }
 
+  @Get('receivers/:id/shares')
+  @ApiQuery({ name: 'from', required: false, description: 'first height, default 1' })
+  @ApiQuery({ name: 'limit', required: false, description: '1 to 500 blocks, default 100' })
+  @ApiOperation({
+    summary:
+      "Final blocks from a height on, each with the reports (base64) that hold a share for this receiver: what a receiver follows. Only the receiver's own key opens them.",
+  })
+  receiverShares(@Param('id') id: string, @Query('from') from?: string, @Query('limit') limit?: string) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(id)) {
+      throw new BadRequestException('id is not a receiver id');
+    }
+    const fromHeight = from === undefined ? 1n : nonNegative(from, 'from');
+    return this.queries.receiverShares(id, fromHeight < 1n ? 1n : fromHeight, pageSize(limit, 100, 500));
+  }
+
   @Get('missed-slots')
   @ApiQuery({ name: 'limit', required: false, description: '1 to 500, default 50' })
   @ApiOperation({ summary: 'The latest missed slots of the final chain, and who missed them.' })

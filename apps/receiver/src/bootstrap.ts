@@ -1,0 +1,54 @@
+import { readFile } from 'node:fs/promises';
+
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+
+import { loadReceiverConfig, type ReceiverConfig } from '@app/config';
+import { CryptoPool, initCrypto, readKeystoreFile, ReceiverPrivateKey } from '@app/crypto';
+import { loadGenesis } from '@app/ledger';
+
+import { ReceiverModule } from './receiver.module';
+
+/** Opens the receiver's key (its keystore must hold this receiver's key), then builds the app. */
+export async function createReceiverApp(
+  config: ReceiverConfig = loadReceiverConfig(),
+): Promise<INestApplication> {
+  await initCrypto();
+  const genesis = loadGenesis(JSON.parse(await readFile(config.genesisFile, 'utf8')) as unknown);
+  const entry = await readKeystoreFile(config.keystoreFile, config.passphrase);
+  if (entry.kind !== 'receiver' || entry.id !== config.receiverId) {
+    throw new Error(
+      `${config.keystoreFile} holds the ${entry.kind} key of "${entry.id}", not receiver "${config.receiverId}"`,
+    );
+  }
+  // Checks the secret against the public key stored beside it before any share depends on it.
+  ReceiverPrivateKey.create(genesis.params, entry.id, entry.key, entry.publicKey.subarray(0, 48));
+  const crypto = await CryptoPool.start(
+    genesis.params,
+    config.cryptoWorkers === undefined ? {} : { size: config.cryptoWorkers },
+  );
+  try {
+    const receiver = await crypto.loadReceiverKey(entry.id, entry.key);
+    const app = await NestFactory.create(
+      ReceiverModule.forRoot(config, { crypto, receiver, genesisHash: genesis.hash }),
+      { logger: false, abortOnError: false },
+    );
+    app.useLogger(app.get(Logger));
+    app.enableShutdownHooks();
+    const document = SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle(`CBSG receiver ${config.receiverId}`)
+        .setDescription("A receiver's decrypted share of the chain.")
+        .setVersion('0.1.0')
+        .build(),
+    );
+    SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json' });
+    return app;
+  } catch (error) {
+    await crypto.close();
+    throw error;
+  }
+}

@@ -1,0 +1,246 @@
+import path from 'node:path';
+
+import type { INestApplication } from '@nestjs/common';
+
+import { parseReceiverConfig } from '@app/config';
+import { CONSORTIUM_FILES } from '@app/control-center';
+import { type Report, writeKeystoreFile } from '@app/crypto';
+import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
+import { FleetSimulator, type ShareRule, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
+import { createTestDatabase, type TestDatabase } from '@app/testing';
+
+import {
+  ConsortiumHarness,
+  ORGANISATIONS,
+  TEST_PASSPHRASE,
+  TEST_SCRYPT,
+} from '../../../test/support/consortium-harness';
+import { corruptShareAndSign } from '../../../test/support/forgery';
+import { createReceiverApp } from '../src/bootstrap';
+
+const RECEIVERS = {
+  controlCenter: 'cc-analytics',
+  gridOperator: 'operator-billing',
+  equipmentSupplier: 'supplier-maintenance',
+};
+
+interface RunningReceiver {
+  id: string;
+  app: INestApplication;
+  url: string;
+}
+
+describe('receivers follow the final chain and open only their own share', () => {
+  let harness: ConsortiumHarness;
+  let meters: EnrolledMeter[];
+  let policies: ShareRule[][];
+  const simulator = new FleetSimulator({ seed: 6, meters: 4 });
+  const databases = new Map<string, TestDatabase>();
+  const running = new Map<string, RunningReceiver>();
+  const sent: Array<{ report: Report; values: Record<string, number | string>; meter: number }> = [];
+
+  const keystore = (id: string) => path.join(harness.dir, 'keys', `receiver-${id}.keystore.json`);
+
+  function config(id: string, keystoreOf = id) {
+    return parseReceiverConfig({
+      RECEIVER_ID: id,
+      RECEIVER_KEYSTORE: keystore(keystoreOf),
+      KEYSTORE_PASSPHRASE: TEST_PASSPHRASE,
+      NODE_URL: harness.nodeUrl,
+      GENESIS_FILE: path.join(harness.dir, CONSORTIUM_FILES.genesis),
+      DATABASE_URL: databases.get(id)!.url,
+      FOLLOW_POLL_MS: '100',
+      FOLLOW_BATCH_BLOCKS: '3',
+      CRYPTO_WORKERS: '1',
+      LOG_LEVEL: process.env.TEST_LOGS ? 'debug' : 'fatal',
+    });
+  }
+
+  async function start(id: string): Promise<RunningReceiver> {
+    const app = await createReceiverApp(config(id));
+    await app.listen(0, '127.0.0.1');
+    const receiver = { id, app, url: await app.getUrl() };
+    running.set(id, receiver);
+    return receiver;
+  }
+
+  async function get<T>(id: string, pathname: string): Promise<T> {
+    const response = await fetch(`${running.get(id)!.url}${pathname}`);
+    expect(response.status).toBe(200);
+    return (await response.json()) as T;
+  }
+
+  /** Reports for `receiver` in the node's final chain (its share index). */
+  async function sharesOnChain(receiver: string): Promise<number> {
+    const { rows } = await harness.db.pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM block_shares WHERE receiver_id = $1',
+      [receiver],
+    );
+    return Number(rows[0]!.n);
+  }
+
+  /** Until the receiver has processed the node's final chain as it stands now. */
+  async function caughtUp(id: string): Promise<void> {
+    const target = ((await harness.get('/chain/status')).body as { final: { height: string } }).final.height;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const status = await get<{ height: string }>(id, '/status');
+      if (BigInt(status.height) >= BigInt(target)) {
+        return;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${id} is at height ${status.height}, the node's final height was ${target}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async function sendReports(round: number): Promise<Report[]> {
+    const now = Date.now();
+    const reports = meters.map((meter, i) => {
+      const values = simulator.reading(meter.spec.meterId, now + round) as Record<string, number | string>;
+      const report = meter.reporter.report(values, now + round);
+      sent.push({ report, values, meter: i });
+      return report;
+    });
+    const answer = await harness.post('/reports/batch', { reports: reports.map((r) => r.toJSON()) });
+    expect(answer.body).toMatchObject({ accepted: reports.length });
+    for (const report of reports) {
+      await harness.waitFor(`/reports/${report.idHex}`, (body) => body.status === 'final');
+    }
+    return reports;
+  }
+
+  beforeAll(async () => {
+    harness = await ConsortiumHarness.start();
+    const ctx = harness.enrolment();
+    for (const [id, organisation, role] of [
+      [RECEIVERS.controlCenter, ORGANISATIONS.controlCenter, 'control-center'],
+      [RECEIVERS.gridOperator, ORGANISATIONS.gridOperator, 'grid-operator'],
+      [RECEIVERS.equipmentSupplier, ORGANISATIONS.equipmentSupplier, 'equipment-supplier'],
+    ] as const) {
+      const holder = await enrolReceiver(ctx, { id, organisation, role });
+      await writeKeystoreFile(
+        keystore(id),
+        { kind: 'receiver', id, publicKey: holder.keys.publicKey, key: holder.keys.secret },
+        TEST_PASSPHRASE,
+        { scrypt: TEST_SCRYPT },
+      );
+      databases.set(id, await createTestDatabase({ poolSize: 2 }));
+    }
+    policies = standardPolicies(RECEIVERS);
+    meters = await enrolMeters(
+      ctx,
+      simulator.meters.map((m, i) => ({
+        meterId: m.meterId,
+        registrar: ORGANISATIONS.gridOperator,
+        dimensions: STANDARD_DIMENSIONS,
+        policy: policies[i % policies.length]!,
+        epoch: { maxReports: 4, maxAgeMs: 3_600_000 },
+        owner: { name: `owner ${i}`, notifyUrl: `https://phones.example/${i}` },
+      })),
+    );
+    await start(RECEIVERS.controlCenter);
+    await start(RECEIVERS.gridOperator);
+  });
+
+  afterAll(async () => {
+    for (const receiver of running.values()) {
+      await receiver.app.close();
+    }
+    for (const db of databases.values()) {
+      await db.drop();
+    }
+    await harness?.stop();
+  });
+
+  it("given reports in final blocks, each receiver stores exactly its own dimensions of each, and no other receiver's", async () => {
+    await sendReports(1);
+    await sendReports(2);
+    for (const id of [RECEIVERS.controlCenter, RECEIVERS.gridOperator]) {
+      await caughtUp(id);
+      const readings = await get<
+        Array<{ reportId: string; meterId: string; values: Record<string, unknown> }>
+      >(id, '/readings?limit=1000');
+      expect(readings).toHaveLength(await sharesOnChain(id));
+      for (const reading of readings) {
+        const original = sent.find((s) => s.report.idHex === reading.reportId)!;
+        const rule = policies[original.meter % policies.length]!.find((r) => r.receiver === id)!;
+        // Exactly the dimensions the meter's policy gives this receiver, with the meter's values.
+        expect(Object.keys(reading.values).sort()).toEqual([...rule.dimensions].sort());
+        for (const name of rule.dimensions) {
+          expect(reading.values[name]).toEqual(original.values[name]);
+        }
+      }
+      // The readings of reports without a share for this receiver are nowhere here.
+      const mine = new Set(readings.map((r) => r.reportId));
+      for (const { report } of sent) {
+        expect(mine.has(report.idHex)).toBe(report.receivers.some((r) => r.id === id));
+      }
+    }
+  });
+
+  it("given a meter that corrupts the operator's share and signs it, the operator flags the report and the others still read it", async () => {
+    const index = meters.findIndex((_, i) =>
+      policies[i % policies.length]!.some((r) => r.receiver === RECEIVERS.gridOperator),
+    );
+    const meter = meters[index]!;
+    const now = Date.now();
+    const values = simulator.reading(meter.spec.meterId, now) as Record<string, number | string>;
+    const corrupted = corruptShareAndSign(
+      harness.params,
+      meter.key,
+      meter.reporter.report(values, now),
+      RECEIVERS.gridOperator,
+    );
+    sent.push({ report: corrupted, values, meter: index });
+    expect((await harness.post('/reports', corrupted.toJSON())).status).toBe(201);
+    await harness.waitFor(`/reports/${corrupted.idHex}`, (body) => body.status === 'final');
+    await caughtUp(RECEIVERS.gridOperator);
+    await caughtUp(RECEIVERS.controlCenter);
+    const flagged = await get<Array<{ reportId: string; meterId: string; code: string }>>(
+      RECEIVERS.gridOperator,
+      '/tampered',
+    );
+    expect(flagged).toEqual([
+      expect.objectContaining({
+        reportId: corrupted.idHex,
+        meterId: meter.spec.meterId,
+        code: 'CRYPTO.CIPHERTEXT_TAMPERED',
+      }),
+    ]);
+    const operatorReadings = await get<Array<{ reportId: string }>>(
+      RECEIVERS.gridOperator,
+      '/readings?limit=1000',
+    );
+    expect(operatorReadings.map((r) => r.reportId)).not.toContain(corrupted.idHex);
+    if (corrupted.receivers.some((r) => r.id === RECEIVERS.controlCenter)) {
+      const ccReadings = await get<Array<{ reportId: string }>>(
+        RECEIVERS.controlCenter,
+        '/readings?limit=1000',
+      );
+      expect(ccReadings.map((r) => r.reportId)).toContain(corrupted.idHex);
+    }
+  });
+
+  it('given a receiver stopped while blocks go on, when it starts again, it takes every block once', async () => {
+    await running.get(RECEIVERS.controlCenter)!.app.close();
+    running.delete(RECEIVERS.controlCenter);
+    await sendReports(3);
+    await sendReports(4);
+    await start(RECEIVERS.controlCenter);
+    await caughtUp(RECEIVERS.controlCenter);
+    const status = await get<{ readings: number; tampered: number }>(RECEIVERS.controlCenter, '/status');
+    expect(status.readings + status.tampered).toBe(await sharesOnChain(RECEIVERS.controlCenter));
+    const { rows } = await databases
+      .get(RECEIVERS.controlCenter)!
+      .pool.query<{ n: string }>('SELECT count(DISTINCT height) AS n FROM receiver_readings');
+    expect(Number(rows[0]!.n)).toBeGreaterThan(1);
+  });
+
+  it("given another receiver's keystore, a receiver refuses to start and says whose key it holds", async () => {
+    await expect(
+      createReceiverApp(config(RECEIVERS.equipmentSupplier, RECEIVERS.gridOperator)),
+    ).rejects.toThrow(/receiver key of "operator-billing", not receiver "supplier-maintenance"/);
+  });
+});

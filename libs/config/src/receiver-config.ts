@@ -1,0 +1,67 @@
+import { z } from 'zod';
+
+import { ConfigError } from './app-config';
+
+/** A receiver's process (DESIGN.md section 5): one organisation's receiver, on its own database. */
+const receiverSchema = z.object({
+  /** Its registered receiver id (the key in RECEIVER_KEYSTORE must be that receiver's). */
+  RECEIVER_ID: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be a receiver id'),
+  RECEIVER_KEYSTORE: z.string().min(1),
+  KEYSTORE_PASSPHRASE: z.string().min(8, 'must be at least 8 characters'),
+  /** The accounting node it follows. */
+  NODE_URL: z.url({ protocol: /^https?$/ }),
+  GENESIS_FILE: z.string().min(1),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
+  /** The first height it takes (the paper's L); later heights only, from its checkpoint on. */
+  FROM_HEIGHT: z.coerce.number().int().min(1).default(1),
+  /** Blocks asked for per request. */
+  FOLLOW_BATCH_BLOCKS: z.coerce.number().int().min(1).max(500).default(100),
+  /** Pause when it has caught up with the node's final height. */
+  FOLLOW_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+  CRYPTO_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(3200),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface ReceiverConfig {
+  receiverId: string;
+  keystoreFile: string;
+  /** Never logged: the config object is not printed anywhere. */
+  passphrase: string;
+  nodeUrl: string;
+  genesisFile: string;
+  databaseUrl: string;
+  fromHeight: bigint;
+  batchBlocks: number;
+  pollMs: number;
+  cryptoWorkers?: number;
+  http: { host: string; port: number };
+  logLevel: string;
+}
+
+export function parseReceiverConfig(env: Record<string, string | undefined>): ReceiverConfig {
+  const parsed = receiverSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`));
+  }
+  const e = parsed.data;
+  return {
+    receiverId: e.RECEIVER_ID,
+    keystoreFile: e.RECEIVER_KEYSTORE,
+    passphrase: e.KEYSTORE_PASSPHRASE,
+    nodeUrl: e.NODE_URL.replace(/\/$/, ''),
+    genesisFile: e.GENESIS_FILE,
+    databaseUrl: e.DATABASE_URL,
+    fromHeight: BigInt(e.FROM_HEIGHT),
+    batchBlocks: e.FOLLOW_BATCH_BLOCKS,
+    pollMs: e.FOLLOW_POLL_MS,
+    ...(e.CRYPTO_WORKERS === undefined ? {} : { cryptoWorkers: e.CRYPTO_WORKERS }),
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+export function loadReceiverConfig(overrides: Record<string, string | undefined> = {}): ReceiverConfig {
+  return parseReceiverConfig({ ...process.env, ...overrides });
+}
