@@ -23,6 +23,7 @@ import {
   enrolReceiver,
   type EnrolmentContext,
   NodeNetwork,
+  prepareDatabase,
   type RunningService,
   spreadDelegates,
   startService,
@@ -80,6 +81,7 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSPHRASE = process.env.CBSG_PASSPHRASE ?? 'cbsg-devnet-passphrase';
 const FIRST_NODE_PORT = 3000;
 const CC_PORT = 3100;
+const RECEIVER_PORT = 3200;
 const RECEIVERS = {
   controlCenter: 'cc-analytics',
   gridOperator: 'operator-billing',
@@ -216,14 +218,14 @@ async function main(): Promise<void> {
       logDir,
     }),
   );
-  for (const service of [...services, ...nodes.map((n) => n.process!)]) {
+  const watchExit = (service: RunningService) =>
     void service.whenExited().then((code) => {
       if (!stopping) {
         process.stderr.write(`\n${service.spec.name} exited (${code}); see ${service.logFile}\n`);
         void stopAll(1);
       }
     });
-  }
+  [...services, ...nodes.map((n) => n.process!)].forEach(watchExit);
   for (const node of nodes) {
     process.stdout.write(`${node.id} ${node.url}  (API: ${node.url}/docs, metrics: ${node.url}/metrics)\n`);
   }
@@ -264,6 +266,34 @@ async function main(): Promise<void> {
         PASSPHRASE,
       );
     }
+  }
+  // One receiver process per organisation, each on its own database, following a node of its choice.
+  for (const [i, id] of Object.values(RECEIVERS).entries()) {
+    const url = new URL(POSTGRES);
+    url.pathname = `/cbsg_devnet_receiver_${id.replace(/-/g, '_')}`;
+    await prepareDatabase(url.toString(), { fresh });
+    const receiver = await startService({
+      name: `receiver-${id}`,
+      entry: 'apps/receiver/src/main.ts',
+      env: {
+        RECEIVER_ID: id,
+        RECEIVER_KEYSTORE: path.join(dir, 'keys', `receiver-${id}.keystore.json`),
+        KEYSTORE_PASSPHRASE: PASSPHRASE,
+        NODE_URL: nodes[i % nodes.length]!.url,
+        GENESIS_FILE: genesisFile,
+        DATABASE_URL: url.toString(),
+        HTTP_PORT: String(RECEIVER_PORT + i),
+        CRYPTO_WORKERS: '1',
+        LOG_LEVEL: 'info',
+      },
+      readyUrl: `http://127.0.0.1:${RECEIVER_PORT + i}/health/live`,
+      logDir,
+    });
+    services.push(receiver);
+    watchExit(receiver);
+    process.stdout.write(
+      `receiver ${id} http://127.0.0.1:${RECEIVER_PORT + i}  (/status, /readings, /tampered)\n`,
+    );
   }
   // A meter's secret key lives only in the process that made it: on a kept chain, this run's fleet
   // is enrolled under new ids (the earlier fleets stay on the chain, silent).
