@@ -128,7 +128,7 @@ async function pipeline(
         const values = outcome.share.dimensions.map((d) => decodeDimension(d.value));
         const evaluation = contract.evaluate(
           outcome.share.meterId,
-          { ...ACCOUNT, tampered: false, meter_value: values[0] as number },
+          { ...ACCOUNT, tampered: false, meter_value: values[0] },
           `report:${chunk[k]!.idHex}`,
         );
         rows.push({
@@ -176,8 +176,8 @@ async function startWorkers(w: World, count: number, queue: string): Promise<Chi
       (child) =>
         new Promise<void>((resolve, reject) => {
           child.once('exit', (code) => reject(new Error(`a decrypt worker exited (${code})`)));
-          createInterface({ input: child.stdout! }).once('line', () => resolve());
-          child.stdin!.end(
+          createInterface({ input: child.stdout }).once('line', () => resolve());
+          child.stdin.end(
             JSON.stringify({
               params: w.params.toJSON(),
               receiverId: RECEIVER,
