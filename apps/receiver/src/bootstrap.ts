@@ -31,8 +31,24 @@ export async function createReceiverApp(
   );
   try {
     const receiver = await crypto.loadReceiverKey(entry.id, entry.key);
+    let organisationKey;
+    if (config.contract) {
+      const organisation = await readKeystoreFile(config.contract.organisationKeystore, config.passphrase);
+      if (organisation.id !== config.contract.organisationId) {
+        throw new Error(
+          `${config.contract.organisationKeystore} holds the key of "${organisation.id}", not organisation "${config.contract.organisationId}"`,
+        );
+      }
+      organisationKey = organisation.key;
+    }
     const app = await NestFactory.create(
-      ReceiverModule.forRoot(config, { crypto, receiver, genesisHash: genesis.hash }),
+      ReceiverModule.forRoot(config, {
+        crypto,
+        receiver,
+        genesisHash: genesis.hash,
+        chainId: genesis.document.chainId,
+        ...(organisationKey ? { organisationKey } : {}),
+      }),
       { logger: false, abortOnError: false },
     );
     app.useLogger(app.get(Logger));

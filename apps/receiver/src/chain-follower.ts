@@ -34,6 +34,8 @@ export interface FollowerOptions {
   genesisHash: Uint8Array;
   batchBlocks: number;
   pollMs: number;
+  /** Runs in the block's transaction, after its readings: what must happen once per block (jobs). */
+  afterBlock?: (client: PoolClient, height: bigint, readings: BlockReadings) => Promise<void>;
 }
 
 export interface FollowerStatus {
@@ -47,7 +49,7 @@ export interface FollowerStatus {
   lastError: string | null;
 }
 
-interface BlockReadings {
+export interface BlockReadings {
   opened: Array<{
     position: number;
     report: Report;
@@ -235,6 +237,7 @@ export class ChainFollower {
         return current;
       }
       await this.write(client, height, readings);
+      await this.options.afterBlock?.(client, height, readings);
       await client.query(
         `INSERT INTO receiver_checkpoints (receiver_id, height, block_hash, updated_at) VALUES ($1, $2, $3, now())
          ON CONFLICT (receiver_id) DO UPDATE SET height = EXCLUDED.height, block_hash = EXCLUDED.block_hash, updated_at = now()`,

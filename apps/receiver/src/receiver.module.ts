@@ -1,5 +1,6 @@
 import {
   BadRequestException,
+  Body,
   Controller,
   type DynamicModule,
   Get,
@@ -7,18 +8,22 @@ import {
   Module,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
+  Param,
+  Put,
   Query,
 } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { LoggerModule } from 'nestjs-pino';
 import { Pool } from 'pg';
 import { Registry } from 'prom-client';
+import { z } from 'zod';
 
 import type { ReceiverConfig } from '@app/config';
-import { CryptoPool, type PoolReceiver, toHex } from '@app/crypto';
+import { type CryptoPool, type PoolReceiver, type SecretScalar, toHex } from '@app/crypto';
 import { MetricsModule } from '@app/metrics';
 
 import { ChainFollower } from './chain-follower';
+import { FeedbackContractRunner } from './feedback-contract';
 
 export const RECEIVER_CONFIG = Symbol('RECEIVER_CONFIG');
 export const RECEIVER_DB = Symbol('RECEIVER_DB');
@@ -28,6 +33,9 @@ export interface ReceiverRuntime {
   crypto: CryptoPool;
   receiver: PoolReceiver;
   genesisHash: Uint8Array;
+  chainId: string;
+  /** The organisation's signing key, when this receiver runs a contract. */
+  organisationKey?: SecretScalar;
 }
 export const RECEIVER_RUNTIME = Symbol('RECEIVER_RUNTIME');
 
@@ -121,20 +129,128 @@ export class ReceiverController {
   }
 }
 
+const accountSchema = z
+  .object({
+    prepaid: z.boolean(),
+    prepaid_balance: z.number().finite(),
+    prepaid_low_level: z.number().finite(),
+    arrears: z.number().finite().min(0),
+    arrears_level: z.number().finite().min(0),
+    serious_arrears_level: z.number().finite().min(0),
+    threshold_value: z.number().finite().min(0),
+    latest_price: z.number().finite().min(0),
+  })
+  .strict();
+
+@ApiTags('grid operator')
+@Controller()
+export class OperatorController {
+  constructor(
+    @Inject(RECEIVER_DB) private readonly db: Pool,
+    @Inject(RECEIVER_CONFIG) private readonly config: ReceiverConfig,
+    @Inject(FeedbackContractRunner) private readonly contract: FeedbackContractRunner,
+  ) {}
+
+  @Put('accounts/:meterId')
+  @ApiOperation({
+    summary:
+      "The operator's data for one meter (balances, levels, threshold, price), used by Algorithm 1 from the next report on. Each change raises the version.",
+  })
+  async putAccount(@Param('meterId') meterId: string, @Body() body: unknown) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(meterId)) {
+      throw new BadRequestException('meterId is not a meter id');
+    }
+    const parsed = accountSchema.safeParse(body);
+    if (!parsed.success) {
+      throw new BadRequestException(
+        parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; '),
+      );
+    }
+    const a = parsed.data;
+    const { rows } = await this.db.query<{ version: number }>(
+      `INSERT INTO operator_accounts (meter_id, version, prepaid, prepaid_balance, prepaid_low_level, arrears, arrears_level,
+                                      serious_arrears_level, threshold_value, latest_price, updated_at)
+       VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+       ON CONFLICT (meter_id) DO UPDATE SET version = operator_accounts.version + 1, prepaid = EXCLUDED.prepaid,
+         prepaid_balance = EXCLUDED.prepaid_balance, prepaid_low_level = EXCLUDED.prepaid_low_level,
+         arrears = EXCLUDED.arrears, arrears_level = EXCLUDED.arrears_level,
+         serious_arrears_level = EXCLUDED.serious_arrears_level, threshold_value = EXCLUDED.threshold_value,
+         latest_price = EXCLUDED.latest_price, updated_at = now()
+       RETURNING version`,
+      [
+        meterId,
+        a.prepaid,
+        a.prepaid_balance,
+        a.prepaid_low_level,
+        a.arrears,
+        a.arrears_level,
+        a.serious_arrears_level,
+        a.threshold_value,
+        a.latest_price,
+      ],
+    );
+    return { meterId, version: rows[0]!.version, ...a };
+  }
+
+  @Get('contract-results')
+  @ApiQuery({ name: 'meter', required: false })
+  @ApiQuery({ name: 'limit', required: false, description: '1 to 1000, default 100' })
+  @ApiOperation({ summary: 'Results of the feedback contract, newest first, with their chain transaction.' })
+  async results(@Query('meter') meter?: string, @Query('limit') limit?: string) {
+    const { rows } = await this.db.query<{
+      trigger: string;
+      meter_id: string;
+      contract_id: string;
+      contract_version: number;
+      input: unknown;
+      result_hash: string;
+      actions: unknown;
+      tx_hash: Buffer | null;
+      created_at: Date;
+    }>(
+      `SELECT trigger, meter_id, contract_id, contract_version, input, result_hash, actions, tx_hash, created_at
+       FROM contract_results WHERE receiver_id = $1 AND ($2::text IS NULL OR meter_id = $2)
+       ORDER BY created_at DESC, trigger LIMIT $3`,
+      [this.config.receiverId, meter ?? null, limitParam(limit, 100, 1000)],
+    );
+    return rows.map((r) => ({
+      trigger: r.trigger,
+      meterId: r.meter_id,
+      contract: { id: r.contract_id, version: r.contract_version },
+      input: r.input,
+      resultHash: r.result_hash,
+      actions: r.actions,
+      txHash: r.tx_hash ? toHex(r.tx_hash) : null,
+      createdAt: r.created_at,
+    }));
+  }
+
+  @Get('queues')
+  @ApiOperation({
+    summary: 'Jobs per queue: waiting, active, delayed, failed (the dead-letter set), completed.',
+  })
+  queues() {
+    return this.contract.queueCounts();
+  }
+}
+
 /** Starts following when the app is up, and stops (then frees the pool and the database) on shutdown. */
 class FollowerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     private readonly follower: ChainFollower,
     private readonly db: Pool,
     private readonly runtime: ReceiverRuntime,
+    private readonly contract: FeedbackContractRunner | null,
   ) {}
 
   onApplicationBootstrap(): void {
+    this.contract?.start();
     this.follower.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.follower.stop();
+    await this.contract?.stop();
     await this.runtime.crypto.close();
     await this.db.end();
   }
@@ -156,7 +272,7 @@ export class ReceiverModule {
         }),
         MetricsModule,
       ],
-      controllers: [ReceiverController],
+      controllers: config.contract ? [ReceiverController, OperatorController] : [ReceiverController],
       providers: [
         { provide: RECEIVER_CONFIG, useValue: config },
         { provide: RECEIVER_RUNTIME, useValue: runtime },
@@ -169,9 +285,26 @@ export class ReceiverModule {
           },
         },
         {
+          provide: FeedbackContractRunner,
+          inject: [RECEIVER_DB],
+          useFactory: (db: Pool) =>
+            config.contract
+              ? new FeedbackContractRunner(db, {
+                  receiverId: config.receiverId,
+                  organisationId: config.contract.organisationId,
+                  organisationKey: runtime.organisationKey!,
+                  chainId: runtime.chainId,
+                  nodeUrl: config.nodeUrl,
+                  redisUrl: config.contract.redisUrl,
+                  queuePrefix: config.contract.queuePrefix,
+                  notifyAttempts: config.contract.notifyAttempts,
+                })
+              : null,
+        },
+        {
           provide: ChainFollower,
-          inject: [RECEIVER_DB, Registry],
-          useFactory: (db: Pool, metrics: Registry) =>
+          inject: [RECEIVER_DB, Registry, FeedbackContractRunner],
+          useFactory: (db: Pool, metrics: Registry, contract: FeedbackContractRunner | null) =>
             new ChainFollower(
               db,
               runtime.crypto,
@@ -183,14 +316,16 @@ export class ReceiverModule {
                 genesisHash: runtime.genesisHash,
                 batchBlocks: config.batchBlocks,
                 pollMs: config.pollMs,
+                ...(contract ? { afterBlock: contract.enqueue.bind(contract) } : {}),
               },
               metrics,
             ),
         },
         {
           provide: FollowerLifecycle,
-          inject: [ChainFollower, RECEIVER_DB],
-          useFactory: (follower: ChainFollower, db: Pool) => new FollowerLifecycle(follower, db, runtime),
+          inject: [ChainFollower, RECEIVER_DB, FeedbackContractRunner],
+          useFactory: (follower: ChainFollower, db: Pool, contract: FeedbackContractRunner | null) =>
+            new FollowerLifecycle(follower, db, runtime, contract),
         },
       ],
     };

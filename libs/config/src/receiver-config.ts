@@ -3,26 +3,44 @@ import { z } from 'zod';
 import { ConfigError } from './app-config';
 
 /** A receiver's process (DESIGN.md section 5): one organisation's receiver, on its own database. */
-const receiverSchema = z.object({
-  /** Its registered receiver id (the key in RECEIVER_KEYSTORE must be that receiver's). */
-  RECEIVER_ID: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be a receiver id'),
-  RECEIVER_KEYSTORE: z.string().min(1),
-  KEYSTORE_PASSPHRASE: z.string().min(8, 'must be at least 8 characters'),
-  /** The accounting node it follows. */
-  NODE_URL: z.url({ protocol: /^https?$/ }),
-  GENESIS_FILE: z.string().min(1),
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
-  /** The first height it takes (the paper's L); later heights only, from its checkpoint on. */
-  FROM_HEIGHT: z.coerce.number().int().min(1).default(1),
-  /** Blocks asked for per request. */
-  FOLLOW_BATCH_BLOCKS: z.coerce.number().int().min(1).max(500).default(100),
-  /** Pause when it has caught up with the node's final height. */
-  FOLLOW_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
-  CRYPTO_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
-  HTTP_HOST: z.string().min(1).default('127.0.0.1'),
-  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(3200),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+const receiverSchema = z
+  .object({
+    /** Its registered receiver id (the key in RECEIVER_KEYSTORE must be that receiver's). */
+    RECEIVER_ID: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be a receiver id'),
+    RECEIVER_KEYSTORE: z.string().min(1),
+    KEYSTORE_PASSPHRASE: z.string().min(8, 'must be at least 8 characters'),
+    /** The accounting node it follows. */
+    NODE_URL: z.url({ protocol: /^https?$/ }),
+    GENESIS_FILE: z.string().min(1),
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
+    /** The first height it takes (the paper's L); later heights only, from its checkpoint on. */
+    FROM_HEIGHT: z.coerce.number().int().min(1).default(1),
+    /** Blocks asked for per request. */
+    FOLLOW_BATCH_BLOCKS: z.coerce.number().int().min(1).max(500).default(100),
+    /** Pause when it has caught up with the node's final height. */
+    FOLLOW_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+    CRYPTO_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+    HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+    HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(3200),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** The contract this receiver runs on each share it opens (the grid operator's Algorithm 1). */
+    CONTRACT: z.enum(['grid-operator-feedback']).optional(),
+    /** With CONTRACT: the organisation that signs the results, and its keystore. */
+    ORGANISATION_ID: z.string().min(1).optional(),
+    ORGANISATION_KEYSTORE: z.string().min(1).optional(),
+    /** With CONTRACT: the Redis of the contract, publication and notification queues (BullMQ). */
+    REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .default('cbsg-receiver'),
+    /** With CONTRACT: delivery attempts of a notification before it goes to the failed (dead-letter) set. */
+    NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  })
+  .refine((e) => !e.CONTRACT || (e.ORGANISATION_ID && e.ORGANISATION_KEYSTORE && e.REDIS_URL), {
+    error: 'CONTRACT needs ORGANISATION_ID, ORGANISATION_KEYSTORE and REDIS_URL',
+    path: ['CONTRACT'],
+  });
 
 export interface ReceiverConfig {
   receiverId: string;
@@ -38,6 +56,14 @@ export interface ReceiverConfig {
   cryptoWorkers?: number;
   http: { host: string; port: number };
   logLevel: string;
+  contract?: {
+    name: 'grid-operator-feedback';
+    organisationId: string;
+    organisationKeystore: string;
+    redisUrl: string;
+    queuePrefix: string;
+    notifyAttempts: number;
+  };
 }
 
 export function parseReceiverConfig(env: Record<string, string | undefined>): ReceiverConfig {
@@ -59,6 +85,18 @@ export function parseReceiverConfig(env: Record<string, string | undefined>): Re
     ...(e.CRYPTO_WORKERS === undefined ? {} : { cryptoWorkers: e.CRYPTO_WORKERS }),
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     logLevel: e.LOG_LEVEL,
+    ...(e.CONTRACT
+      ? {
+          contract: {
+            name: e.CONTRACT,
+            organisationId: e.ORGANISATION_ID!,
+            organisationKeystore: e.ORGANISATION_KEYSTORE!,
+            redisUrl: e.REDIS_URL!,
+            queuePrefix: e.QUEUE_PREFIX,
+            notifyAttempts: e.NOTIFY_ATTEMPTS,
+          },
+        }
+      : {}),
   };
 }
 

@@ -58,6 +58,21 @@ export interface BallotCast {
 @DomainEvent('registry.ballot-cast', 1)
 export class BallotCastEvent extends JournalEvent<BallotCast> {}
 
+/** A contract's result recorded on the chain (the meter's stream: its history of regulation). */
+export interface ContractResultRecorded {
+  organisation: string;
+  receiverId: string;
+  contractId: string;
+  contractVersion: number;
+  trigger: string;
+  resultHash: string;
+  actions: Array<{ id: string; type: string }>;
+  tx: string;
+}
+
+@DomainEvent('contract.result-recorded', 1)
+export class ContractResultRecordedEvent extends JournalEvent<ContractResultRecorded> {}
+
 @DomainEvent('registry.organisation-admitted', 1)
 export class OrganisationAdmittedEvent extends JournalEvent<OrganisationAdmitted> {}
 

@@ -14,6 +14,7 @@ import type {
 import type { ReceiverRole } from './domain/transaction-bodies';
 import {
   BallotCastEvent,
+  ContractResultRecordedEvent,
   DelegateRegisteredEvent,
   DelegateRevokedEvent,
   MeterActivatedEvent,
@@ -304,6 +305,21 @@ export async function applyRegistryChange(
         event: BallotCastEvent.create({
           organisation: change.organisation,
           approves: change.approves,
+          tx: hex,
+        }),
+      };
+    case 'contract-result':
+      // Nothing in the registry changes: the chain and the meter's journal stream record it.
+      return {
+        streamId: streamOf.meter(change.result.meterId),
+        event: ContractResultRecordedEvent.create({
+          organisation: change.organisation,
+          receiverId: change.result.receiverId,
+          contractId: change.result.contractId,
+          contractVersion: change.result.contractVersion,
+          trigger: change.result.trigger,
+          resultHash: change.result.resultHash,
+          actions: change.result.actions.map((a) => ({ id: a.id, type: a.type })),
           tx: hex,
         }),
       };

@@ -82,6 +82,8 @@ export class RegistryController {
       dimensions: m.dimensions,
       policy: m.policy,
       epoch: m.epoch,
+      // Where the owner's notifications go: in the registration transaction, on the chain, already.
+      owner: m.owner,
       location: m.location,
       registeredTx: toHex(m.registeredTx),
       activatedTx: m.activatedTx ? toHex(m.activatedTx) : null,

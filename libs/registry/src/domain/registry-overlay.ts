@@ -81,7 +81,8 @@ export class RegistryOverlay implements RegistryView {
         return;
       }
       case 'ballot-cast':
-        return;
+      case 'contract-result':
+        return; // nothing a later transaction of the block depends on
     }
   }
 }

@@ -12,6 +12,7 @@ import type { Transaction } from '@app/ledger';
 import { RegistryErrors } from '../registry.errors';
 import {
   isRegistryKind,
+  type ContractResultBody,
   type MeterRegisterBody,
   REGISTRY_BODIES,
   REQUIRED_ROLE,
@@ -103,7 +104,9 @@ export type RegistryChange =
   | { type: 'receiver-revoked'; id: string; reason: string }
   | { type: 'delegate-registered'; delegate: DelegateState; publicKey: Uint8Array }
   | { type: 'delegate-revoked'; id: string; reason: string }
-  | { type: 'ballot-cast'; organisation: string; approves: string[] };
+  | { type: 'ballot-cast'; organisation: string; approves: string[] }
+  /** A transaction the chain records without changing the registry (a contract's result). */
+  | { type: 'contract-result'; organisation: string; result: ContractResultBody };
 
 /** Checks the envelope: chain, sender, role, time window, signature. */
 export async function checkEnvelope(
@@ -236,6 +239,20 @@ export async function decideRegistryTransaction(
         throw RegistryErrors.revoked('delegate', delegateId);
       }
       return { type: 'delegate-revoked', id: delegateId, reason };
+    }
+    case 'contract.result': {
+      const result = REGISTRY_BODIES[kind].parse(body);
+      const receiver = await view.receiver(result.receiverId);
+      if (!receiver || receiver.organisation !== sender.id) {
+        throw RegistryErrors.notAllowed(sender.id, kind, `the organisation of receiver ${result.receiverId}`);
+      }
+      if (receiver.status !== 'active') {
+        throw RegistryErrors.revoked('receiver', result.receiverId);
+      }
+      if (!(await view.meter(result.meterId))) {
+        throw RegistryErrors.unknown('meter', result.meterId);
+      }
+      return { type: 'contract-result', organisation: sender.id, result };
     }
     case 'vote': {
       const { approves } = REGISTRY_BODIES[kind].parse(body);

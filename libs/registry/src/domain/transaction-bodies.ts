@@ -87,7 +87,38 @@ export const voteBody = z
   .strict()
   .refine((b) => new Set(b.approves).size === b.approves.length, { error: 'a delegate is approved twice' });
 
+/**
+ * A contract's result for one meter, published by the receiver organisation that ran it: enough for
+ * anyone to re-run the contract on the same input and compare (paper V; issue 6).
+ */
+export const contractResultBody = z
+  .object({
+    receiverId: identifier,
+    // Contract ids may hold '/' (grid-operator/feedback), as @app/contracts names them.
+    contractId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'must be a contract id'),
+    contractVersion: z.number().int().min(1).max(1_000_000),
+    meterId: identifier,
+    /** What triggered it (report:<id hex>), unique per contract and meter. */
+    trigger: z.string().regex(/^[a-z]+:[0-9a-f]{64}$/, 'must be <kind>:<64 lower-case hex characters>'),
+    /** The evaluation's input, exactly as evaluated. */
+    input: z.record(z.string().max(64), z.union([z.number(), z.string().max(200), z.boolean()])),
+    resultHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 hash in lower-case hex'),
+    actions: z
+      .array(
+        z
+          .object({
+            id: z.string().regex(/^[A-Za-z0-9:._-]{1,200}$/, 'must be an action id'),
+            type: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/),
+            message: z.string().max(500),
+          })
+          .strict(),
+      )
+      .max(16),
+  })
+  .strict();
+
 export type MeterRegisterBody = z.infer<typeof meterRegisterBody>;
+export type ContractResultBody = z.infer<typeof contractResultBody>;
 export type MeterRevokeBody = z.infer<typeof meterRevokeBody>;
 export type ReceiverRegisterBody = z.infer<typeof receiverRegisterBody>;
 export type ReceiverRevokeBody = z.infer<typeof receiverRevokeBody>;
@@ -105,6 +136,7 @@ export const REGISTRY_BODIES = {
   'delegate.revoke': delegateRevokeBody,
   'cc.partial-key': partialKeyBody,
   vote: voteBody,
+  'contract.result': contractResultBody,
 } as const satisfies Partial<Record<TxKind, z.ZodType>>;
 
 export type RegistryTxKind = keyof typeof REGISTRY_BODIES;
@@ -124,4 +156,5 @@ export const REQUIRED_ROLE: Record<RegistryTxKind, string> = {
   'cc.partial-key': 'control-center',
   // Any member may vote; its stake is its weight (zero stake, zero weight).
   vote: 'member',
+  'contract.result': 'receiver',
 };

@@ -1,0 +1,341 @@
+import { createHash } from 'node:crypto';
+
+import { Logger } from '@nestjs/common';
+import { type Job, Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Pool, PoolClient } from 'pg';
+
+import {
+  compileContract,
+  type CompiledContract,
+  GRID_OPERATOR_FEEDBACK_CONTRACT,
+  instantiateContract,
+} from '@app/contracts';
+import { blsSign, type SecretScalar, toHex } from '@app/crypto';
+import { OutboxRelay, ProcessedJobs } from '@app/event-store';
+import { Transaction } from '@app/ledger';
+
+import type { BlockReadings } from './chain-follower';
+
+/** BullMQ job ids may not hold ':': a job's logical key, hashed. */
+function jobId(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
+}
+
+/** Domain of the signature on a notification (X-CBSG-Signature): BLS by the operator's organisation key. */
+export const NOTIFY_SIGNATURE_TAG = 'CBSG-NOTIFY-V1';
+
+const QUEUES = {
+  evaluations: 'contract-evaluations',
+  publications: 'chain-publications',
+  notifications: 'notifications',
+} as const;
+
+/** What the operator keeps per meter; a meter without a row is a postpaid meter with no arrears. */
+export interface OperatorAccount {
+  prepaid: boolean;
+  prepaid_balance: number;
+  prepaid_low_level: number;
+  arrears: number;
+  arrears_level: number;
+  serious_arrears_level: number;
+  threshold_value: number;
+  latest_price: number;
+}
+
+export const DEFAULT_ACCOUNT: OperatorAccount = {
+  prepaid: false,
+  prepaid_balance: 0,
+  prepaid_low_level: 5,
+  arrears: 0,
+  arrears_level: 20,
+  serious_arrears_level: 200,
+  threshold_value: 5,
+  latest_price: 0.27,
+};
+
+export interface FeedbackContractOptions {
+  receiverId: string;
+  organisationId: string;
+  organisationKey: SecretScalar;
+  chainId: string;
+  nodeUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
+  notifyAttempts: number;
+}
+
+interface EvaluationJob {
+  meterId: string;
+  reportId: string;
+  consumption: number | null;
+  tampered: boolean;
+}
+
+interface NotificationJob {
+  meterId: string;
+  trigger: string;
+  action: { id: string; type: string; message: string };
+}
+
+/**
+ * The grid operator's feedback contract (paper Algorithm 1) run on every share the receiver opens:
+ * the follower writes one evaluation job per share into the outbox, in the block's transaction; a
+ * BullMQ worker evaluates it with the operator's account data (once per job: ProcessedJobs) and
+ * writes the result, a publication job and one notification job per action; the publication worker
+ * signs the result as a contract.result transaction and submits it to the node; the notification
+ * worker posts each action, signed, to the meter owner's endpoint, with retries and back-off, keyed by
+ * the action id so that the owner sees each action once. Jobs that run out of attempts stay in
+ * BullMQ's failed set: the dead-letter queue.
+ */
+export class FeedbackContractRunner {
+  private readonly logger = new Logger(FeedbackContractRunner.name);
+  private readonly contract: CompiledContract;
+  private readonly processed: ProcessedJobs;
+  private readonly queues = new Map<string, Queue>();
+  private readonly workers: Worker[] = [];
+  private readonly owners = new Map<string, string>();
+  private relay: OutboxRelay | undefined;
+  private connection: Redis | undefined;
+
+  constructor(
+    private readonly db: Pool,
+    private readonly options: FeedbackContractOptions,
+  ) {
+    this.contract = compileContract(
+      instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner: options.organisationId }),
+    );
+    this.processed = new ProcessedJobs(db);
+  }
+
+  /** In the follower's block transaction: one evaluation per share opened or found tampered. */
+  async enqueue(client: PoolClient, _height: bigint, readings: BlockReadings): Promise<void> {
+    const jobs: EvaluationJob[] = [
+      ...readings.opened.map((o) => ({
+        meterId: o.report.meterId,
+        reportId: o.report.idHex,
+        consumption: typeof o.values.consumption_kwh === 'number' ? o.values.consumption_kwh : null,
+        tampered: false,
+      })),
+      ...readings.tampered.map((t) => ({
+        meterId: t.report.meterId,
+        reportId: t.report.idHex,
+        consumption: null,
+        tampered: true,
+      })),
+    ].filter((j) => j.tampered || j.consumption !== null);
+    if (jobs.length === 0) {
+      return;
+    }
+    await client.query(
+      `INSERT INTO outbox (queue, job_name, job_id, payload)
+       SELECT $1, 'evaluate', j.id, j.payload FROM unnest($2::text[], $3::jsonb[]) AS j(id, payload)
+       ON CONFLICT (job_id) DO NOTHING`,
+      [
+        QUEUES.evaluations,
+        jobs.map((j) => jobId('evaluate', this.options.receiverId, j.reportId)),
+        jobs.map((j) => JSON.stringify(j)),
+      ],
+    );
+  }
+
+  start(): void {
+    const connection = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null });
+    connection.on('error', () => undefined); // BullMQ reconnects; the relay keeps jobs meanwhile
+    this.connection = connection;
+    const worker = (queue: string, handler: (job: Job) => Promise<void>, concurrency: number) => {
+      const w = new Worker(queue, handler, { connection, prefix: this.options.queuePrefix, concurrency });
+      w.on('failed', (job, error) =>
+        this.logger.warn(`${queue} job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`),
+      );
+      this.workers.push(w);
+    };
+    worker(QUEUES.evaluations, (job) => this.evaluate(job as Job<EvaluationJob>), 8);
+    worker(QUEUES.publications, (job) => this.publish(job as Job<{ trigger: string }>), 4);
+    worker(QUEUES.notifications, (job) => this.notify(job as Job<NotificationJob>), 8);
+    this.relay = new OutboxRelay(this.db, { get: (name) => this.queue(name) }, { pollMs: 200 });
+    this.relay.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+    await this.relay?.stop();
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await this.connection?.quit().catch(() => undefined);
+  }
+
+  /** Waiting, active, failed (dead-letter) and completed jobs per queue. */
+  async queueCounts(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const name of Object.values(QUEUES)) {
+      out[name] = await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+    }
+    return out;
+  }
+
+  private queue(name: string): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      const defaults =
+        name === QUEUES.notifications
+          ? { attempts: this.options.notifyAttempts, backoff: { type: 'exponential', delay: 1_000 } }
+          : { attempts: 20, backoff: { type: 'exponential', delay: 500 } };
+      queue = new Queue(name, {
+        connection: this.connection!,
+        prefix: this.options.queuePrefix,
+        defaultJobOptions: { ...defaults, removeOnComplete: 10_000, removeOnFail: false },
+      });
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  private async evaluate(job: Job<EvaluationJob>): Promise<void> {
+    const { meterId, reportId, consumption, tampered } = job.data;
+    const trigger = `report:${reportId}`;
+    const ran = await this.processed.once(QUEUES.evaluations, job.id!, async (tx) => {
+      const { rows } = await tx.query<OperatorAccount & { version: number }>(
+        `SELECT version, prepaid, prepaid_balance, prepaid_low_level, arrears, arrears_level, serious_arrears_level,
+                threshold_value, latest_price FROM operator_accounts WHERE meter_id = $1`,
+        [meterId],
+      );
+      const { version: _version, ...account } = rows[0] ?? { version: 0, ...DEFAULT_ACCOUNT };
+      const input = { ...account, tampered, meter_value: consumption ?? 0 };
+      const evaluation = this.contract.evaluate(meterId, input, trigger);
+      const actions = evaluation.result.functions.flatMap((f) =>
+        f.actions.map((a) => ({ id: a.actionId, type: a.type, message: a.message })),
+      );
+      await tx.query(
+        `INSERT INTO contract_results (receiver_id, trigger, meter_id, contract_id, contract_version, input, result_hash, actions, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING`,
+        [
+          this.options.receiverId,
+          trigger,
+          meterId,
+          this.contract.contract.id,
+          this.contract.contract.version,
+          JSON.stringify(input),
+          evaluation.resultHash,
+          JSON.stringify(actions),
+        ],
+      );
+      const outbox: Array<[string, string, string, unknown]> = [
+        [QUEUES.publications, 'publish', jobId('publish', this.options.receiverId, trigger), { trigger }],
+        ...actions.map((action): [string, string, string, unknown] => [
+          QUEUES.notifications,
+          'notify',
+          jobId('notify', action.id),
+          { meterId, trigger, action } satisfies NotificationJob,
+        ]),
+      ];
+      await tx.query(
+        `INSERT INTO outbox (queue, job_name, job_id, payload)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) ON CONFLICT (job_id) DO NOTHING`,
+        [
+          outbox.map((o) => o[0]),
+          outbox.map((o) => o[1]),
+          outbox.map((o) => o[2]),
+          outbox.map((o) => JSON.stringify(o[3])),
+        ],
+      );
+    });
+    if (ran) {
+      this.relay?.wake();
+    }
+  }
+
+  private async publish(job: Job<{ trigger: string }>): Promise<void> {
+    const { rows } = await this.db.query<{
+      meter_id: string;
+      contract_id: string;
+      contract_version: number;
+      input: Record<string, number | string | boolean>;
+      result_hash: string;
+      actions: Array<{ id: string; type: string; message: string }>;
+      tx_hash: Buffer | null;
+      created_at: Date;
+    }>(
+      `SELECT meter_id, contract_id, contract_version, input, result_hash, actions, tx_hash, created_at
+       FROM contract_results WHERE receiver_id = $1 AND trigger = $2`,
+      [this.options.receiverId, job.data.trigger],
+    );
+    const row = rows[0];
+    if (!row || row.tx_hash) {
+      return;
+    }
+    // The result's own time as the transaction's: a retry signs the very same transaction.
+    const tx = Transaction.sign(
+      {
+        chainId: this.options.chainId,
+        kind: 'contract.result',
+        sender: this.options.organisationId,
+        timestamp: row.created_at.getTime(),
+        body: {
+          receiverId: this.options.receiverId,
+          contractId: row.contract_id,
+          contractVersion: row.contract_version,
+          meterId: row.meter_id,
+          trigger: job.data.trigger,
+          input: row.input,
+          resultHash: row.result_hash,
+          actions: row.actions,
+        },
+      },
+      this.options.organisationKey,
+    );
+    const response = await fetch(`${this.options.nodeUrl}/transactions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(tx.toJSON()),
+      signal: AbortSignal.timeout(15_000),
+    });
+    if (!response.ok) {
+      throw new Error(
+        `the node refused contract.result for ${row.meter_id}: ${response.status} ${await response.text()}`,
+      );
+    }
+    await this.db.query('UPDATE contract_results SET tx_hash = $3 WHERE receiver_id = $1 AND trigger = $2', [
+      this.options.receiverId,
+      job.data.trigger,
+      Buffer.from(tx.hash),
+    ]);
+  }
+
+  private async notify(job: Job<NotificationJob>): Promise<void> {
+    const { meterId, trigger, action } = job.data;
+    const url = await this.notifyUrl(meterId);
+    const body = JSON.stringify({ meterId, trigger, action, from: this.options.organisationId });
+    const signature = blsSign(
+      this.options.organisationKey,
+      { tag: NOTIFY_SIGNATURE_TAG, chainId: this.options.chainId },
+      Buffer.from(body),
+    );
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': action.id,
+        'x-cbsg-signer': this.options.organisationId,
+        'x-cbsg-signature': toHex(signature),
+      },
+      body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!response.ok) {
+      throw new Error(`${url} answered ${response.status}`);
+    }
+  }
+
+  private async notifyUrl(meterId: string): Promise<string> {
+    let url = this.owners.get(meterId);
+    if (!url) {
+      const response = await fetch(`${this.options.nodeUrl}/meters/${encodeURIComponent(meterId)}`);
+      if (!response.ok) {
+        throw new Error(`the node answered ${response.status} for meter ${meterId}`);
+      }
+      url = ((await response.json()) as { owner: { notifyUrl: string } }).owner.notifyUrl;
+      this.owners.set(meterId, url);
+    }
+    return url;
+  }
+}

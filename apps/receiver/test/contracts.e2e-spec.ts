@@ -1,0 +1,235 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+
+import type { INestApplication } from '@nestjs/common';
+
+import { parseReceiverConfig } from '@app/config';
+import { compileContract, GRID_OPERATOR_FEEDBACK_CONTRACT, instantiateContract } from '@app/contracts';
+import { CONSORTIUM_FILES } from '@app/control-center';
+import { BlsPublicKey, blsVerify, writeKeystoreFile } from '@app/crypto';
+import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
+import { Transaction } from '@app/ledger';
+import { FleetSimulator, STANDARD_DIMENSIONS } from '@app/meter-sdk';
+import { createTestDatabase, type TestDatabase } from '@app/testing';
+
+import {
+  ConsortiumHarness,
+  ORGANISATIONS,
+  TEST_PASSPHRASE,
+  TEST_SCRYPT,
+} from '../../../test/support/consortium-harness';
+import { createReceiverApp } from '../src/bootstrap';
+import { NOTIFY_SIGNATURE_TAG } from '../src/feedback-contract';
+
+const OPERATOR = 'operator-billing';
+
+interface Delivery {
+  key: string;
+  status: number;
+  body: { meterId: string; action: { id: string; type: string } };
+  verified: boolean;
+}
+
+describe("the grid operator's feedback contract: evaluated per share, on the chain, delivered once", () => {
+  let harness: ConsortiumHarness;
+  let db: TestDatabase;
+  let operator: INestApplication;
+  let operatorUrl: string;
+  let webhook: Server;
+  let meters: EnrolledMeter[];
+  const deliveries: Delivery[] = [];
+  const attempts = new Map<string, number>();
+  const simulator = new FleetSimulator({ seed: 9, meters: 3 });
+
+  function readBody(request: IncomingMessage): Promise<string> {
+    return new Promise((resolve) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      request.on('end', () => resolve(text));
+    });
+  }
+
+  beforeAll(async () => {
+    harness = await ConsortiumHarness.start();
+    // The owners' phones: the first attempt of every action fails (503), the next one is taken.
+    webhook = createServer((request, response) => {
+      void readBody(request).then((text) => {
+        const key = String(request.headers['idempotency-key']);
+        const attempt = (attempts.get(key) ?? 0) + 1;
+        attempts.set(key, attempt);
+        const status = attempt === 1 ? 503 : 200;
+        const signer = harness.consortium.genesis.organisations.find(
+          (o) => o.id === request.headers['x-cbsg-signer'],
+        );
+        deliveries.push({
+          key,
+          status,
+          body: JSON.parse(text) as Delivery['body'],
+          verified:
+            signer !== undefined &&
+            blsVerify(
+              BlsPublicKey.fromBytes(Buffer.from(signer.publicKey, 'hex')),
+              { tag: NOTIFY_SIGNATURE_TAG, chainId: harness.chainId },
+              Buffer.from(text),
+              Buffer.from(String(request.headers['x-cbsg-signature']), 'hex'),
+            ),
+        });
+        response.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const notifyUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/notify`;
+
+    const ctx = harness.enrolment();
+    const holder = await enrolReceiver(ctx, {
+      id: OPERATOR,
+      organisation: ORGANISATIONS.gridOperator,
+      role: 'grid-operator',
+    });
+    const keystore = path.join(harness.dir, 'keys', `receiver-${OPERATOR}.keystore.json`);
+    await writeKeystoreFile(
+      keystore,
+      { kind: 'receiver', id: OPERATOR, publicKey: holder.keys.publicKey, key: holder.keys.secret },
+      TEST_PASSPHRASE,
+      { scrypt: TEST_SCRYPT },
+    );
+    meters = await enrolMeters(
+      ctx,
+      simulator.meters.map((m, i) => ({
+        meterId: m.meterId,
+        registrar: ORGANISATIONS.gridOperator,
+        dimensions: STANDARD_DIMENSIONS,
+        policy: [{ receiver: OPERATOR, dimensions: ['consumption_kwh', 'device_status'] }],
+        epoch: { maxReports: 4, maxAgeMs: 3_600_000 },
+        owner: { name: `owner ${i}`, notifyUrl },
+      })),
+    );
+    db = await createTestDatabase({ poolSize: 2 });
+    operator = await createReceiverApp(
+      parseReceiverConfig({
+        RECEIVER_ID: OPERATOR,
+        RECEIVER_KEYSTORE: keystore,
+        KEYSTORE_PASSPHRASE: TEST_PASSPHRASE,
+        NODE_URL: harness.nodeUrl,
+        GENESIS_FILE: path.join(harness.dir, CONSORTIUM_FILES.genesis),
+        DATABASE_URL: db.url,
+        FOLLOW_POLL_MS: '100',
+        CRYPTO_WORKERS: '1',
+        CONTRACT: 'grid-operator-feedback',
+        ORGANISATION_ID: ORGANISATIONS.gridOperator,
+        ORGANISATION_KEYSTORE: path.join(
+          harness.dir,
+          CONSORTIUM_FILES.organisationKey(ORGANISATIONS.gridOperator),
+        ),
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        QUEUE_PREFIX: `contracts-${process.pid}-${Date.now()}`,
+        NOTIFY_ATTEMPTS: '4',
+        LOG_LEVEL: process.env.TEST_LOGS ? 'debug' : 'fatal',
+      }),
+    );
+    await operator.listen(0, '127.0.0.1');
+    operatorUrl = await operator.getUrl();
+  });
+
+  afterAll(async () => {
+    await operator?.close();
+    await db?.drop();
+    webhook?.close();
+    await harness?.stop();
+  });
+
+  it('given a meter in serious arrears and two paid up, each report gets its result on the chain and each action reaches the owner once', async () => {
+    const account = {
+      prepaid: false,
+      prepaid_balance: 0,
+      prepaid_low_level: 5,
+      arrears: 0,
+      arrears_level: 20,
+      serious_arrears_level: 200,
+      threshold_value: 100,
+      latest_price: 0.31,
+    };
+    const arrears = meters[0]!.spec.meterId;
+    const put = await fetch(`${operatorUrl}/accounts/${arrears}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...account, arrears: 450 }),
+    });
+    expect(await put.json()).toMatchObject({ meterId: arrears, version: 1, arrears: 450 });
+    for (const meter of meters.slice(1)) {
+      await fetch(`${operatorUrl}/accounts/${meter.spec.meterId}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(account),
+      });
+    }
+    const bad = await fetch(`${operatorUrl}/accounts/${arrears}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...account, arrears: -1 }),
+    });
+    expect(bad.status).toBe(400);
+
+    const now = Date.now();
+    const reports = meters.map((m) => m.reporter.report(simulator.reading(m.spec.meterId, now), now));
+    expect(
+      (await harness.post('/reports/batch', { reports: reports.map((r) => r.toJSON()) })).body,
+    ).toMatchObject({
+      accepted: 3,
+    });
+
+    // Every report's result is on the chain, signed by the operator, and re-runs to the same hash.
+    const contract = compileContract(
+      instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner: ORGANISATIONS.gridOperator }),
+    );
+    const deadline = Date.now() + 60_000;
+    let onChain: Transaction[] = [];
+    while (onChain.length < reports.length && Date.now() < deadline) {
+      const { rows } = await harness.db.pool.query<{ bytes: Buffer }>(
+        `SELECT bytes FROM block_transactions WHERE kind = 'contract.result'`,
+      );
+      onChain = rows.map((r) => Transaction.decode(r.bytes));
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(onChain).toHaveLength(reports.length);
+    for (const tx of onChain) {
+      const body = tx.body as {
+        meterId: string;
+        trigger: string;
+        input: Record<string, unknown>;
+        resultHash: string;
+        actions: Array<{ type: string }>;
+      };
+      expect(tx.sender).toBe(ORGANISATIONS.gridOperator);
+      expect(contract.evaluate(body.meterId, body.input, body.trigger).resultHash).toBe(body.resultHash);
+      const types = body.actions.map((a) => a.type);
+      expect(types).toContain(body.meterId === arrears ? 'forced-trip' : 'report-price');
+    }
+
+    // Each action reached the owner's endpoint: once accepted (after one refused attempt), signed.
+    const actions = onChain.flatMap((tx) =>
+      (tx.body as { actions: Array<{ id: string }> }).actions.map((a) => a.id),
+    );
+    const until = Date.now() + 30_000;
+    while (deliveries.filter((d) => d.status === 200).length < actions.length && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const accepted = deliveries.filter((d) => d.status === 200);
+    expect(accepted.map((d) => d.key).sort()).toEqual([...actions].sort());
+    expect(accepted.every((d) => d.verified)).toBe(true);
+    expect(
+      accepted.find((d) => d.body.meterId === arrears && d.body.action.type === 'forced-trip'),
+    ).toBeDefined();
+
+    // Only the receiver's own organisation may publish its results.
+    const forged = await harness.submit(ORGANISATIONS.controlCenter, 'contract.result', onChain[0]!.body);
+    expect(forged).toMatchObject({ status: 403, body: { code: 'TX.NOT_ALLOWED' } });
+
+    const queues = (await (await fetch(`${operatorUrl}/queues`)).json()) as Record<
+      string,
+      { failed: number }
+    >;
+    expect(queues.notifications!.failed).toBe(0);
+  });
+});
