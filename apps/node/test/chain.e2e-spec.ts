@@ -21,8 +21,9 @@ import {
   slotAt,
   slotStart,
   type Timing,
+  Transaction,
 } from '@app/ledger';
-import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
+import { createHolderIdentity, FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
 import { repoRoot } from '@app/persistence';
 
 import { ConsortiumHarness, ORGANISATIONS, PEER_NODE } from '../../../test/support/consortium-harness';
@@ -331,6 +332,49 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     });
     const metrics = await (await fetch(`${harness.nodeUrl}/metrics`)).text();
     expect(metrics).toMatch(/cbsg_blocks_refused_total\{reason="BLOCK.BAD_REPORT_SIGNATURE"\} 1/);
+  });
+
+  it('given a block that changes one identity twice (registered, then revoked), should make it final with both changes journalled in order', async () => {
+    const holder = createHolderIdentity('meter-twice');
+    const sign = (
+      kind: 'meter.register' | 'meter.revoke',
+      body: Record<string, unknown>,
+      timestamp: number,
+    ) =>
+      Transaction.sign(
+        { chainId: harness.chainId, kind, sender: ORGANISATIONS.gridOperator, timestamp, body },
+        harness.organisationKey(ORGANISATIONS.gridOperator),
+      );
+    const now = Date.now();
+    const register = sign(
+      'meter.register',
+      {
+        meterId: 'meter-twice',
+        publicKey: holder.publicKey,
+        possession: holder.possession,
+        dimensions: STANDARD_DIMENSIONS,
+        policy: standardPolicies(RECEIVERS)[0],
+        epoch: { maxReports: 4, maxAgeMs: 3_600_000 },
+        owner: { name: 'owner', notifyUrl: 'https://phones.example/twice' },
+      },
+      now,
+    );
+    const revoke = sign('meter.revoke', { meterId: 'meter-twice', reason: 'installed by mistake' }, now + 1);
+    const { slot, producer } = await upcomingSlot();
+    const block = await blockOnHead(slot, producer, [
+      { type: 'transaction', transaction: register },
+      { type: 'transaction', transaction: revoke },
+    ]);
+    expect((await sendBlock(blockToWire(block))).status).toBe(202);
+    await harness.waitFor(`/transactions/${revoke.hashHex}`, (body) => body.status === 'final');
+    expect((await harness.get('/meters/meter-twice')).body).toMatchObject({ status: 'revoked' });
+    const { rows } = await harness.db.pool.query<{ type: string; stream_version: number }>(
+      "SELECT type, stream_version FROM events WHERE stream_id = 'meter-meter-twice' ORDER BY stream_version",
+    );
+    expect(rows).toEqual([
+      { type: 'registry.meter-registered', stream_version: 1 },
+      { type: 'registry.meter-revoked', stream_version: 2 },
+    ]);
   });
 
   it('given every node down for longer than two rounds, when it comes back, should elect the stalled round and go on', async () => {

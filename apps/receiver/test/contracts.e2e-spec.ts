@@ -173,10 +173,13 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
 
     const now = Date.now();
     const reports = meters.map((m) => m.reporter.report(simulator.reading(m.spec.meterId, now), now));
+    // A second report of the first meter: two results for one meter in one block write one journal
+    // stream twice in one finalization.
+    reports.push(meters[0]!.reporter.report(simulator.reading(meters[0]!.spec.meterId, now + 1), now + 1));
     expect(
       (await harness.post('/reports/batch', { reports: reports.map((r) => r.toJSON()) })).body,
     ).toMatchObject({
-      accepted: 3,
+      accepted: 4,
     });
 
     // Every report's result is on the chain, signed by the operator, and re-runs to the same hash.
