@@ -6,6 +6,7 @@
 // reporting continuously (simulated time runs --speed times faster than the clock). A status line
 // every few seconds; Ctrl-C stops everything cleanly.
 import { access, mkdir, readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import path from 'node:path';
 
 import { Client } from 'pg';
@@ -82,6 +83,7 @@ const PASSPHRASE = process.env.CBSG_PASSPHRASE ?? 'cbsg-devnet-passphrase';
 const FIRST_NODE_PORT = 3000;
 const CC_PORT = 3100;
 const RECEIVER_PORT = 3200;
+const PHONES_PORT = 3300;
 const RECEIVERS = {
   controlCenter: 'cc-analytics',
   gridOperator: 'operator-billing',
@@ -267,6 +269,17 @@ async function main(): Promise<void> {
       );
     }
   }
+  // The owners' phones: a local endpoint that takes the contracts' notifications and counts them.
+  let notified = 0;
+  const phones = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      notified += 1;
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => phones.listen(PHONES_PORT, '127.0.0.1', resolve));
+  phones.unref();
   // One receiver process per organisation, each on its own database, following a node of its choice.
   for (const [i, id] of Object.values(RECEIVERS).entries()) {
     const url = new URL(POSTGRES);
@@ -285,6 +298,16 @@ async function main(): Promise<void> {
         HTTP_PORT: String(RECEIVER_PORT + i),
         CRYPTO_WORKERS: '1',
         LOG_LEVEL: 'info',
+        // The grid operator runs its feedback contract (Algorithm 1) on every share it opens.
+        ...(id === RECEIVERS.gridOperator
+          ? {
+              CONTRACT: 'grid-operator-feedback',
+              ORGANISATION_ID: 'grid-operator',
+              ORGANISATION_KEYSTORE: path.join(dir, CONSORTIUM_FILES.organisationKey('grid-operator')),
+              REDIS_URL,
+              QUEUE_PREFIX: 'cbsg-devnet-receiver',
+            }
+          : {}),
       },
       readyUrl: `http://127.0.0.1:${RECEIVER_PORT + i}/health/live`,
       logDir,
@@ -307,7 +330,7 @@ async function main(): Promise<void> {
       dimensions: STANDARD_DIMENSIONS,
       policy: policies[i % policies.length]!,
       epoch: { maxReports: 96, maxAgeMs: 24 * 3_600_000 },
-      owner: { name: `owner of ${meter.meterId}`, notifyUrl: 'https://phones.devnet.invalid/notify' },
+      owner: { name: `owner of ${meter.meterId}`, notifyUrl: `http://127.0.0.1:${PHONES_PORT}/notify` },
       location: meter.location,
     })),
     {
@@ -367,7 +390,7 @@ async function main(): Promise<void> {
       process.stdout.write(
         `\r${new Date().toISOString().slice(11, 19)}  head/final: ${heights.join('  ')}  ` +
           `final reports ${finalReports} (${rate.toFixed(0)}/s)  missed slots ${first?.totals.missedSlots ?? '?'}  ` +
-          `accepted ${accepted} refused ${refused}  simulated ${new Date(simulatedNow()).toISOString().slice(0, 16)}   `,
+          `accepted ${accepted} refused ${refused}  notified ${notified}  simulated ${new Date(simulatedNow()).toISOString().slice(0, 16)}   `,
       );
     });
   }, 2_000);
