@@ -21,6 +21,7 @@ import { z } from 'zod';
 import type { ReceiverConfig } from '@app/config';
 import { type CryptoPool, type PoolReceiver, type SecretScalar, toHex } from '@app/crypto';
 import { MetricsModule } from '@app/metrics';
+import { analyseTheft } from '@app/receivers';
 
 import { ChainFollower } from './chain-follower';
 import { FeedbackContractRunner } from './feedback-contract';
@@ -96,6 +97,50 @@ export class ReceiverController {
       position: r.position,
       values: r.dimensions,
     }));
+  }
+
+  @Get('analyses/theft')
+  @ApiQuery({
+    name: 'hours',
+    required: false,
+    description: 'how far back the readings go, 1 to 720, default 24',
+  })
+  @ApiQuery({
+    name: 'intervalMinutes',
+    required: false,
+    description: "the meters' reading interval, default 15",
+  })
+  @ApiOperation({
+    summary:
+      'Anti-theft, "high supply, low meter" (paper V.A), over this receiver\'s readings: suspects with reasons and evidence, largest unmetered energy first; needs the three-phase voltages and currents and the consumption in the share.',
+  })
+  async theft(@Query('hours') hours?: string, @Query('intervalMinutes') intervalMinutes?: string) {
+    const window = limitParam(hours, 24, 720);
+    const interval = limitParam(intervalMinutes, 15, 1440);
+    const { rows } = await this.db.query<{
+      meter_id: string;
+      read_at: Date;
+      dimensions: Record<string, number | string>;
+    }>(
+      `SELECT meter_id, read_at, dimensions FROM receiver_readings
+       WHERE receiver_id = $1 AND read_at >= now() - make_interval(hours => $2) ORDER BY meter_id, read_at`,
+      [this.config.receiverId, window],
+    );
+    const byMeter = new Map<string, Array<{ at: number; values: Record<string, number | string> }>>();
+    for (const row of rows) {
+      const list = byMeter.get(row.meter_id) ?? [];
+      list.push({ at: row.read_at.getTime(), values: row.dimensions });
+      byMeter.set(row.meter_id, list);
+    }
+    const report = analyseTheft(
+      [...byMeter].map(([meterId, readings]) => ({ meterId, intervalMs: interval * 60_000, readings })),
+    );
+    return {
+      windowHours: window,
+      suspects: report.suspects,
+      cleared: report.cleared.map((e) => ({ meterId: e.meterId, ratio: e.ratio })),
+      undetermined: report.undetermined.map((u) => ({ meterId: u.meterId, reason: u.reason })),
+    };
   }
 
   @Get('tampered')

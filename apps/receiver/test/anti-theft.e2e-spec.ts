@@ -1,0 +1,131 @@
+import path from 'node:path';
+
+import type { INestApplication } from '@nestjs/common';
+
+import { parseReceiverConfig } from '@app/config';
+import { CONSORTIUM_FILES } from '@app/control-center';
+import { writeKeystoreFile } from '@app/crypto';
+import { enrolMeters, enrolReceiver } from '@app/devnet';
+import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicy } from '@app/meter-sdk';
+import { createTestDatabase, type TestDatabase } from '@app/testing';
+
+import {
+  ConsortiumHarness,
+  ORGANISATIONS,
+  TEST_PASSPHRASE,
+  TEST_SCRYPT,
+} from '../../../test/support/consortium-harness';
+import { createReceiverApp } from '../src/bootstrap';
+
+const CC = 'cc-analytics';
+const INTERVALS = 24;
+
+describe("the control center's anti-theft analysis over the shares it opened from the chain", () => {
+  let harness: ConsortiumHarness;
+  let db: TestDatabase;
+  let cc: INestApplication;
+  let ccUrl: string;
+  const simulator = new FleetSimulator({ seed: 31, meters: 6, thieves: 1 });
+
+  beforeAll(async () => {
+    // Six hours of 15-minute readings arrive at once (a gateway that was offline): the window allows it.
+    harness = await ConsortiumHarness.start({ nodeEnv: { ACCEPT_WINDOW_MS: String(24 * 3_600_000) } });
+    const ctx = harness.enrolment();
+    const holder = await enrolReceiver(ctx, {
+      id: CC,
+      organisation: ORGANISATIONS.controlCenter,
+      role: 'control-center',
+    });
+    const keystore = path.join(harness.dir, 'keys', `receiver-${CC}.keystore.json`);
+    await writeKeystoreFile(
+      keystore,
+      { kind: 'receiver', id: CC, publicKey: holder.keys.publicKey, key: holder.keys.secret },
+      TEST_PASSPHRASE,
+      { scrypt: TEST_SCRYPT },
+    );
+    const [rule] = standardPolicy(
+      { controlCenter: CC, gridOperator: 'unused', equipmentSupplier: 'unused' },
+      'standard',
+    );
+    const fleet = await enrolMeters(
+      ctx,
+      simulator.meters.map((m, i) => ({
+        meterId: m.meterId,
+        registrar: ORGANISATIONS.gridOperator,
+        dimensions: STANDARD_DIMENSIONS,
+        policy: [rule!],
+        epoch: { maxReports: 96, maxAgeMs: 24 * 3_600_000 },
+        owner: { name: `owner ${i}`, notifyUrl: `https://phones.example/${i}` },
+      })),
+    );
+    db = await createTestDatabase({ poolSize: 2 });
+    cc = await createReceiverApp(
+      parseReceiverConfig({
+        RECEIVER_ID: CC,
+        RECEIVER_KEYSTORE: keystore,
+        KEYSTORE_PASSPHRASE: TEST_PASSPHRASE,
+        NODE_URL: harness.nodeUrl,
+        GENESIS_FILE: path.join(harness.dir, CONSORTIUM_FILES.genesis),
+        DATABASE_URL: db.url,
+        FOLLOW_POLL_MS: '100',
+        CRYPTO_WORKERS: '1',
+        LOG_LEVEL: process.env.TEST_LOGS ? 'debug' : 'fatal',
+      }),
+    );
+    await cc.listen(0, '127.0.0.1');
+    ccUrl = await cc.getUrl();
+
+    const interval = simulator.intervalMs;
+    const start = Math.floor(Date.now() / interval) * interval - INTERVALS * interval;
+    const reports = [];
+    for (let k = 0; k < INTERVALS; k += 1) {
+      for (const meter of fleet) {
+        const at = start + k * interval;
+        if (simulator.isReporting(meter.spec.meterId, at)) {
+          reports.push(meter.reporter.report(simulator.reading(meter.spec.meterId, at), at));
+        }
+      }
+    }
+    const answer = await harness.post('/reports/batch', { reports: reports.map((r) => r.toJSON()) });
+    expect(answer.body).toMatchObject({ accepted: reports.length });
+    const last = reports.at(-1)!;
+    await harness.waitFor(`/reports/${last.idHex}`, (body) => body.status === 'final', 60_000);
+    const target = ((await harness.get('/chain/status')).body as { final: { height: string } }).final.height;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const status = (await (await fetch(`${ccUrl}/status`)).json()) as { height: string };
+      if (BigInt(status.height) >= BigInt(target) || Date.now() > deadline) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  });
+
+  afterAll(async () => {
+    await cc?.close();
+    await db?.drop();
+    await harness?.stop();
+  });
+
+  it('given six hours of readings with one power thief among six meters, should list exactly the thief, with reasons and evidence', async () => {
+    const thief = simulator.meters.find((m) => m.behaviour === 'thief')!.meterId;
+    const response = await fetch(`${ccUrl}/analyses/theft?hours=12`);
+    expect(response.status).toBe(200);
+    const analysis = (await response.json()) as {
+      suspects: Array<{
+        meterId: string;
+        reasons: Array<{ code: string; text: string }>;
+        evidence: { ratio: number; unmeteredKwh: number };
+      }>;
+      cleared: Array<{ meterId: string }>;
+      undetermined: Array<{ meterId: string }>;
+    };
+    expect(analysis.suspects.map((s) => s.meterId)).toEqual([thief]);
+    const [suspect] = analysis.suspects;
+    expect(suspect!.reasons.length).toBeGreaterThan(0);
+    expect(suspect!.evidence.ratio).toBeLessThan(0.8);
+    expect(suspect!.evidence.unmeteredKwh).toBeGreaterThan(0);
+    expect(analysis.cleared.length + analysis.undetermined.length).toBe(5);
+    expect((await fetch(`${ccUrl}/analyses/theft?hours=0`)).status).toBe(400);
+  });
+});
