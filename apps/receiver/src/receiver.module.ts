@@ -21,7 +21,14 @@ import { z } from 'zod';
 import type { ReceiverConfig } from '@app/config';
 import { type CryptoPool, type PoolReceiver, type SecretScalar, toHex } from '@app/crypto';
 import { MetricsModule } from '@app/metrics';
-import { analyseTheft } from '@app/receivers';
+import {
+  analyseTheft,
+  classStatistics,
+  deviceStatistics,
+  faultReports,
+  predictFailures,
+  trackDeviceStates,
+} from '@app/receivers';
 
 import { ChainFollower } from './chain-follower';
 import { FeedbackContractRunner } from './feedback-contract';
@@ -141,6 +148,83 @@ export class ReceiverController {
       cleared: report.cleared.map((e) => ({ meterId: e.meterId, ratio: e.ratio })),
       undetermined: report.undetermined.map((u) => ({ meterId: u.meterId, reason: u.reason })),
     };
+  }
+
+  @Get('analyses/devices')
+  @ApiQuery({
+    name: 'hours',
+    required: false,
+    description: 'how far back the readings go, 1 to 8760, default 720',
+  })
+  @ApiQuery({
+    name: 'intervalMinutes',
+    required: false,
+    description: "the meters' reading interval, default 15",
+  })
+  @ApiOperation({
+    summary:
+      "The equipment supplier's view (paper Fig. 4) over this receiver's readings: each device's states and transitions, fault reports (device, location, type, event number, time), statistics, and a failure prediction; needs device_status in the share.",
+  })
+  async devices(@Query('hours') hours?: string, @Query('intervalMinutes') intervalMinutes?: string) {
+    const window = limitParam(hours, 720, 8760);
+    const intervalMs = limitParam(intervalMinutes, 15, 1440) * 60_000;
+    const { rows } = await this.db.query<{ meter_id: string; read_at: Date; status: string }>(
+      `SELECT meter_id, read_at, dimensions->>'device_status' AS status FROM receiver_readings
+       WHERE receiver_id = $1 AND read_at >= now() - make_interval(hours => $2) AND dimensions ? 'device_status'
+       ORDER BY meter_id, read_at`,
+      [this.config.receiverId, window],
+    );
+    const byMeter = new Map<string, Array<{ at: number; status: string }>>();
+    for (const row of rows) {
+      const list = byMeter.get(row.meter_id) ?? [];
+      list.push({ at: row.read_at.getTime(), status: row.status });
+      byMeter.set(row.meter_id, list);
+    }
+    const devices = [];
+    for (const [meterId, observations] of byMeter) {
+      const info = {
+        deviceId: meterId,
+        location: await this.locationOf(meterId),
+        deviceClass: 'smart-meter',
+      };
+      const timeline = trackDeviceStates(meterId, observations, intervalMs);
+      devices.push({
+        info,
+        state: timeline.segments.at(-1)?.state ?? null,
+        transitions: timeline.transitions,
+        impossible: timeline.impossible,
+        faults: faultReports(timeline, info),
+        statistics: deviceStatistics(timeline, info),
+      });
+    }
+    const statistics = devices.map((d) => d.statistics);
+    return {
+      windowHours: window,
+      devices: devices.map(({ info, ...rest }) => ({
+        deviceId: info.deviceId,
+        location: info.location,
+        ...rest,
+      })),
+      classes: classStatistics(statistics),
+      predictions: predictFailures(statistics),
+    };
+  }
+
+  private readonly locations = new Map<string, string>();
+
+  /** Where a device is: its registered location (from the node), or "unknown". */
+  private async locationOf(meterId: string): Promise<string> {
+    let location = this.locations.get(meterId);
+    if (location === undefined) {
+      const response = await fetch(`${this.config.nodeUrl}/meters/${encodeURIComponent(meterId)}`).catch(
+        () => undefined,
+      );
+      location = response?.ok
+        ? (((await response.json()) as { location: string | null }).location ?? 'unknown')
+        : 'unknown';
+      this.locations.set(meterId, location);
+    }
+    return location;
   }
 
   @Get('tampered')
