@@ -32,11 +32,11 @@ export async function createReceiverApp(
   try {
     const receiver = await crypto.loadReceiverKey(entry.id, entry.key);
     let organisationKey;
-    if (config.contract) {
-      const organisation = await readKeystoreFile(config.contract.organisationKeystore, config.passphrase);
-      if (organisation.id !== config.contract.organisationId) {
+    if (config.organisation) {
+      const organisation = await readKeystoreFile(config.organisation.keystoreFile, config.passphrase);
+      if (organisation.id !== config.organisation.id) {
         throw new Error(
-          `${config.contract.organisationKeystore} holds the key of "${organisation.id}", not organisation "${config.contract.organisationId}"`,
+          `${config.organisation.keystoreFile} holds the key of "${organisation.id}", not organisation "${config.organisation.id}"`,
         );
       }
       organisationKey = organisation.key;

@@ -1,14 +1,20 @@
+import { createHash } from 'node:crypto';
+
 import {
+  BadGatewayException,
   BadRequestException,
   Body,
   Controller,
   type DynamicModule,
   Get,
+  HttpCode,
+  HttpStatus,
   Inject,
   Module,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
   Param,
+  Post,
   Put,
   Query,
 } from '@nestjs/common';
@@ -20,6 +26,8 @@ import { z } from 'zod';
 
 import type { ReceiverConfig } from '@app/config';
 import { type CryptoPool, type PoolReceiver, type SecretScalar, toHex } from '@app/crypto';
+import { canonicalJson } from '@app/kernel';
+import { Transaction } from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
 import {
   analyseTheft,
@@ -64,6 +72,7 @@ export class ReceiverController {
     private readonly follower: ChainFollower,
     @Inject(RECEIVER_DB) private readonly db: Pool,
     @Inject(RECEIVER_CONFIG) private readonly config: ReceiverConfig,
+    @Inject(RECEIVER_RUNTIME) private readonly runtime: ReceiverRuntime,
   ) {}
 
   @Get('health/live')
@@ -104,6 +113,67 @@ export class ReceiverController {
       position: r.position,
       values: r.dimensions,
     }));
+  }
+
+  @Post('publications/:subject')
+  @HttpCode(HttpStatus.ACCEPTED)
+  @ApiOperation({
+    summary:
+      "Publishes an analysis on the chain as a receiver.publication transaction signed by this receiver's organisation: the SHA-256 of its full content and a short summary (theft-suspects: the suspects and their reason codes; device-report: devices with open or past faults and their fault types).",
+  })
+  async publish(@Param('subject') subject: string, @Query('hours') hours?: string) {
+    if (!this.runtime.organisationKey || !this.config.organisation) {
+      throw new BadRequestException(
+        'this receiver has no organisation key (ORGANISATION_ID, ORGANISATION_KEYSTORE)',
+      );
+    }
+    const window = limitParam(hours, 24, 8760);
+    let content: object;
+    let summary: Array<{ id: string; codes: string[] }>;
+    if (subject === 'theft-suspects') {
+      const theft = await this.theft(String(window));
+      content = theft;
+      summary = theft.suspects.map((s) => ({ id: s.meterId, codes: s.reasons.map((r) => r.code) }));
+    } else if (subject === 'device-report') {
+      const devices = await this.devices(String(window));
+      content = devices;
+      summary = devices.devices
+        .filter((d) => d.faults.length > 0)
+        .map((d) => ({ id: d.deviceId, codes: [...new Set(d.faults.map((f) => String(f.faultType)))] }));
+    } else {
+      throw new BadRequestException('subject must be theft-suspects or device-report');
+    }
+    const to = Date.now();
+    const contentHash = createHash('sha256').update(canonicalJson(content)).digest('hex');
+    const tx = Transaction.sign(
+      {
+        chainId: this.runtime.chainId,
+        kind: 'receiver.publication',
+        sender: this.config.organisation.id,
+        timestamp: to,
+        body: {
+          receiverId: this.config.receiverId,
+          subject,
+          from: to - window * 3_600_000,
+          to,
+          contentHash,
+          summary: summary.slice(0, 200),
+        },
+      },
+      this.runtime.organisationKey,
+    );
+    const response = await fetch(`${this.config.nodeUrl}/transactions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(tx.toJSON()),
+      signal: AbortSignal.timeout(15_000),
+    });
+    if (!response.ok) {
+      throw new BadGatewayException(
+        `the node refused the publication: ${response.status} ${await response.text()}`,
+      );
+    }
+    return { txHash: tx.hashHex, contentHash, summary, content };
   }
 
   @Get('analyses/theft')

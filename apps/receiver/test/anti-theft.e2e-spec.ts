@@ -7,6 +7,7 @@ import { CONSORTIUM_FILES } from '@app/control-center';
 import { writeKeystoreFile } from '@app/crypto';
 import { enrolMeters, enrolReceiver } from '@app/devnet';
 import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicy } from '@app/meter-sdk';
+import { Transaction } from '@app/ledger';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import {
@@ -69,6 +70,11 @@ describe("the control center's anti-theft analysis over the shares it opened fro
         DATABASE_URL: db.url,
         FOLLOW_POLL_MS: '100',
         CRYPTO_WORKERS: '1',
+        ORGANISATION_ID: ORGANISATIONS.controlCenter,
+        ORGANISATION_KEYSTORE: path.join(
+          harness.dir,
+          CONSORTIUM_FILES.organisationKey(ORGANISATIONS.controlCenter),
+        ),
         LOG_LEVEL: process.env.TEST_LOGS ? 'debug' : 'fatal',
       }),
     );
@@ -127,5 +133,31 @@ describe("the control center's anti-theft analysis over the shares it opened fro
     expect(suspect!.evidence.unmeteredKwh).toBeGreaterThan(0);
     expect(analysis.cleared.length + analysis.undetermined.length).toBe(5);
     expect((await fetch(`${ccUrl}/analyses/theft?hours=0`)).status).toBe(400);
+  });
+  it('given the analysis, when published, should put its hash and summary on the chain, signed by the organisation', async () => {
+    const response = await fetch(`${ccUrl}/publications/theft-suspects?hours=12`, { method: 'POST' });
+    expect(response.status).toBe(202);
+    const published = (await response.json()) as {
+      txHash: string;
+      contentHash: string;
+      summary: Array<{ id: string; codes: string[] }>;
+    };
+    await harness.waitFor(`/transactions/${published.txHash}`, (body) => body.status === 'final');
+    const { rows } = await harness.db.pool.query<{ bytes: Buffer }>(
+      'SELECT bytes FROM block_transactions WHERE hash = $1',
+      [Buffer.from(published.txHash, 'hex')],
+    );
+    const tx = Transaction.decode(rows[0]!.bytes);
+    expect(tx.sender).toBe(ORGANISATIONS.controlCenter);
+    expect(tx.body).toMatchObject({
+      subject: 'theft-suspects',
+      contentHash: published.contentHash,
+      summary: published.summary,
+    });
+    const thief =
+      simulator.meters.find((m) => m.behaviour === 'thief')?.meterId ?? simulator.meters[0]!.meterId;
+    expect(published.summary.map((s) => s.id)).toEqual([thief]);
+    expect(published.summary[0]!.codes).toContain('METERED_BELOW_SUPPLIED');
+    expect((await fetch(`${ccUrl}/publications/gossip`, { method: 'POST' })).status).toBe(400);
   });
 });

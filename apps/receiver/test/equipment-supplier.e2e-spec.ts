@@ -7,6 +7,7 @@ import { CONSORTIUM_FILES } from '@app/control-center';
 import { writeKeystoreFile } from '@app/crypto';
 import { enrolMeters, enrolReceiver } from '@app/devnet';
 import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicy } from '@app/meter-sdk';
+import { Transaction } from '@app/ledger';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import {
@@ -79,6 +80,11 @@ describe("the equipment supplier's device states, fault reports, statistics and 
         DATABASE_URL: db.url,
         FOLLOW_POLL_MS: '100',
         CRYPTO_WORKERS: '1',
+        ORGANISATION_ID: ORGANISATIONS.equipmentSupplier,
+        ORGANISATION_KEYSTORE: path.join(
+          harness.dir,
+          CONSORTIUM_FILES.organisationKey(ORGANISATIONS.equipmentSupplier),
+        ),
         LOG_LEVEL: process.env.TEST_LOGS ? 'debug' : 'fatal',
       }),
     );
@@ -175,5 +181,31 @@ describe("the equipment supplier's device states, fault reports, statistics and 
     expect(other.faults).toEqual([]);
     expect(analysis.predictions.find((p) => p.rank === 1)).toMatchObject({ deviceId: faulty, failures: 1 });
     expect((await fetch(`${supplierUrl}/analyses/devices?hours=abc`)).status).toBe(400);
+  });
+  it('given the analysis, when published, should put its hash and summary on the chain, signed by the organisation', async () => {
+    const response = await fetch(`${supplierUrl}/publications/device-report?hours=12`, { method: 'POST' });
+    expect(response.status).toBe(202);
+    const published = (await response.json()) as {
+      txHash: string;
+      contentHash: string;
+      summary: Array<{ id: string; codes: string[] }>;
+    };
+    await harness.waitFor(`/transactions/${published.txHash}`, (body) => body.status === 'final');
+    const { rows } = await harness.db.pool.query<{ bytes: Buffer }>(
+      'SELECT bytes FROM block_transactions WHERE hash = $1',
+      [Buffer.from(published.txHash, 'hex')],
+    );
+    const tx = Transaction.decode(rows[0]!.bytes);
+    expect(tx.sender).toBe(ORGANISATIONS.equipmentSupplier);
+    expect(tx.body).toMatchObject({
+      subject: 'device-report',
+      contentHash: published.contentHash,
+      summary: published.summary,
+    });
+    const faulty =
+      simulator.meters.find((m) => m.behaviour === 'thief')?.meterId ?? simulator.meters[0]!.meterId;
+    expect(published.summary.map((s) => s.id)).toEqual([faulty]);
+    expect(published.summary[0]!.codes).toContain('overheating');
+    expect((await fetch(`${supplierUrl}/publications/gossip`, { method: 'POST' })).status).toBe(400);
   });
 });

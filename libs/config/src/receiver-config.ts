@@ -25,7 +25,7 @@ const receiverSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** The contract this receiver runs on each share it opens (the grid operator's Algorithm 1). */
     CONTRACT: z.enum(['grid-operator-feedback']).optional(),
-    /** With CONTRACT: the organisation that signs the results, and its keystore. */
+    /** The organisation that signs what the receiver publishes (contract results, analyses), and its keystore. */
     ORGANISATION_ID: z.string().min(1).optional(),
     ORGANISATION_KEYSTORE: z.string().min(1).optional(),
     /** With CONTRACT: the Redis of the contract, publication and notification queues (BullMQ). */
@@ -36,6 +36,10 @@ const receiverSchema = z
       .default('cbsg-receiver'),
     /** With CONTRACT: delivery attempts of a notification before it goes to the failed (dead-letter) set. */
     NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  })
+  .refine((e) => !e.ORGANISATION_ID === !e.ORGANISATION_KEYSTORE, {
+    error: 'ORGANISATION_ID and ORGANISATION_KEYSTORE go together',
+    path: ['ORGANISATION_KEYSTORE'],
   })
   .refine((e) => !e.CONTRACT || (e.ORGANISATION_ID && e.ORGANISATION_KEYSTORE && e.REDIS_URL), {
     error: 'CONTRACT needs ORGANISATION_ID, ORGANISATION_KEYSTORE and REDIS_URL',
@@ -56,6 +60,8 @@ export interface ReceiverConfig {
   cryptoWorkers?: number;
   http: { host: string; port: number };
   logLevel: string;
+  /** Who signs the receiver's publications on the chain. */
+  organisation?: { id: string; keystoreFile: string };
   contract?: {
     name: 'grid-operator-feedback';
     organisationId: string;
@@ -85,6 +91,9 @@ export function parseReceiverConfig(env: Record<string, string | undefined>): Re
     ...(e.CRYPTO_WORKERS === undefined ? {} : { cryptoWorkers: e.CRYPTO_WORKERS }),
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     logLevel: e.LOG_LEVEL,
+    ...(e.ORGANISATION_ID && e.ORGANISATION_KEYSTORE
+      ? { organisation: { id: e.ORGANISATION_ID, keystoreFile: e.ORGANISATION_KEYSTORE } }
+      : {}),
     ...(e.CONTRACT
       ? {
           contract: {

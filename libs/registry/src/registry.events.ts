@@ -73,6 +73,20 @@ export interface ContractResultRecorded {
 @DomainEvent('contract.result-recorded', 1)
 export class ContractResultRecordedEvent extends JournalEvent<ContractResultRecorded> {}
 
+/** A receiver's processed results published on the chain (the receiver's stream). */
+export interface ReceiverPublished {
+  organisation: string;
+  receiverId: string;
+  subject: string;
+  from: number;
+  to: number;
+  contentHash: string;
+  tx: string;
+}
+
+@DomainEvent('receiver.published', 1)
+export class ReceiverPublishedEvent extends JournalEvent<ReceiverPublished> {}
+
 @DomainEvent('registry.organisation-admitted', 1)
 export class OrganisationAdmittedEvent extends JournalEvent<OrganisationAdmitted> {}
 

@@ -15,6 +15,7 @@ import type { ReceiverRole } from './domain/transaction-bodies';
 import {
   BallotCastEvent,
   ContractResultRecordedEvent,
+  ReceiverPublishedEvent,
   DelegateRegisteredEvent,
   DelegateRevokedEvent,
   MeterActivatedEvent,
@@ -320,6 +321,19 @@ export async function applyRegistryChange(
           trigger: change.result.trigger,
           resultHash: change.result.resultHash,
           actions: change.result.actions.map((a) => ({ id: a.id, type: a.type })),
+          tx: hex,
+        }),
+      };
+    case 'receiver-publication':
+      return {
+        streamId: streamOf.receiver(change.publication.receiverId),
+        event: ReceiverPublishedEvent.create({
+          organisation: change.organisation,
+          receiverId: change.publication.receiverId,
+          subject: change.publication.subject,
+          from: change.publication.from,
+          to: change.publication.to,
+          contentHash: change.publication.contentHash,
           tx: hex,
         }),
       };

@@ -82,6 +82,7 @@ export class RegistryOverlay implements RegistryView {
       }
       case 'ballot-cast':
       case 'contract-result':
+      case 'receiver-publication':
         return; // nothing a later transaction of the block depends on
     }
   }

@@ -13,6 +13,7 @@ import { RegistryErrors } from '../registry.errors';
 import {
   isRegistryKind,
   type ContractResultBody,
+  type ReceiverPublicationBody,
   type MeterRegisterBody,
   REGISTRY_BODIES,
   REQUIRED_ROLE,
@@ -106,7 +107,24 @@ export type RegistryChange =
   | { type: 'delegate-revoked'; id: string; reason: string }
   | { type: 'ballot-cast'; organisation: string; approves: string[] }
   /** A transaction the chain records without changing the registry (a contract's result). */
-  | { type: 'contract-result'; organisation: string; result: ContractResultBody };
+  | { type: 'contract-result'; organisation: string; result: ContractResultBody }
+  | { type: 'receiver-publication'; organisation: string; publication: ReceiverPublicationBody };
+
+/** Only the organisation that registered a receiver speaks for it, and only while it is active. */
+async function ownActiveReceiver(
+  view: RegistryView,
+  sender: string,
+  kind: string,
+  receiverId: string,
+): Promise<void> {
+  const receiver = await view.receiver(receiverId);
+  if (!receiver || receiver.organisation !== sender) {
+    throw RegistryErrors.notAllowed(sender, kind, `the organisation of receiver ${receiverId}`);
+  }
+  if (receiver.status !== 'active') {
+    throw RegistryErrors.revoked('receiver', receiverId);
+  }
+}
 
 /** Checks the envelope: chain, sender, role, time window, signature. */
 export async function checkEnvelope(
@@ -240,15 +258,14 @@ export async function decideRegistryTransaction(
       }
       return { type: 'delegate-revoked', id: delegateId, reason };
     }
+    case 'receiver.publication': {
+      const publication = REGISTRY_BODIES[kind].parse(body);
+      await ownActiveReceiver(view, sender.id, kind, publication.receiverId);
+      return { type: 'receiver-publication', organisation: sender.id, publication };
+    }
     case 'contract.result': {
       const result = REGISTRY_BODIES[kind].parse(body);
-      const receiver = await view.receiver(result.receiverId);
-      if (!receiver || receiver.organisation !== sender.id) {
-        throw RegistryErrors.notAllowed(sender.id, kind, `the organisation of receiver ${result.receiverId}`);
-      }
-      if (receiver.status !== 'active') {
-        throw RegistryErrors.revoked('receiver', result.receiverId);
-      }
+      await ownActiveReceiver(view, sender.id, kind, result.receiverId);
       if (!(await view.meter(result.meterId))) {
         throw RegistryErrors.unknown('meter', result.meterId);
       }

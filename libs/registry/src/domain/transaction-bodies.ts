@@ -117,7 +117,27 @@ export const contractResultBody = z
   })
   .strict();
 
+/**
+ * A receiver's processed results, published back to the chain (paper III.D-E): what it is about, the
+ * window of readings it covers, the SHA-256 of the full content (canonical JSON, kept by the receiver
+ * and served to whoever may read it), and a short summary that anyone on the chain can read.
+ */
+export const receiverPublicationBody = z
+  .object({
+    receiverId: identifier,
+    subject: z.enum(['theft-suspects', 'device-report', 'data-recovery', 'key-users']),
+    from: z.number().int().min(0),
+    to: z.number().int().min(0),
+    contentHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 hash in lower-case hex'),
+    summary: z
+      .array(z.object({ id: identifier, codes: z.array(z.string().max(64)).max(16) }).strict())
+      .max(200),
+  })
+  .strict()
+  .refine((b) => b.from <= b.to, { error: 'from must not be after to' });
+
 export type MeterRegisterBody = z.infer<typeof meterRegisterBody>;
+export type ReceiverPublicationBody = z.infer<typeof receiverPublicationBody>;
 export type ContractResultBody = z.infer<typeof contractResultBody>;
 export type MeterRevokeBody = z.infer<typeof meterRevokeBody>;
 export type ReceiverRegisterBody = z.infer<typeof receiverRegisterBody>;
@@ -137,6 +157,7 @@ export const REGISTRY_BODIES = {
   'cc.partial-key': partialKeyBody,
   vote: voteBody,
   'contract.result': contractResultBody,
+  'receiver.publication': receiverPublicationBody,
 } as const satisfies Partial<Record<TxKind, z.ZodType>>;
 
 export type RegistryTxKind = keyof typeof REGISTRY_BODIES;
@@ -157,4 +178,5 @@ export const REQUIRED_ROLE: Record<RegistryTxKind, string> = {
   // Any member may vote; its stake is its weight (zero stake, zero weight).
   vote: 'member',
   'contract.result': 'receiver',
+  'receiver.publication': 'receiver',
 };
