@@ -35,6 +35,7 @@ import {
   deviceStatistics,
   faultReports,
   predictFailures,
+  recoverSeries,
   trackDeviceStates,
 } from '@app/receivers';
 
@@ -218,6 +219,40 @@ export class ReceiverController {
       cleared: report.cleared.map((e) => ({ meterId: e.meterId, ratio: e.ratio })),
       undetermined: report.undetermined.map((u) => ({ meterId: u.meterId, reason: u.reason })),
     };
+  }
+
+  @Get('meters/:meterId/recovered')
+  @ApiQuery({ name: 'hours', required: false, description: 'how far back, 1 to 720, default 24' })
+  @ApiQuery({
+    name: 'intervalMinutes',
+    required: false,
+    description: "the meter's reading interval, default 15",
+  })
+  @ApiOperation({
+    summary:
+      "One meter's readings put in interval order, with gaps after an outage filled and marked recovered (method per dimension), and what could not be recovered, with the reason (paper V.A, data recovery).",
+  })
+  async recovered(
+    @Param('meterId') meterId: string,
+    @Query('hours') hours?: string,
+    @Query('intervalMinutes') intervalMinutes?: string,
+  ) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(meterId)) {
+      throw new BadRequestException('meterId is not a meter id');
+    }
+    const window = limitParam(hours, 24, 720);
+    // Sending order is the meter's nonce order: a reading sent after a later interval's is late.
+    const { rows } = await this.db.query<{ read_at: Date; dimensions: Record<string, number | string> }>(
+      `SELECT read_at, dimensions FROM receiver_readings
+       WHERE receiver_id = $1 AND meter_id = $2 AND read_at >= now() - make_interval(hours => $3)
+       ORDER BY nonce`,
+      [this.config.receiverId, meterId, window],
+    );
+    return recoverSeries({
+      meterId,
+      intervalMs: limitParam(intervalMinutes, 15, 1440) * 60_000,
+      readings: rows.map((r) => ({ at: r.read_at.getTime(), values: r.dimensions })),
+    });
   }
 
   @Get('analyses/devices')

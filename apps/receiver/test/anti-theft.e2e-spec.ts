@@ -27,6 +27,8 @@ describe("the control center's anti-theft analysis over the shares it opened fro
   let cc: INestApplication;
   let ccUrl: string;
   const simulator = new FleetSimulator({ seed: 31, meters: 6, thieves: 1 });
+  /** A honest meter whose readings arrive with a gap and out of order. */
+  const gappy = simulator.meters.find((m) => m.behaviour !== 'thief')!.meterId;
 
   beforeAll(async () => {
     // Six hours of 15-minute readings arrive at once (a gateway that was offline): the window allows it.
@@ -84,8 +86,13 @@ describe("the control center's anti-theft analysis over the shares it opened fro
     const interval = simulator.intervalMs;
     const start = Math.floor(Date.now() / interval) * interval - INTERVALS * interval;
     const reports = [];
-    for (let k = 0; k < INTERVALS; k += 1) {
-      for (const meter of fleet) {
+    // Meter `gappy` loses intervals 10 and 11 (an outage) and sends interval 9 after 12 (disorder).
+    const order = [...Array(INTERVALS).keys()];
+    const gappyOrder = order
+      .filter((k) => k !== 9 && k !== 10 && k !== 11)
+      .flatMap((k) => (k === 12 ? [12, 9] : [k]));
+    for (const meter of fleet) {
+      for (const k of meter.spec.meterId === gappy ? gappyOrder : order) {
         const at = start + k * interval;
         if (simulator.isReporting(meter.spec.meterId, at)) {
           reports.push(meter.reporter.report(simulator.reading(meter.spec.meterId, at), at));
@@ -159,5 +166,27 @@ describe("the control center's anti-theft analysis over the shares it opened fro
     expect(published.summary.map((s) => s.id)).toEqual([thief]);
     expect(published.summary[0]!.codes).toContain('METERED_BELOW_SUPPLIED');
     expect((await fetch(`${ccUrl}/publications/gossip`, { method: 'POST' })).status).toBe(400);
+  });
+  it('given a meter that lost two intervals and sent one late, should order its readings and fill the gap, marked recovered', async () => {
+    const response = await fetch(`${ccUrl}/meters/${gappy}/recovered?hours=12`);
+    expect(response.status).toBe(200);
+    const report = (await response.json()) as {
+      missingIntervals: number[];
+      recoveredIntervals: number;
+      outOfOrderArrivals: number;
+      points: Array<{
+        at: number;
+        origin: string;
+        values: Record<string, number>;
+        methods?: Record<string, string>;
+      }>;
+    };
+    expect(report.missingIntervals).toHaveLength(2);
+    expect(report.recoveredIntervals).toBe(2);
+    expect(report.outOfOrderArrivals).toBe(1);
+    const recovered = report.points.filter((p) => p.origin === 'recovered');
+    expect(recovered.map((p) => p.at)).toEqual(report.missingIntervals);
+    expect(recovered[0]!.methods).toMatchObject({ consumption_kwh: 'linear' });
+    expect(report.points.map((p) => p.at)).toEqual([...report.points.map((p) => p.at)].sort((a, b) => a - b));
   });
 });
