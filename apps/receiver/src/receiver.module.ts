@@ -34,6 +34,8 @@ import {
   classStatistics,
   deviceStatistics,
   faultReports,
+  KeyUserMonitor,
+  parseKeyUserConfig,
   predictFailures,
   recoverSeries,
   trackDeviceStates,
@@ -253,6 +255,55 @@ export class ReceiverController {
       intervalMs: limitParam(intervalMinutes, 15, 1440) * 60_000,
       readings: rows.map((r) => ({ at: r.read_at.getTime(), values: r.dimensions })),
     });
+  }
+
+  @Put('settings/key-users')
+  @ApiOperation({
+    summary:
+      "The control center's key users: the rules (consumption or current above a level, voltage outside a band, phase imbalance) and the meters each applies to. Validated, versioned.",
+  })
+  async putKeyUsers(@Body() body: unknown) {
+    let config;
+    try {
+      config = parseKeyUserConfig(body);
+    } catch (error) {
+      throw new BadRequestException((error as Error).message);
+    }
+    const { rows } = await this.db.query<{ version: number }>(
+      `INSERT INTO receiver_settings (receiver_id, name, version, value, updated_at) VALUES ($1, 'key-users', 1, $2, now())
+       ON CONFLICT (receiver_id, name) DO UPDATE SET version = receiver_settings.version + 1, value = EXCLUDED.value, updated_at = now()
+       RETURNING version`,
+      [this.config.receiverId, JSON.stringify(config)],
+    );
+    return { version: rows[0]!.version, watched: config.watch.length, rules: config.rules.length };
+  }
+
+  @Get('analyses/key-users')
+  @ApiQuery({ name: 'hours', required: false, description: 'how far back, 1 to 720, default 24' })
+  @ApiOperation({ summary: "Alerts on the key users' readings by their rules, newest first." })
+  async keyUsers(@Query('hours') hours?: string) {
+    const window = limitParam(hours, 24, 720);
+    const { rows: settings } = await this.db.query<{ value: unknown; version: number }>(
+      `SELECT value, version FROM receiver_settings WHERE receiver_id = $1 AND name = 'key-users'`,
+      [this.config.receiverId],
+    );
+    if (!settings[0]) {
+      return { version: null, alerts: [] };
+    }
+    const monitor = new KeyUserMonitor(parseKeyUserConfig(settings[0].value));
+    const { rows } = await this.db.query<{
+      meter_id: string;
+      read_at: Date;
+      dimensions: Record<string, number | string>;
+    }>(
+      `SELECT meter_id, read_at, dimensions FROM receiver_readings
+       WHERE receiver_id = $1 AND read_at >= now() - make_interval(hours => $2) ORDER BY read_at DESC`,
+      [this.config.receiverId, window],
+    );
+    const alerts = rows
+      .filter((r) => monitor.isWatched(r.meter_id))
+      .flatMap((r) => monitor.check(r.meter_id, { at: r.read_at.getTime(), values: r.dimensions }));
+    return { version: settings[0].version, alerts };
   }
 
   @Get('analyses/devices')

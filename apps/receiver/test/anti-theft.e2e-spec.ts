@@ -189,4 +189,32 @@ describe("the control center's anti-theft analysis over the shares it opened fro
     expect(recovered[0]!.methods).toMatchObject({ consumption_kwh: 'linear' });
     expect(report.points.map((p) => p.at)).toEqual([...report.points.map((p) => p.at)].sort((a, b) => a - b));
   });
+  it('given key users and their rules, should raise an alert for each reading that breaks one, and refuse a bad rule set', async () => {
+    const watched = simulator.meters[0]!.meterId;
+    const put = await fetch(`${ccUrl}/settings/key-users`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        // A level every reading exceeds, so that the alerts are predictable: one per reading.
+        rules: [{ name: 'any-load', kind: 'consumption-above', kwhPerInterval: 0.000001 }],
+        watch: [{ meterId: watched, rules: ['any-load'] }],
+      }),
+    });
+    expect(await put.json()).toEqual({ version: 1, watched: 1, rules: 1 });
+    const { alerts } = (await (await fetch(`${ccUrl}/analyses/key-users?hours=12`)).json()) as {
+      alerts: Array<{ meterId: string; rule: string; observed: number; limit: number }>;
+    };
+    const readings = (await (await fetch(`${ccUrl}/readings?meter=${watched}&limit=1000`)).json()) as Array<{
+      values: { consumption_kwh: number };
+    }>;
+    expect(alerts).toHaveLength(readings.filter((r) => r.values.consumption_kwh > 0.000001).length);
+    expect(alerts.length).toBeGreaterThan(0);
+    expect(new Set(alerts.map((a) => `${a.meterId}/${a.rule}`))).toEqual(new Set([`${watched}/any-load`]));
+    const bad = await fetch(`${ccUrl}/settings/key-users`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rules: [], watch: [{ meterId: watched, rules: ['nothing'] }] }),
+    });
+    expect(bad.status).toBe(400);
+  });
 });
