@@ -22,6 +22,16 @@ function jobId(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\u0000')).digest('hex');
 }
 
+/** Actions the meter carries out itself: they also go to its command queue. */
+export const METER_COMMAND_TYPES: ReadonlySet<string> = new Set([
+  'power-saving-mode',
+  'forced-trip',
+  're-upload-alarm',
+]);
+
+/** Domain of a meter's signature on its command requests: "<verb>:<meter>[:<command>]:<timestamp>". */
+export const METER_COMMANDS_TAG = 'CBSG-METER-COMMANDS-V1';
+
 /** Domain of the signature on a notification (X-CBSG-Signature): BLS by the operator's organisation key. */
 export const NOTIFY_SIGNATURE_TAG = 'CBSG-NOTIFY-V1';
 
@@ -219,6 +229,23 @@ export class FeedbackContractRunner {
           JSON.stringify(actions),
         ],
       );
+      // What the meter itself must do waits for it in its command queue (it fetches and acknowledges).
+      const commands = actions.filter((a) => METER_COMMAND_TYPES.has(a.type));
+      if (commands.length > 0) {
+        await tx.query(
+          `INSERT INTO meter_commands (receiver_id, command_id, meter_id, type, message, trigger, created_at)
+           SELECT $1, c.id, $2, c.type, c.message, $3, now() FROM unnest($4::text[], $5::text[], $6::text[]) AS c(id, type, message)
+           ON CONFLICT DO NOTHING`,
+          [
+            this.options.receiverId,
+            meterId,
+            trigger,
+            commands.map((c) => c.id),
+            commands.map((c) => c.type),
+            commands.map((c) => c.message),
+          ],
+        );
+      }
       const outbox: Array<[string, string, string, unknown]> = [
         [QUEUES.publications, 'publish', jobId('publish', this.options.receiverId, trigger), { trigger }],
         ...actions.map((action): [string, string, string, unknown] => [

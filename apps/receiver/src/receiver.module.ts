@@ -7,16 +7,19 @@ import {
   Controller,
   type DynamicModule,
   Get,
+  Headers,
   HttpCode,
   HttpStatus,
   Inject,
   Module,
+  NotFoundException,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
   Param,
   Post,
   Put,
   Query,
+  UnauthorizedException,
 } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { LoggerModule } from 'nestjs-pino';
@@ -25,7 +28,15 @@ import { Registry } from 'prom-client';
 import { z } from 'zod';
 
 import type { ReceiverConfig } from '@app/config';
-import { type CryptoPool, type PoolReceiver, type SecretScalar, toHex } from '@app/crypto';
+import {
+  BlsPublicKey,
+  blsVerify,
+  type CryptoPool,
+  fromHex,
+  type PoolReceiver,
+  type SecretScalar,
+  toHex,
+} from '@app/crypto';
 import { canonicalJson } from '@app/kernel';
 import { Transaction } from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
@@ -42,7 +53,7 @@ import {
 } from '@app/receivers';
 
 import { ChainFollower } from './chain-follower';
-import { FeedbackContractRunner } from './feedback-contract';
+import { FeedbackContractRunner, METER_COMMANDS_TAG } from './feedback-contract';
 
 export const RECEIVER_CONFIG = Symbol('RECEIVER_CONFIG');
 export const RECEIVER_DB = Symbol('RECEIVER_DB');
@@ -434,6 +445,7 @@ export class OperatorController {
     @Inject(RECEIVER_DB) private readonly db: Pool,
     @Inject(RECEIVER_CONFIG) private readonly config: ReceiverConfig,
     @Inject(FeedbackContractRunner) private readonly contract: FeedbackContractRunner,
+    @Inject(RECEIVER_RUNTIME) private readonly runtime: ReceiverRuntime,
   ) {}
 
   @Put('accounts/:meterId')
@@ -475,6 +487,102 @@ export class OperatorController {
       ],
     );
     return { meterId, version: rows[0]!.version, ...a };
+  }
+
+  @Get('meters/:meterId/commands')
+  @ApiOperation({
+    summary:
+      'The commands waiting for a meter (power-saving mode, forced trip, re-upload), oldest first. The meter signs "commands:<meterId>:<timestamp>" (BLS, tag CBSG-METER-COMMANDS-V1) with its registered key: headers X-CBSG-Timestamp and X-CBSG-Signature.',
+  })
+  async commands(
+    @Param('meterId') meterId: string,
+    @Headers('x-cbsg-timestamp') timestamp?: string,
+    @Headers('x-cbsg-signature') signature?: string,
+  ) {
+    await this.authenticateMeter(meterId, `commands:${meterId}`, timestamp, signature);
+    const { rows } = await this.db.query<{
+      command_id: string;
+      type: string;
+      message: string;
+      trigger: string;
+      created_at: Date;
+    }>(
+      `SELECT command_id, type, message, trigger, created_at FROM meter_commands
+       WHERE receiver_id = $1 AND meter_id = $2 AND acked_at IS NULL ORDER BY created_at, command_id LIMIT 100`,
+      [this.config.receiverId, meterId],
+    );
+    return rows.map((r) => ({
+      id: r.command_id,
+      type: r.type,
+      message: r.message,
+      trigger: r.trigger,
+      createdAt: r.created_at,
+    }));
+  }
+
+  @Post('meters/:meterId/commands/:commandId/ack')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({
+    summary:
+      'The meter says it carried out a command: signed like the fetch, over "ack:<meterId>:<commandId>:<timestamp>". A second acknowledgement changes nothing.',
+  })
+  async ack(
+    @Param('meterId') meterId: string,
+    @Param('commandId') commandId: string,
+    @Headers('x-cbsg-timestamp') timestamp?: string,
+    @Headers('x-cbsg-signature') signature?: string,
+  ) {
+    await this.authenticateMeter(meterId, `ack:${meterId}:${commandId}`, timestamp, signature);
+    const { rows } = await this.db.query<{ acked_at: Date }>(
+      `UPDATE meter_commands SET acked_at = COALESCE(acked_at, now())
+       WHERE receiver_id = $1 AND meter_id = $2 AND command_id = $3 RETURNING acked_at`,
+      [this.config.receiverId, meterId, commandId],
+    );
+    if (!rows[0]) {
+      throw new NotFoundException(`no command ${commandId} for ${meterId}`);
+    }
+    return { id: commandId, ackedAt: rows[0].acked_at };
+  }
+
+  private readonly meterKeys = new Map<string, BlsPublicKey>();
+
+  /** 401 unless the request is signed, recently, with the key the meter registered on the chain. */
+  private async authenticateMeter(
+    meterId: string,
+    what: string,
+    timestamp?: string,
+    signature?: string,
+  ): Promise<void> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(meterId)) {
+      throw new BadRequestException('meterId is not a meter id');
+    }
+    if (!timestamp || !/^\d{1,15}$/.test(timestamp) || !signature || !/^[0-9a-f]{192}$/.test(signature)) {
+      throw new UnauthorizedException('sign the request as the meter: X-CBSG-Timestamp and X-CBSG-Signature');
+    }
+    if (Math.abs(Date.now() - Number(timestamp)) > 300_000) {
+      throw new UnauthorizedException("the request is more than 5 minutes off this receiver's clock");
+    }
+    let key = this.meterKeys.get(meterId);
+    if (!key) {
+      const response = await fetch(`${this.config.nodeUrl}/meters/${encodeURIComponent(meterId)}`);
+      if (!response.ok) {
+        throw new UnauthorizedException(`no meter ${meterId} is registered`);
+      }
+      // Checked (proof of possession) by every node when the meter registered.
+      key = BlsPublicKey.fromTrustedBytes(
+        fromHex(((await response.json()) as { publicKey: string }).publicKey, 'key', 48),
+      );
+      this.meterKeys.set(meterId, key);
+    }
+    const ok = blsVerify(
+      key,
+      { tag: METER_COMMANDS_TAG, chainId: this.runtime.chainId },
+      Buffer.from(`${what}:${timestamp}`),
+      fromHex(signature, 'signature', 96),
+    );
+    if (!ok) {
+      throw new UnauthorizedException(`the request is not signed with ${meterId}'s registered key`);
+    }
   }
 
   @Get('contract-results')

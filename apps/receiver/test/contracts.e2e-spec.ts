@@ -7,7 +7,7 @@ import type { INestApplication } from '@nestjs/common';
 import { parseReceiverConfig } from '@app/config';
 import { compileContract, GRID_OPERATOR_FEEDBACK_CONTRACT, instantiateContract } from '@app/contracts';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { BlsPublicKey, blsVerify, writeKeystoreFile } from '@app/crypto';
+import { BlsPublicKey, blsSign, blsVerify, toHex, writeKeystoreFile } from '@app/crypto';
 import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
 import { Transaction } from '@app/ledger';
 import { FleetSimulator, STANDARD_DIMENSIONS } from '@app/meter-sdk';
@@ -20,7 +20,7 @@ import {
   TEST_SCRYPT,
 } from '../../../test/support/consortium-harness';
 import { createReceiverApp } from '../src/bootstrap';
-import { NOTIFY_SIGNATURE_TAG } from '../src/feedback-contract';
+import { METER_COMMANDS_TAG, NOTIFY_SIGNATURE_TAG } from '../src/feedback-contract';
 
 const OPERATOR = 'operator-billing';
 
@@ -234,5 +234,50 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
       { failed: number }
     >;
     expect(queues.notifications!.failed).toBe(0);
+  });
+  it('given a forced trip for a meter, the meter fetches it signed as itself, acknowledges it once, and nobody else can', async () => {
+    const meter = meters[0]!;
+    const id = meter.spec.meterId;
+    const signed = (what: string, key = meter.holder.keys.secret, timestamp = Date.now()) => ({
+      'x-cbsg-timestamp': String(timestamp),
+      'x-cbsg-signature': toHex(
+        blsSign(
+          key,
+          { tag: METER_COMMANDS_TAG, chainId: harness.chainId },
+          Buffer.from(`${what}:${timestamp}`),
+        ),
+      ),
+    });
+    const fetchCommands = (headers: Record<string, string>) =>
+      fetch(`${operatorUrl}/meters/${id}/commands`, { headers });
+
+    expect((await fetchCommands({})).status).toBe(401);
+    expect((await fetchCommands(signed(`commands:${id}`, meters[1]!.holder.keys.secret))).status).toBe(401);
+    expect((await fetchCommands(signed(`commands:${id}`, undefined, Date.now() - 3_600_000))).status).toBe(
+      401,
+    );
+
+    const commands = (await (await fetchCommands(signed(`commands:${id}`))).json()) as Array<{
+      id: string;
+      type: string;
+    }>;
+    expect(commands.map((c) => c.type)).toContain('forced-trip');
+    for (const command of commands) {
+      const ack = () =>
+        fetch(`${operatorUrl}/meters/${id}/commands/${encodeURIComponent(command.id)}/ack`, {
+          method: 'POST',
+          headers: signed(`ack:${id}:${command.id}`),
+        });
+      const first = (await (await ack()).json()) as { ackedAt: string };
+      const second = (await (await ack()).json()) as { ackedAt: string };
+      expect(second.ackedAt).toBe(first.ackedAt);
+    }
+    expect(await (await fetchCommands(signed(`commands:${id}`))).json()).toEqual([]);
+    // The paid-up meters run as usual: nothing waits for them.
+    const other = meters[1]!.spec.meterId;
+    const theirs = await fetch(`${operatorUrl}/meters/${other}/commands`, {
+      headers: signed(`commands:${other}`, meters[1]!.holder.keys.secret),
+    });
+    expect(await theirs.json()).toEqual([]);
   });
 });
