@@ -1,0 +1,27 @@
+import { BadRequestException } from '@nestjs/common';
+
+import { type CryptoPool, type PoolReceiver, type SecretScalar } from '@app/crypto';
+
+export const RECEIVER_CONFIG = Symbol('RECEIVER_CONFIG');
+export const RECEIVER_DB = Symbol('RECEIVER_DB');
+
+/** What the bootstrap has opened before the module starts: the key in the worker pool, the chain's start. */
+export interface ReceiverRuntime {
+  crypto: CryptoPool;
+  receiver: PoolReceiver;
+  genesisHash: Uint8Array;
+  chainId: string;
+  /** The organisation's signing key, when one is configured (contract results, publications). */
+  organisationKey?: SecretScalar;
+}
+export const RECEIVER_RUNTIME = Symbol('RECEIVER_RUNTIME');
+
+export function limitParam(value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined) {
+    return fallback;
+  }
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > max) {
+    throw new BadRequestException(`limit must be an integer from 1 to ${max}`);
+  }
+  return Number(value);
+}
