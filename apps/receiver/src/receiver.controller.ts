@@ -104,7 +104,7 @@ export class ReceiverController {
         'this receiver has no organisation key (ORGANISATION_ID, ORGANISATION_KEYSTORE)',
       );
     }
-    const window = limitParam(hours, 24, 8760);
+    const window = limitParam(hours, 24, 720, 'hours');
     let content: object;
     let summary: Array<{ id: string; codes: string[] }>;
     if (subject === 'theft-suspects') {
@@ -169,8 +169,8 @@ export class ReceiverController {
       'Anti-theft, "high supply, low meter" (paper V.A), over this receiver\'s readings: suspects with reasons and evidence, largest unmetered energy first; needs the three-phase voltages and currents and the consumption in the share.',
   })
   async theft(@Query('hours') hours?: string, @Query('intervalMinutes') intervalMinutes?: string) {
-    const window = limitParam(hours, 24, 720);
-    const interval = limitParam(intervalMinutes, 15, 1440);
+    const window = limitParam(hours, 24, 720, 'hours');
+    const interval = limitParam(intervalMinutes, 15, 1440, 'intervalMinutes');
     const { rows } = await this.db.query<{
       meter_id: string;
       read_at: Date;
@@ -216,7 +216,7 @@ export class ReceiverController {
     if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(meterId)) {
       throw new BadRequestException('meterId is not a meter id');
     }
-    const window = limitParam(hours, 24, 720);
+    const window = limitParam(hours, 24, 720, 'hours');
     // Sending order is the meter's nonce order: a reading sent after a later interval's is late.
     const { rows } = await this.db.query<{ read_at: Date; dimensions: Record<string, number | string> }>(
       `SELECT read_at, dimensions FROM receiver_readings
@@ -226,7 +226,7 @@ export class ReceiverController {
     );
     return recoverSeries({
       meterId,
-      intervalMs: limitParam(intervalMinutes, 15, 1440) * 60_000,
+      intervalMs: limitParam(intervalMinutes, 15, 1440, 'intervalMinutes') * 60_000,
       readings: rows.map((r) => ({ at: r.read_at.getTime(), values: r.dimensions })),
     });
   }
@@ -256,7 +256,7 @@ export class ReceiverController {
   @ApiQuery({ name: 'hours', required: false, description: 'how far back, 1 to 720, default 24' })
   @ApiOperation({ summary: "Alerts on the key users' readings by their rules, newest first." })
   async keyUsers(@Query('hours') hours?: string) {
-    const window = limitParam(hours, 24, 720);
+    const window = limitParam(hours, 24, 720, 'hours');
     const { rows: settings } = await this.db.query<{ value: unknown; version: number }>(
       `SELECT value, version FROM receiver_settings WHERE receiver_id = $1 AND name = 'key-users'`,
       [this.config.receiverId],
@@ -296,8 +296,8 @@ export class ReceiverController {
       "The equipment supplier's view (paper Fig. 4) over this receiver's readings: each device's states and transitions, fault reports (device, location, type, event number, time), statistics, and a failure prediction; needs device_status in the share.",
   })
   async devices(@Query('hours') hours?: string, @Query('intervalMinutes') intervalMinutes?: string) {
-    const window = limitParam(hours, 720, 8760);
-    const intervalMs = limitParam(intervalMinutes, 15, 1440) * 60_000;
+    const window = limitParam(hours, 720, 8760, 'hours');
+    const intervalMs = limitParam(intervalMinutes, 15, 1440, 'intervalMinutes') * 60_000;
     const { rows } = await this.db.query<{ meter_id: string; read_at: Date; status: string }>(
       `SELECT meter_id, read_at, dimensions->>'device_status' AS status FROM receiver_readings
        WHERE receiver_id = $1 AND read_at >= now() - make_interval(hours => $2) AND dimensions ? 'device_status'

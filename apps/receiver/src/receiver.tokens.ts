@@ -16,12 +16,13 @@ export interface ReceiverRuntime {
 }
 export const RECEIVER_RUNTIME = Symbol('RECEIVER_RUNTIME');
 
-export function limitParam(value: string | undefined, fallback: number, max: number): number {
+/** A whole-number query parameter from 1 to `max`; a bad one is a 400 that names the parameter. */
+export function limitParam(value: string | undefined, fallback: number, max: number, name = 'limit'): number {
   if (value === undefined) {
     return fallback;
   }
   if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > max) {
-    throw new BadRequestException(`limit must be an integer from 1 to ${max}`);
+    throw new BadRequestException(`${name} must be an integer from 1 to ${max}`);
   }
   return Number(value);
 }

@@ -139,7 +139,9 @@ describe("the control center's anti-theft analysis over the shares it opened fro
     expect(suspect!.evidence.ratio).toBeLessThan(0.8);
     expect(suspect!.evidence.unmeteredKwh).toBeGreaterThan(0);
     expect(analysis.cleared.length + analysis.undetermined.length).toBe(5);
-    expect((await fetch(`${ccUrl}/analyses/theft?hours=0`)).status).toBe(400);
+    const bad = await fetch(`${ccUrl}/analyses/theft?hours=0`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ message: 'hours must be an integer from 1 to 720' });
   });
   it('given the analysis, when published, should put its hash and summary on the chain, signed by the organisation', async () => {
     const response = await fetch(`${ccUrl}/publications/theft-suspects?hours=12`, { method: 'POST' });
