@@ -100,7 +100,9 @@ interface NotificationJob {
  */
 export class FeedbackContractRunner {
   private readonly logger = new Logger(FeedbackContractRunner.name);
-  private readonly contract: CompiledContract;
+  private readonly builtin: CompiledContract;
+  private contract: CompiledContract;
+  private deployedCheckedAt = 0;
   private readonly processed: ProcessedJobs;
   private readonly queues = new Map<string, Queue>();
   private readonly workers: Worker[] = [];
@@ -112,9 +114,10 @@ export class FeedbackContractRunner {
     private readonly db: Pool,
     private readonly options: FeedbackContractOptions,
   ) {
-    this.contract = compileContract(
+    this.builtin = compileContract(
       instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner: options.organisationId }),
     );
+    this.contract = this.builtin;
     this.processed = new ProcessedJobs(db);
   }
 
@@ -200,8 +203,34 @@ export class FeedbackContractRunner {
     return queue;
   }
 
+  /**
+   * The contract in force: the latest version this organisation deployed on the chain
+   * (contract.deploy), else the built-in Algorithm 1. Looked up at most every 2 s.
+   */
+  private async currentContract(): Promise<CompiledContract> {
+    if (Date.now() - this.deployedCheckedAt < 2_000) {
+      return this.contract;
+    }
+    const id = this.builtin.contract.id;
+    const response = await fetch(`${this.options.nodeUrl}/contracts?id=${encodeURIComponent(id)}`, {
+      signal: AbortSignal.timeout(10_000),
+    }).catch(() => undefined);
+    if (response?.ok) {
+      const deployed = (
+        (await response.json()) as Array<{ owner: string; version: number; document: unknown }>
+      ).find((c) => c.owner === this.options.organisationId);
+      if (deployed && deployed.version !== this.contract.contract.version) {
+        this.contract = compileContract(deployed.document);
+        this.logger.log(`contract ${id} version ${deployed.version} in force (deployed on the chain)`);
+      }
+      this.deployedCheckedAt = Date.now();
+    }
+    return this.contract;
+  }
+
   private async evaluate(job: Job<EvaluationJob>): Promise<void> {
     const { meterId, reportId, consumption, tampered } = job.data;
+    const contract = await this.currentContract();
     const trigger = `report:${reportId}`;
     const ran = await this.processed.once(QUEUES.evaluations, job.id!, async (tx) => {
       const { rows } = await tx.query<OperatorAccount & { version: number }>(
@@ -211,7 +240,7 @@ export class FeedbackContractRunner {
       );
       const { version: _version, ...account } = rows[0] ?? { version: 0, ...DEFAULT_ACCOUNT };
       const input = { ...account, tampered, meter_value: consumption ?? 0 };
-      const evaluation = this.contract.evaluate(meterId, input, trigger);
+      const evaluation = contract.evaluate(meterId, input, trigger);
       const actions = evaluation.result.functions.flatMap((f) =>
         f.actions.map((a) => ({ id: a.actionId, type: a.type, message: a.message })),
       );
@@ -222,8 +251,8 @@ export class FeedbackContractRunner {
           this.options.receiverId,
           trigger,
           meterId,
-          this.contract.contract.id,
-          this.contract.contract.version,
+          contract.contract.id,
+          contract.contract.version,
           JSON.stringify(input),
           evaluation.resultHash,
           JSON.stringify(actions),

@@ -280,4 +280,61 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
     });
     expect(await theirs.json()).toEqual([]);
   });
+  it('given a new version of the contract deployed on the chain, later results come from it, and bad deployments are refused', async () => {
+    const v2 = instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, {
+      owner: ORGANISATIONS.gridOperator,
+      version: 2,
+    });
+    const deploy = (sender: string, contract: unknown) =>
+      harness.submit(sender, 'contract.deploy', { receiverId: OPERATOR, contract });
+    expect((await deploy(ORGANISATIONS.gridOperator, v2)).status).toBe(202);
+    await harness.waitFor('/contracts?id=grid-operator%2Ffeedback', (body) =>
+      (body as unknown as Array<{ version: number }>).some((c) => c.version === 2),
+    );
+    // The same version again, another organisation, a rule set that does not compile: refused.
+    expect(await deploy(ORGANISATIONS.gridOperator, v2)).toMatchObject({
+      status: 400,
+      body: { code: 'TX.INVALID_BODY' },
+    });
+    expect(
+      await deploy(ORGANISATIONS.controlCenter, { ...v2, version: 3, owner: ORGANISATIONS.controlCenter }),
+    ).toMatchObject({
+      status: 403,
+      body: { code: 'TX.NOT_ALLOWED' },
+    });
+    expect(
+      await deploy(ORGANISATIONS.gridOperator, { ...v2, version: 3, functions: 'nothing' }),
+    ).toMatchObject({
+      status: 400,
+      body: { code: 'TX.INVALID_BODY' },
+    });
+
+    await new Promise((resolve) => setTimeout(resolve, 2_100)); // the receiver looks every 2 s
+    const meter = meters[1]!;
+    const now = Date.now();
+    const report = meter.reporter.report(simulator.reading(meter.spec.meterId, now), now);
+    expect((await harness.post('/reports', report.toJSON())).status).toBe(201);
+    const compiled = compileContract(v2);
+    const deadline = Date.now() + 60_000;
+    let body:
+      | {
+          contractVersion: number;
+          meterId: string;
+          input: Record<string, unknown>;
+          trigger: string;
+          resultHash: string;
+        }
+      | undefined;
+    while (!body && Date.now() < deadline) {
+      const { rows } = await harness.db.pool.query<{ bytes: Buffer }>(
+        `SELECT bytes FROM block_transactions WHERE kind = 'contract.result'`,
+      );
+      body = rows
+        .map((r) => Transaction.decode(r.bytes).body as NonNullable<typeof body>)
+        .find((b) => b.trigger === `report:${report.idHex}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(body).toMatchObject({ contractVersion: 2 });
+    expect(compiled.evaluate(body!.meterId, body!.input, body!.trigger).resultHash).toBe(body!.resultHash);
+  });
 });

@@ -73,6 +73,19 @@ export interface ContractResultRecorded {
 @DomainEvent('contract.result-recorded', 1)
 export class ContractResultRecordedEvent extends JournalEvent<ContractResultRecorded> {}
 
+/** A contract version deployed on the chain (the contract's stream). */
+export interface ContractDeployed {
+  id: string;
+  version: number;
+  owner: string;
+  receiverId: string;
+  hash: string;
+  tx: string;
+}
+
+@DomainEvent('contract.deployed', 1)
+export class ContractDeployedEvent extends JournalEvent<ContractDeployed> {}
+
 /** A receiver's processed results published on the chain (the receiver's stream). */
 export interface ReceiverPublished {
   organisation: string;

@@ -4,6 +4,7 @@ import type { Transaction } from '@app/ledger';
 import type { SqlExecutor } from '@app/persistence';
 
 import type {
+  ContractState,
   DelegateState,
   MeterState,
   OrganisationState,
@@ -14,6 +15,7 @@ import type {
 import type { ReceiverRole } from './domain/transaction-bodies';
 import {
   BallotCastEvent,
+  ContractDeployedEvent,
   ContractResultRecordedEvent,
   ReceiverPublishedEvent,
   DelegateRegisteredEvent,
@@ -106,6 +108,14 @@ export class PostgresRegistryView implements RegistryView {
     );
   }
 
+  async contract(id: string): Promise<ContractState | undefined> {
+    const { rows } = await this.sql.query<ContractState>(
+      'SELECT id, version, owner FROM registry_contracts WHERE id = $1 ORDER BY version DESC LIMIT 1',
+      [id],
+    );
+    return rows[0];
+  }
+
   async delegate(id: string): Promise<DelegateState | undefined> {
     const { rows } = await this.sql.query<{
       id: string;
@@ -165,6 +175,10 @@ export class BlockRegistryView implements RegistryView {
 
   delegate(id: string): Promise<DelegateState | undefined> {
     return this.base.delegate(id);
+  }
+
+  contract(id: string): Promise<ContractState | undefined> {
+    return this.base.contract(id);
   }
 }
 
@@ -321,6 +335,32 @@ export async function applyRegistryChange(
           trigger: change.result.trigger,
           resultHash: change.result.resultHash,
           actions: change.result.actions.map((a) => ({ id: a.id, type: a.type })),
+          tx: hex,
+        }),
+      };
+    case 'contract-deployed':
+      await sql.query(
+        `INSERT INTO registry_contracts (id, version, owner, receiver_id, document, hash, tx, deployed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          change.contract.id,
+          change.contract.version,
+          change.contract.owner,
+          change.receiverId,
+          JSON.stringify(change.contract),
+          change.hash,
+          txHash,
+          at,
+        ],
+      );
+      return {
+        streamId: `contract-${change.contract.id}`,
+        event: ContractDeployedEvent.create({
+          id: change.contract.id,
+          version: change.contract.version,
+          owner: change.contract.owner,
+          receiverId: change.receiverId,
+          hash: change.hash,
           tx: hex,
         }),
       };

@@ -1,5 +1,15 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, NotFoundException, Param, Post } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  HttpStatus,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+} from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 
 import { toHex } from '@app/crypto';
 import { Transaction } from '@app/ledger';
@@ -109,6 +119,30 @@ export class RegistryController {
       throw new NotFoundException(`no receiver ${id}`);
     }
     return this.receiverView(r);
+  }
+
+  @Get('contracts')
+  @ApiQuery({ name: 'id', required: false, description: 'one contract: every version, newest first' })
+  @ApiOperation({
+    summary:
+      'Contracts deployed on the chain (contract.deploy): the latest version of each, or every version of one.',
+  })
+  async contracts(@Query('id') id?: string) {
+    const rows = await this.prisma.registryContract.findMany({
+      ...(id === undefined ? {} : { where: { id } }),
+      orderBy: [{ id: 'asc' }, { version: 'desc' }],
+    });
+    const shown = id === undefined ? rows.filter((r, i) => i === 0 || rows[i - 1]!.id !== r.id) : rows;
+    return shown.map((r) => ({
+      id: r.id,
+      version: r.version,
+      owner: r.owner,
+      receiverId: r.receiverId,
+      hash: r.hash,
+      tx: toHex(r.tx),
+      deployedAt: r.deployedAt,
+      document: r.document,
+    }));
   }
 
   @Get('delegates')

@@ -1,4 +1,5 @@
 import type {
+  ContractState,
   DelegateState,
   MeterState,
   OrganisationState,
@@ -16,6 +17,7 @@ export class RegistryOverlay implements RegistryView {
   private readonly meters = new Map<string, MeterState>();
   private readonly receivers = new Map<string, ReceiverState>();
   private readonly delegates = new Map<string, DelegateState>();
+  private readonly contracts = new Map<string, ContractState>();
 
   constructor(private readonly base: RegistryView) {}
 
@@ -34,6 +36,10 @@ export class RegistryOverlay implements RegistryView {
 
   async delegate(id: string): Promise<DelegateState | undefined> {
     return this.delegates.get(id) ?? (await this.base.delegate(id));
+  }
+
+  async contract(id: string): Promise<ContractState | undefined> {
+    return this.contracts.get(id) ?? (await this.base.contract(id));
   }
 
   /** Lays one decided change over the view. */
@@ -78,6 +84,11 @@ export class RegistryOverlay implements RegistryView {
         if (delegate) {
           this.delegates.set(change.id, { ...delegate, status: 'revoked' });
         }
+        return;
+      }
+      case 'contract-deployed': {
+        const { id, version, owner } = change.contract;
+        this.contracts.set(id, { id, version, owner });
         return;
       }
       case 'ballot-cast':

@@ -1,3 +1,4 @@
+import { compileContract, type ContractDocument } from '@app/contracts';
 import {
   BlsPublicKey,
   blsVerifyPossession,
@@ -73,6 +74,14 @@ export interface RegistryView {
   meter(id: string): Promise<MeterState | undefined>;
   receiver(id: string): Promise<ReceiverState | undefined>;
   delegate(id: string): Promise<DelegateState | undefined>;
+  /** The latest deployed version of a contract. */
+  contract(id: string): Promise<ContractState | undefined>;
+}
+
+export interface ContractState {
+  id: string;
+  version: number;
+  owner: string;
 }
 
 export interface RegistryContext {
@@ -108,7 +117,8 @@ export type RegistryChange =
   | { type: 'ballot-cast'; organisation: string; approves: string[] }
   /** A transaction the chain records without changing the registry (a contract's result). */
   | { type: 'contract-result'; organisation: string; result: ContractResultBody }
-  | { type: 'receiver-publication'; organisation: string; publication: ReceiverPublicationBody };
+  | { type: 'receiver-publication'; organisation: string; publication: ReceiverPublicationBody }
+  | { type: 'contract-deployed'; receiverId: string; contract: ContractDocument; hash: string };
 
 /** Only the organisation that registered a receiver speaks for it, and only while it is active. */
 async function ownActiveReceiver(
@@ -257,6 +267,39 @@ export async function decideRegistryTransaction(
         throw RegistryErrors.revoked('delegate', delegateId);
       }
       return { type: 'delegate-revoked', id: delegateId, reason };
+    }
+    case 'contract.deploy': {
+      const { receiverId, contract: document } = REGISTRY_BODIES[kind].parse(body);
+      await ownActiveReceiver(view, sender.id, kind, receiverId);
+      let compiled;
+      try {
+        compiled = compileContract(document);
+      } catch (error) {
+        throw RegistryErrors.invalidBody(kind, `the contract does not compile: ${(error as Error).message}`);
+      }
+      const contract = compiled.contract;
+      if (contract.owner !== sender.id) {
+        throw RegistryErrors.notAllowed(
+          sender.id,
+          kind,
+          `the owner named in the contract (${contract.owner})`,
+        );
+      }
+      const latest = await view.contract(contract.id);
+      if (latest && latest.owner !== sender.id) {
+        throw RegistryErrors.notAllowed(
+          sender.id,
+          kind,
+          `the owner of contract ${contract.id} (${latest.owner})`,
+        );
+      }
+      if (latest && contract.version <= latest.version) {
+        throw RegistryErrors.invalidBody(
+          kind,
+          `version ${contract.version} of ${contract.id} is not above the deployed version ${latest.version}`,
+        );
+      }
+      return { type: 'contract-deployed', receiverId, contract, hash: compiled.hash };
     }
     case 'receiver.publication': {
       const publication = REGISTRY_BODIES[kind].parse(body);

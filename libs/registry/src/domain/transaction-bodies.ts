@@ -136,6 +136,11 @@ export const receiverPublicationBody = z
   .strict()
   .refine((b) => b.from <= b.to, { error: 'from must not be after to' });
 
+/** A contract (a declarative rule set, @app/contracts) deployed for one of the sender's receivers. */
+export const contractDeployBody = z
+  .object({ receiverId: identifier, contract: z.record(z.string(), z.unknown()) })
+  .strict();
+
 export type MeterRegisterBody = z.infer<typeof meterRegisterBody>;
 export type ReceiverPublicationBody = z.infer<typeof receiverPublicationBody>;
 export type ContractResultBody = z.infer<typeof contractResultBody>;
@@ -158,6 +163,7 @@ export const REGISTRY_BODIES = {
   vote: voteBody,
   'contract.result': contractResultBody,
   'receiver.publication': receiverPublicationBody,
+  'contract.deploy': contractDeployBody,
 } as const satisfies Partial<Record<TxKind, z.ZodType>>;
 
 export type RegistryTxKind = keyof typeof REGISTRY_BODIES;
@@ -179,4 +185,5 @@ export const REQUIRED_ROLE: Record<RegistryTxKind, string> = {
   vote: 'member',
   'contract.result': 'receiver',
   'receiver.publication': 'receiver',
+  'contract.deploy': 'receiver',
 };
