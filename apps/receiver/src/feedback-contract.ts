@@ -4,6 +4,7 @@ import { Logger } from '@nestjs/common';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Pool, PoolClient } from 'pg';
+import { Gauge, type Registry } from 'prom-client';
 
 import {
   compileContract,
@@ -112,8 +113,27 @@ export class FeedbackContractRunner {
 
   constructor(
     private readonly db: Pool,
+    metrics: Registry,
     private readonly options: FeedbackContractOptions,
   ) {
+    // Read from BullMQ when Prometheus scrapes: waiting, active, delayed, failed (dead-letter), completed.
+    const gauge: Gauge<'queue' | 'state'> = new Gauge({
+      name: 'cbsg_receiver_queue_jobs',
+      help: 'Jobs of the contract, publication and notification queues, by state',
+      labelNames: ['queue', 'state'],
+      registers: [metrics],
+      collect: async () => {
+        if (!this.connection) {
+          return;
+        }
+        const counts = await this.queueCounts().catch(() => undefined);
+        for (const [queue, states] of Object.entries(counts ?? {})) {
+          for (const [state, value] of Object.entries(states)) {
+            gauge.set({ queue, state }, value);
+          }
+        }
+      },
+    });
     this.builtin = compileContract(
       instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner: options.organisationId }),
     );

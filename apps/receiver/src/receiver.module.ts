@@ -69,10 +69,10 @@ export class ReceiverModule {
         },
         {
           provide: FeedbackContractRunner,
-          inject: [RECEIVER_DB],
-          useFactory: (db: Pool) =>
+          inject: [RECEIVER_DB, Registry],
+          useFactory: (db: Pool, metrics: Registry) =>
             config.contract
-              ? new FeedbackContractRunner(db, {
+              ? new FeedbackContractRunner(db, metrics, {
                   receiverId: config.receiverId,
                   organisationId: config.contract.organisationId,
                   organisationKey: runtime.organisationKey!,

@@ -234,6 +234,9 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
       { failed: number }
     >;
     expect(queues.notifications!.failed).toBe(0);
+    const metrics = await (await fetch(`${operatorUrl}/metrics`)).text();
+    expect(metrics).toMatch(/cbsg_receiver_queue_jobs\{queue="notifications",state="completed"\} [1-9]/);
+    expect(metrics).toMatch(/cbsg_receiver_queue_jobs\{queue="notifications",state="failed"\} 0/);
   });
   it('given a forced trip for a meter, the meter fetches it signed as itself, acknowledges it once, and nobody else can', async () => {
     const meter = meters[0]!;
