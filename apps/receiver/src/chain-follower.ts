@@ -15,6 +15,8 @@ import {
 import { blockHash, decodeHeader } from '@app/ledger';
 import { decodeDimension, type DimensionValue, ReadingCodecError } from '@app/meter-sdk';
 
+import { NodeMeters } from './node-meters';
+
 export class FollowError extends Error {
   constructor(
     readonly code: string,
@@ -77,7 +79,6 @@ export class ChainFollower {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private nodeFinalHeight: bigint | null = null;
-  private readonly dimensions = new Map<string, readonly string[]>();
   private lastError: string | null = null;
   private readonly blocksCounter: Counter;
   private readonly sharesCounter: Counter<'outcome'>;
@@ -89,6 +90,7 @@ export class ChainFollower {
     private readonly receiver: PoolReceiver,
     private readonly options: FollowerOptions,
     metrics: Registry,
+    private readonly meters: NodeMeters = new NodeMeters(options.nodeUrl),
   ) {
     this.blocksCounter = new Counter({
       name: 'cbsg_receiver_blocks_total',
@@ -294,21 +296,11 @@ export class ChainFollower {
 
   /** A meter's dimension names, as registered (they never change for a meter). */
   private async dimensionNames(meterId: string): Promise<readonly string[]> {
-    let names = this.dimensions.get(meterId);
-    if (!names) {
-      const response = await fetch(`${this.options.nodeUrl}/meters/${encodeURIComponent(meterId)}`, {
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (!response.ok) {
-        throw new FollowError(
-          'FOLLOW.NODE_ERROR',
-          `the node answered ${response.status} for meter ${meterId}`,
-        );
-      }
-      names = ((await response.json()) as { dimensions: string[] }).dimensions;
-      this.dimensions.set(meterId, names);
+    const meter = await this.meters.get(meterId);
+    if (!meter) {
+      throw new FollowError('FOLLOW.NODE_ERROR', `the node has no meter ${meterId}`);
     }
-    return names;
+    return meter.dimensions;
   }
 
   private async write(

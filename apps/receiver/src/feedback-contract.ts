@@ -17,6 +17,7 @@ import { OutboxRelay, ProcessedJobs } from '@app/event-store';
 import { Transaction } from '@app/ledger';
 
 import type { BlockReadings } from './chain-follower';
+import { NodeMeters } from './node-meters';
 
 /** BullMQ job ids may not hold ':': a job's logical key, hashed. */
 function jobId(...parts: string[]): string {
@@ -107,7 +108,6 @@ export class FeedbackContractRunner {
   private readonly processed: ProcessedJobs;
   private readonly queues = new Map<string, Queue>();
   private readonly workers: Worker[] = [];
-  private readonly owners = new Map<string, string>();
   private relay: OutboxRelay | undefined;
   private connection: Redis | undefined;
 
@@ -115,6 +115,7 @@ export class FeedbackContractRunner {
     private readonly db: Pool,
     metrics: Registry,
     private readonly options: FeedbackContractOptions,
+    private readonly meters: NodeMeters = new NodeMeters(options.nodeUrl),
   ) {
     // Read from BullMQ when Prometheus scrapes: waiting, active, delayed, failed (dead-letter), completed.
     const gauge: Gauge<'queue' | 'state'> = new Gauge({
@@ -403,15 +404,10 @@ export class FeedbackContractRunner {
   }
 
   private async notifyUrl(meterId: string): Promise<string> {
-    let url = this.owners.get(meterId);
-    if (!url) {
-      const response = await fetch(`${this.options.nodeUrl}/meters/${encodeURIComponent(meterId)}`);
-      if (!response.ok) {
-        throw new Error(`the node answered ${response.status} for meter ${meterId}`);
-      }
-      url = ((await response.json()) as { owner: { notifyUrl: string } }).owner.notifyUrl;
-      this.owners.set(meterId, url);
+    const meter = await this.meters.get(meterId);
+    if (!meter) {
+      throw new Error(`the node has no meter ${meterId}`);
     }
-    return url;
+    return meter.owner.notifyUrl;
   }
 }

@@ -29,6 +29,7 @@ import {
   RECEIVER_RUNTIME,
   type ReceiverRuntime,
 } from './receiver.tokens';
+import { NodeMeters } from './node-meters';
 
 const accountSchema = z
   .object({
@@ -51,6 +52,7 @@ export class OperatorController {
     @Inject(RECEIVER_CONFIG) private readonly config: ReceiverConfig,
     @Inject(FeedbackContractRunner) private readonly contract: FeedbackContractRunner,
     @Inject(RECEIVER_RUNTIME) private readonly runtime: ReceiverRuntime,
+    private readonly meters: NodeMeters,
   ) {}
 
   @Put('accounts/:meterId')
@@ -149,8 +151,6 @@ export class OperatorController {
     return { id: commandId, ackedAt: rows[0].acked_at };
   }
 
-  private readonly meterKeys = new Map<string, BlsPublicKey>();
-
   /** 401 unless the request is signed, recently, with the key the meter registered on the chain. */
   private async authenticateMeter(
     meterId: string,
@@ -167,18 +167,12 @@ export class OperatorController {
     if (Math.abs(Date.now() - Number(timestamp)) > 300_000) {
       throw new UnauthorizedException("the request is more than 5 minutes off this receiver's clock");
     }
-    let key = this.meterKeys.get(meterId);
-    if (!key) {
-      const response = await fetch(`${this.config.nodeUrl}/meters/${encodeURIComponent(meterId)}`);
-      if (!response.ok) {
-        throw new UnauthorizedException(`no meter ${meterId} is registered`);
-      }
-      // Checked (proof of possession) by every node when the meter registered.
-      key = BlsPublicKey.fromTrustedBytes(
-        fromHex(((await response.json()) as { publicKey: string }).publicKey, 'key', 48),
-      );
-      this.meterKeys.set(meterId, key);
+    const meter = await this.meters.get(meterId).catch(() => undefined);
+    if (!meter) {
+      throw new UnauthorizedException(`no meter ${meterId} is registered`);
     }
+    // Checked (proof of possession) by every node when the meter registered.
+    const key = BlsPublicKey.fromTrustedBytes(fromHex(meter.publicKey, 'key', 48));
     const ok = blsVerify(
       key,
       { tag: METER_COMMANDS_TAG, chainId: this.runtime.chainId },

@@ -41,6 +41,7 @@ import {
   RECEIVER_RUNTIME,
   type ReceiverRuntime,
 } from './receiver.tokens';
+import { NodeMeters } from './node-meters';
 
 @ApiTags('receiver')
 @Controller()
@@ -50,6 +51,7 @@ export class ReceiverController {
     @Inject(RECEIVER_DB) private readonly db: Pool,
     @Inject(RECEIVER_CONFIG) private readonly config: ReceiverConfig,
     @Inject(RECEIVER_RUNTIME) private readonly runtime: ReceiverRuntime,
+    private readonly meters: NodeMeters,
   ) {}
 
   @Get('health/live')
@@ -340,21 +342,10 @@ export class ReceiverController {
     };
   }
 
-  private readonly locations = new Map<string, string>();
-
   /** Where a device is: its registered location (from the node), or "unknown". */
   private async locationOf(meterId: string): Promise<string> {
-    let location = this.locations.get(meterId);
-    if (location === undefined) {
-      const response = await fetch(`${this.config.nodeUrl}/meters/${encodeURIComponent(meterId)}`).catch(
-        () => undefined,
-      );
-      location = response?.ok
-        ? (((await response.json()) as { location: string | null }).location ?? 'unknown')
-        : 'unknown';
-      this.locations.set(meterId, location);
-    }
-    return location;
+    const meter = await this.meters.get(meterId).catch(() => undefined);
+    return meter?.location ?? 'unknown';
   }
 
   @Get('tampered')

@@ -12,6 +12,7 @@ import type { ReceiverConfig } from '@app/config';
 import { MetricsModule } from '@app/metrics';
 
 import { ChainFollower } from './chain-follower';
+import { NodeMeters } from './node-meters';
 import { FeedbackContractRunner } from './feedback-contract';
 import { OperatorController } from './operator.controller';
 import { ReceiverController } from './receiver.controller';
@@ -67,27 +68,38 @@ export class ReceiverModule {
             return pool;
           },
         },
+        { provide: NodeMeters, useFactory: () => new NodeMeters(config.nodeUrl) },
         {
           provide: FeedbackContractRunner,
-          inject: [RECEIVER_DB, Registry],
-          useFactory: (db: Pool, metrics: Registry) =>
+          inject: [RECEIVER_DB, Registry, NodeMeters],
+          useFactory: (db: Pool, metrics: Registry, meters: NodeMeters) =>
             config.contract
-              ? new FeedbackContractRunner(db, metrics, {
-                  receiverId: config.receiverId,
-                  organisationId: config.contract.organisationId,
-                  organisationKey: runtime.organisationKey!,
-                  chainId: runtime.chainId,
-                  nodeUrl: config.nodeUrl,
-                  redisUrl: config.contract.redisUrl,
-                  queuePrefix: config.contract.queuePrefix,
-                  notifyAttempts: config.contract.notifyAttempts,
-                })
+              ? new FeedbackContractRunner(
+                  db,
+                  metrics,
+                  {
+                    receiverId: config.receiverId,
+                    organisationId: config.contract.organisationId,
+                    organisationKey: runtime.organisationKey!,
+                    chainId: runtime.chainId,
+                    nodeUrl: config.nodeUrl,
+                    redisUrl: config.contract.redisUrl,
+                    queuePrefix: config.contract.queuePrefix,
+                    notifyAttempts: config.contract.notifyAttempts,
+                  },
+                  meters,
+                )
               : null,
         },
         {
           provide: ChainFollower,
-          inject: [RECEIVER_DB, Registry, FeedbackContractRunner],
-          useFactory: (db: Pool, metrics: Registry, contract: FeedbackContractRunner | null) =>
+          inject: [RECEIVER_DB, Registry, FeedbackContractRunner, NodeMeters],
+          useFactory: (
+            db: Pool,
+            metrics: Registry,
+            contract: FeedbackContractRunner | null,
+            meters: NodeMeters,
+          ) =>
             new ChainFollower(
               db,
               runtime.crypto,
@@ -102,6 +114,7 @@ export class ReceiverModule {
                 ...(contract ? { afterBlock: contract.enqueue.bind(contract) } : {}),
               },
               metrics,
+              meters,
             ),
         },
         {
