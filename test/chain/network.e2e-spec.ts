@@ -129,6 +129,27 @@ describe('a consortium of three node processes', () => {
     for (const chain of chains.slice(1)) {
       expect(chain).toEqual(chains[0]);
     }
+    // The schedules settled by those blocks are the same everywhere too, seeds included.
+    const schedules = await Promise.all(nodes.map((n) => settledSchedules(n, common)));
+    for (const settled of schedules.slice(1)) {
+      expect(settled).toEqual(schedules[0]);
+    }
+  }
+
+  async function settledSchedules(node: string, upTo: bigint): Promise<string[]> {
+    const { rows } = await databases[node]!.pool.query<{
+      round: string;
+      elected: string[];
+      slots: string[];
+      seed: Buffer;
+    }>(
+      `SELECT round, elected, slots, seed FROM round_schedules
+       WHERE round <= (SELECT round FROM blocks WHERE height = $1) + 1 ORDER BY round`,
+      [upTo.toString()],
+    );
+    return rows.map(
+      (r) => `${r.round} ${r.elected.join(',')} ${r.slots.join(',')} ${r.seed.toString('hex')}`,
+    );
   }
 
   beforeAll(async () => {

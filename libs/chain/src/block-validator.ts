@@ -8,8 +8,10 @@ import { DomainError } from '@app/kernel';
 import {
   type Block,
   checkQuorumCertificate,
+  producerOfSlot,
   type QuorumCertificate,
   roundOfSlot,
+  type RoundSchedule,
   slotAt,
   slotStart,
 } from '@app/ledger';
@@ -103,17 +105,13 @@ export class BlockValidator {
     if (header.timestamp !== slotStart(timing, header.slot)) {
       throw reject('BLOCK.BAD_TIMESTAMP', `the timestamp is not the start of slot ${header.slot}`);
     }
-    const schedule = await this.schedules.ensureRound(
+    const ancestors = tree.pathTo(parentHex) ?? [];
+    const schedule = await this.schedules.onBranch(
       roundOfSlot(timing, header.slot),
-      Math.min(now, Date.now()),
+      tree.finalTip,
+      ancestors,
     );
-    if (!schedule) {
-      throw reject(
-        'BLOCK.SCHEDULE_UNKNOWN',
-        `the schedule of round ${roundOfSlot(timing, header.slot)} is not known yet here`,
-      );
-    }
-    const expected = this.schedules.producerOf(header.slot)!;
+    const expected = producerOfSlot(timing, schedule, header.slot);
     if (header.producer !== expected) {
       throw reject(
         'BLOCK.WRONG_PRODUCER',
@@ -125,7 +123,11 @@ export class BlockValidator {
       throw reject('BLOCK.BAD_SIGNATURE', `the block is not signed by ${header.producer}'s key`);
     }
     const rival = tree.atSlot(header.slot);
-    if (rival && rival.hashHex !== block.hashHex && !(certificate && this.certifies(certificate, block))) {
+    if (
+      rival &&
+      rival.hashHex !== block.hashHex &&
+      !(certificate && this.certifies(certificate, block, schedule))
+    ) {
       throw reject(
         'BLOCK.EQUIVOCATION',
         `${header.producer} already made block ${rival.hashHex.slice(0, 16)}… for slot ${header.slot}; a second block for a slot is refused unless a quorum certified it`,
@@ -139,18 +141,24 @@ export class BlockValidator {
       );
     }
     if (header.parentCertificate) {
-      this.checkParentCertificate(block, parent.height, parent.hash, parent.slot);
+      const parentSchedule = parent.candidate
+        ? parent.candidate.schedule
+        : parent.slot >= 1n
+          ? this.schedules.forSlot(parent.slot)
+          : undefined;
+      this.checkParentCertificate(block, parent.height, parent.hash, parentSchedule);
     }
-    const ancestors = tree.pathTo(parentHex) ?? [];
-    return this.validateBody(block, ancestors);
+    return { ...(await this.validateBody(block, ancestors)), schedule };
   }
 
-  /** Whether `certificate` is a valid quorum certificate of the block's round on this very block. */
-  certifies(certificate: QuorumCertificate, block: Block): boolean {
+  /**
+   * Whether `certificate` is a valid quorum certificate on this very block, by the elected set of
+   * `schedule`, the block's round on its branch.
+   */
+  certifies(certificate: QuorumCertificate, block: Block, schedule: RoundSchedule): boolean {
     const round = roundOfSlot(this.context.timing, block.header.slot);
-    const schedule = this.schedules.forRound(round);
     if (
-      !schedule ||
+      schedule.round !== round ||
       certificate.round !== round ||
       certificate.height !== block.height ||
       !Buffer.from(certificate.blockHash).equals(Buffer.from(block.hash))
@@ -165,15 +173,13 @@ export class BlockValidator {
     block: Block,
     parentHeight: bigint,
     parentHash: Uint8Array,
-    parentSlot: bigint,
+    schedule: RoundSchedule | undefined,
   ): void {
     const qc = block.header.parentCertificate!;
     if (qc.height !== parentHeight || !Buffer.from(qc.blockHash).equals(Buffer.from(parentHash))) {
       throw reject('BLOCK.BAD_CERTIFICATE', 'the certificate is not on the parent block');
     }
-    const parentRound = parentSlot >= 1n ? roundOfSlot(this.context.timing, parentSlot) : undefined;
-    const schedule = parentRound === undefined ? undefined : this.schedules.forRound(parentRound);
-    if (!schedule || qc.round !== parentRound) {
+    if (!schedule || qc.round !== schedule.round) {
       throw reject('BLOCK.BAD_CERTIFICATE', 'the certificate names the wrong round');
     }
     const set = schedule.elected.map((id) => ({ id, publicKey: this.context.delegateKey(id)! }));
@@ -184,7 +190,10 @@ export class BlockValidator {
   }
 
   /** The transactions, against the state of the block's chain (final state + ancestors + earlier entries). */
-  private async validateBody(block: Block, ancestors: readonly Candidate[]): Promise<Candidate> {
+  private async validateBody(
+    block: Block,
+    ancestors: readonly Candidate[],
+  ): Promise<Omit<Candidate, 'schedule'>> {
     const registry = new BlockRegistryView(this.pool);
     await registry.preloadMeters(
       block.entries.flatMap((e) => (e.type === 'report' ? [e.report.meterId] : [])),

@@ -1,5 +1,5 @@
 import { toHex } from '@app/crypto';
-import type { Block, QuorumCertificate } from '@app/ledger';
+import type { Block, QuorumCertificate, RoundSchedule } from '@app/ledger';
 import type { RegistryChange } from '@app/registry';
 
 import type { FinalTip } from './chain.repository';
@@ -17,6 +17,8 @@ export interface Candidate {
   nonces: Set<string>;
   /** Hashes (hex) of its entries. */
   entries: Set<string>;
+  /** The schedule of its round on its branch: who may produce it, who votes on it. */
+  schedule: RoundSchedule;
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   encodeQuorumCertificate,
   finalHeight,
   type QuorumCertificate,
+  producerOfSlot,
   roundOfSlot,
   signVote,
   slotAt,
@@ -247,7 +248,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     } catch (error) {
       if (error instanceof BlockRejectedError) {
         this.refused.inc({ reason: error.code });
-        if (error.code !== 'BLOCK.UNKNOWN_PARENT' && error.code !== 'BLOCK.SCHEDULE_UNKNOWN') {
+        if (error.code !== 'BLOCK.UNKNOWN_PARENT') {
           this.logger.warn(
             `refused block ${block.hashHex.slice(0, 16)}… at height ${block.height} from ${block.header.producer}: ${error.code}: ${error.message}`,
           );
@@ -262,7 +263,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     if (parentCertificate) {
       await this.certify(candidate.parentHex, parentCertificate);
     }
-    if (certificate && this.validator.certifies(certificate, block)) {
+    if (certificate && this.validator.certifies(certificate, block, candidate.schedule)) {
       await this.certify(candidate.hashHex, certificate);
     }
     await this.vote(candidate);
@@ -274,9 +275,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** Our delegates of the block's round vote for it, once per height, if it extends what is certified. */
   private async vote(candidate: Candidate): Promise<void> {
-    const schedule = this.schedules.forSlot(candidate.block.header.slot);
+    const schedule = candidate.schedule;
     const lock = this.tree.highestCertified();
-    if (!schedule || !this.tree.extends(candidate.hashHex, lock.hashHex)) {
+    if (!this.tree.extends(candidate.hashHex, lock.hashHex)) {
       return;
     }
     const cast: Vote[] = [];
@@ -316,12 +317,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     if (!candidate || candidate.certificate || !byVoter) {
       return;
     }
-    const round = roundOfSlot(this.context.timing, candidate.block.header.slot);
-    const schedule = this.schedules.forRound(round);
-    if (!schedule) {
-      return;
-    }
-    const qc = aggregateVotes([...byVoter.values()], schedule.elected, round);
+    const schedule = candidate.schedule;
+    const qc = aggregateVotes([...byVoter.values()], schedule.elected, schedule.round);
     if (qc) {
       await this.certify(hashHex, qc);
     }
@@ -346,7 +343,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       height: c.block.height,
       producer: c.block.header.producer,
       certified: c.certificate !== undefined,
-      electedSetSize: this.schedules.forSlot(c.block.header.slot)?.elected.length ?? Number.MAX_SAFE_INTEGER,
+      electedSetSize: c.schedule.elected.length,
     }));
     const target = finalHeight(links, this.tree.finalTip.height);
     if (target <= this.tree.finalTip.height) {
@@ -395,18 +392,22 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async produce(slot: bigint): Promise<void> {
-    await this.schedules.ensureRound(roundOfSlot(this.context.timing, slot));
-    const producer = this.schedules.producerOf(slot);
-    const key = producer ? this.context.localDelegates.get(producer) : undefined;
-    if (!producer || !key) {
-      return;
-    }
     const head = this.tree.head();
     const parentSlot = head ? head.block.header.slot : this.tree.finalTip.slot;
     if (parentSlot >= slot) {
       return;
     }
     const path = head ? (this.tree.pathTo(head.hashHex) ?? []) : [];
+    const schedule = await this.schedules.onBranch(
+      roundOfSlot(this.context.timing, slot),
+      this.tree.finalTip,
+      path,
+    );
+    const producer = producerOfSlot(this.context.timing, schedule, slot);
+    const key = this.context.localDelegates.get(producer);
+    if (!key) {
+      return;
+    }
     const timestamp = slotStart(this.context.timing, slot);
     const entries = await this.mempool.select(path, timestamp, this.config.chain.maxBlockTransactions);
     if (head && !head.certificate) {

@@ -67,20 +67,22 @@ export class Finalizer {
     const timing = this.context.timing;
     const round = roundOfSlot(timing, header.slot);
     const at = new Date(header.timestamp);
-    const missedSlots: Array<{ slot: bigint; delegate: string }> = [];
+    const plan = await this.schedules.planFinalization(previous, header.slot);
+    const missedSlots = plan.missed;
     await this.store.transaction(async (uow) => {
       const sql = uow.sql;
-      for (let slot = previous.slot + 1n; slot < header.slot; slot += 1n) {
-        const delegate = this.schedules.producerOf(slot);
-        if (delegate) {
-          missedSlots.push({ slot, delegate });
-          await sql.query(
-            'INSERT INTO missed_slots (slot, round, delegate) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-            [slot.toString(), roundOfSlot(timing, slot).toString(), delegate],
-          );
-        }
+      if (missedSlots.length > 0) {
+        await sql.query(
+          `INSERT INTO missed_slots (slot, round, delegate)
+           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) ON CONFLICT DO NOTHING`,
+          [
+            missedSlots.map((m) => m.slot.toString()),
+            missedSlots.map((m) => m.round.toString()),
+            missedSlots.map((m) => m.delegate),
+          ],
+        );
       }
-      await this.schedules.electAfter(sql, previous, header.slot);
+      await this.schedules.saveSettled(sql, plan);
       await sql.query(
         `INSERT INTO blocks (height, hash, previous_hash, slot, round, timestamp, producer, transactions_root, receiver_index_root,
                              transaction_count, header, signature, finalized_at)
@@ -157,6 +159,7 @@ export class Finalizer {
         ],
       });
     });
+    this.schedules.settle(plan);
     for (const m of missedSlots) {
       this.missed.inc({ delegate: m.delegate });
     }

@@ -27,7 +27,17 @@ import {
   signVote,
   verifyVote,
 } from './quorum';
-import { elect, producerOfSlot, roundOfSlot, scheduleRound, slotAt, slotStart, tallyVotes } from './schedule';
+import {
+  elect,
+  electionAnchorIndex,
+  missedOnBranch,
+  producerOfSlot,
+  roundOfSlot,
+  scheduleRound,
+  slotAt,
+  slotStart,
+  tallyVotes,
+} from './schedule';
 import { Transaction } from './transaction';
 
 const CHAIN = 'cbsg-test';
@@ -249,6 +259,27 @@ describe('DPoS schedule', () => {
       schedule.slots.filter((s) => s === 'd1').length + schedule.slots.filter((s) => s === 'd2').length,
     ).toBe(5);
     expect(schedule.elected).toEqual(['d1', 'd2']);
+  });
+
+  it("given a branch, when round r's anchor is sought, should be its last block at or before the end of round r-2", () => {
+    // 5 slots a round: round 0 is slots 1-5, round 1 is 6-10, round 2 is 11-15.
+    expect(electionAnchorIndex(timing, 2n, [3n, 5n, 7n, 12n])).toBe(1);
+    expect(electionAnchorIndex(timing, 3n, [3n, 5n, 7n, 12n])).toBe(2);
+    expect(electionAnchorIndex(timing, 4n, [3n, 5n, 7n, 12n])).toBe(3);
+    expect(electionAnchorIndex(timing, 2n, [7n, 12n])).toBe(-1);
+    expect(electionAnchorIndex(timing, 9n, [])).toBe(-1);
+  });
+
+  it('given the blocks a branch holds, when misses are counted, should name the producers of the empty slots after the given one', () => {
+    const schedule = scheduleRound(1n, ['d1', 'd2', 'd3', 'd4', 'd5'], 5, Buffer.alloc(32));
+    const producerOf = (slot: bigint) => producerOfSlot(timing, schedule, slot);
+    expect(missedOnBranch(timing, schedule, 0n, new Set([6n, 7n, 8n, 9n, 10n]))).toEqual(new Set());
+    expect(missedOnBranch(timing, schedule, 0n, new Set([6n, 8n, 10n]))).toEqual(
+      new Set([producerOf(7n), producerOf(9n)]),
+    );
+    // Slots up to the final tip are counted from the final chain, not here.
+    expect(missedOnBranch(timing, schedule, 8n, new Set([10n]))).toEqual(new Set([producerOf(9n)]));
+    expect(missedOnBranch(timing, schedule, 12n, new Set())).toEqual(new Set());
   });
 });
 

@@ -104,6 +104,47 @@ export function scheduleRound(
   return { round, elected: [...elected].sort(), slots };
 }
 
+/**
+ * Round r's election on a branch (a chain of blocks, ascending): the index of the branch's last block
+ * at or before the end of round r-2, -1 if there is none on it. That block (or, at -1, the block the
+ * branch grows from) is the round's anchor: its state elects and its hash seeds the order, so the
+ * schedule depends on the chain alone, never on when a node happens to look.
+ */
+export function electionAnchorIndex(timing: Timing, round: bigint, branchSlots: readonly bigint[]): number {
+  const end = round >= 2n ? lastSlotOfRound(timing, round - 2n) : 0n;
+  let anchor = -1;
+  branchSlots.forEach((slot, i) => {
+    if (slot <= end) {
+      anchor = i;
+    }
+  });
+  return anchor;
+}
+
+/**
+ * The producers of `schedule`'s slots after `after` that have no block among `produced`: the
+ * delegates a branch records as having missed a slot of that round.
+ */
+export function missedOnBranch(
+  timing: Timing,
+  schedule: RoundSchedule,
+  after: bigint,
+  produced: ReadonlySet<bigint>,
+): Set<string> {
+  const missed = new Set<string>();
+  const first = firstSlotOfRound(timing, schedule.round);
+  for (
+    let slot = after + 1n > first ? after + 1n : first;
+    slot <= lastSlotOfRound(timing, schedule.round);
+    slot += 1n
+  ) {
+    if (!produced.has(slot)) {
+      missed.add(producerOfSlot(timing, schedule, slot));
+    }
+  }
+  return missed;
+}
+
 export function producerOfSlot(timing: Timing, schedule: RoundSchedule, slot: bigint): string {
   if (roundOfSlot(timing, slot) !== schedule.round) {
     throw new RangeError(`slot ${slot} is not in round ${schedule.round}`);
