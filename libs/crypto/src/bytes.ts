@@ -61,6 +61,23 @@ export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64');
 }
 
+/** Unpadded URL-safe base64 (RFC 4648 section 5), for tokens that travel in headers and URLs. */
+export function toBase64Url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64url');
+}
+
+/** Strict unpadded base64url whose re-encoding is the same string (canonical). */
+export function fromBase64Url(text: string, what: string): Uint8Array {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) {
+    throw new MalformedEncodingError(what, 'not unpadded base64url');
+  }
+  const bytes = new Uint8Array(Buffer.from(text, 'base64url'));
+  if (toBase64Url(bytes) !== text) {
+    throw new MalformedEncodingError(what, 'non-canonical base64url');
+  }
+  return bytes;
+}
+
 /** Strict, padded, standard-alphabet base64 whose re-encoding is the same string (canonical). */
 export function fromBase64(text: string, what: string): Uint8Array {
   if (!BASE64_RE.test(text)) {

@@ -110,14 +110,33 @@ export {
 } from './bls';
 export type { BlsDomain, BlsKeyPair, BlsBatchItem } from './bls';
 
-export { sealKeystore, openKeystore, writeKeystoreFile, readKeystoreFile, DEFAULT_SCRYPT } from './keystore';
-export type { KeystoreEntry, KeystoreKind, ScryptParams } from './keystore';
+export {
+  sealKeystore,
+  openKeystore,
+  writeKeystoreFile,
+  readKeystoreFile,
+  describeKeystore,
+  describeKeystoreFile,
+  DEFAULT_SCRYPT,
+} from './keystore';
+export type { KeystoreEntry, KeystoreKind, KeystoreSummary, ScryptParams } from './keystore';
 
 export { CryptoPool } from './pool/crypto-pool';
 export type { CryptoPoolOptions, PoolReceiver, ShareOutcome } from './pool/crypto-pool';
 
 // Canonical byte encoding and strict hex/base64, shared with the ledger's formats.
-export { ByteReader, ByteWriter, bytesEqual, fromBase64, fromHex, toBase64, toHex } from './bytes';
+export {
+  ByteReader,
+  ByteWriter,
+  bytesEqual,
+  constantTimeEqual,
+  fromBase64,
+  fromBase64Url,
+  fromHex,
+  toBase64,
+  toBase64Url,
+  toHex,
+} from './bytes';
 
 // Idempotent partial-key issuance by the CC and its transport to the holder.
 export {

@@ -1,0 +1,65 @@
+import { type DynamicModule, type InjectionToken, Module, type ModuleMetadata } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
+
+import { AccessGuard, PRINCIPAL_RESOLVER, SERVICE_OWNER } from './access.guard';
+import { ClientThrottlerGuard } from './client-throttler.guard';
+import type { PrincipalResolver } from './principal-resolver';
+
+export interface AccessSettings {
+  resolver: PrincipalResolver;
+  /** The organisation that runs this service (audience 'self'); null where there is none. */
+  owner: string | null;
+  /** Requests per second one client may make (averaged over 10 s). */
+  requestsPerSecond: number;
+}
+
+export interface AccessModuleOptions {
+  imports?: ModuleMetadata['imports'];
+  inject?: InjectionToken[];
+  useFactory: (...deps: never[]) => AccessSettings | Promise<AccessSettings>;
+}
+
+const ACCESS_SETTINGS = Symbol('AccessSettings');
+
+/** Holds the settings once, for the throttler and the guards alike. */
+@Module({})
+class AccessSettingsModule {}
+
+/** Authentication, authorisation and per-client rate limits for every endpoint of an application. */
+@Module({})
+export class AccessModule {
+  static forRoot(options: AccessModuleOptions): DynamicModule {
+    const settings: DynamicModule = {
+      module: AccessSettingsModule,
+      imports: options.imports ?? [],
+      providers: [{ provide: ACCESS_SETTINGS, inject: options.inject ?? [], useFactory: options.useFactory }],
+      exports: [ACCESS_SETTINGS],
+    };
+    return {
+      module: AccessModule,
+      imports: [
+        settings,
+        ThrottlerModule.forRootAsync({
+          imports: [settings],
+          inject: [ACCESS_SETTINGS],
+          useFactory: (s: AccessSettings) => ({
+            throttlers: [{ name: 'client', ttl: 10_000, limit: s.requestsPerSecond * 10 }],
+          }),
+        }),
+      ],
+      providers: [
+        {
+          provide: PRINCIPAL_RESOLVER,
+          inject: [ACCESS_SETTINGS],
+          useFactory: (s: AccessSettings) => s.resolver,
+        },
+        { provide: SERVICE_OWNER, inject: [ACCESS_SETTINGS], useFactory: (s: AccessSettings) => s.owner },
+        // Order matters: the throttler counts the principal the access guard has proven.
+        { provide: APP_GUARD, useClass: AccessGuard },
+        { provide: APP_GUARD, useClass: ClientThrottlerGuard },
+      ],
+      exports: [PRINCIPAL_RESOLVER],
+    };
+  }
+}

@@ -1,0 +1,108 @@
+import type { Pool } from 'pg';
+
+import { BlsPublicKey, fromHex } from '@app/crypto';
+import type { OrganisationRole } from '@app/ledger';
+
+import type { Principal } from './domain/access';
+import { adminSecretMatches, isAdminKey, parseAdminKey } from './domain/admin-key';
+import { AuthError } from './domain/auth-error';
+import { tokenKindOf, verifyIdentityToken } from './domain/identity-token';
+
+export interface MemberOrganisation {
+  id: string;
+  roles: readonly OrganisationRole[];
+  /** Its registered signing key (48-byte G1), hex. */
+  publicKey: string;
+}
+
+export interface ChainNode {
+  id: string;
+  /** Its genesis key (48-byte G1), hex. */
+  publicKey: string;
+}
+
+interface StoredAdminKey {
+  name: string;
+  secretHash: Buffer;
+  revoked: boolean;
+  readAt: number;
+}
+
+/** How long a looked-up admin key is trusted before it is read again (a revocation takes this long). */
+const ADMIN_KEY_CACHE_MS = 5_000;
+
+/**
+ * Turns an Authorization header into a Principal: an organisation's or a node's token checked against
+ * the keys the genesis gives them (the genesis fixes both), or an admin key checked against its hash.
+ */
+export class PrincipalResolver {
+  private readonly organisations: Map<string, { roles: readonly OrganisationRole[]; key: BlsPublicKey }>;
+  private readonly nodes: Map<string, BlsPublicKey>;
+  private readonly adminKeys = new Map<string, StoredAdminKey>();
+
+  constructor(
+    private readonly chainId: string,
+    genesis: { organisations: readonly MemberOrganisation[]; nodes: readonly ChainNode[] },
+    /** Where admin keys live; none: this service takes identity tokens only. */
+    private readonly adminKeyPool?: Pool,
+  ) {
+    // Checked with their proofs of possession when the genesis document was loaded.
+    const keyOf = (hex: string, what: string) => BlsPublicKey.fromTrustedBytes(fromHex(hex, what, 48));
+    this.organisations = new Map(
+      genesis.organisations.map((m) => [m.id, { roles: m.roles, key: keyOf(m.publicKey, `${m.id}'s key`) }]),
+    );
+    this.nodes = new Map(genesis.nodes.map((n) => [n.id, keyOf(n.publicKey, `${n.id}'s key`)]));
+  }
+
+  async resolve(authorization: string, now = Date.now()): Promise<Principal> {
+    const match = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(authorization);
+    if (!match) {
+      throw new AuthError('AUTH.MALFORMED', 'the Authorization header must be "Bearer <token or admin key>"');
+    }
+    const credential = match[1]!;
+    if (isAdminKey(credential)) {
+      return this.admin(credential, now);
+    }
+    if (tokenKindOf(credential) === 'node') {
+      const claims = verifyIdentityToken(credential, 'node', this.chainId, (id) => this.nodes.get(id), now);
+      return { kind: 'node', id: claims.sub };
+    }
+    const claims = verifyIdentityToken(
+      credential,
+      'organisation',
+      this.chainId,
+      (id) => this.organisations.get(id)?.key,
+      now,
+    );
+    return { kind: 'organisation', id: claims.sub, roles: this.organisations.get(claims.sub)!.roles };
+  }
+
+  private async admin(credential: string, now: number): Promise<Principal> {
+    if (!this.adminKeyPool) {
+      throw new AuthError(
+        'AUTH.ADMIN_KEYS_NOT_ACCEPTED',
+        'this service takes organisation tokens only, not admin keys',
+      );
+    }
+    const { id, secret } = parseAdminKey(credential);
+    let stored = this.adminKeys.get(id);
+    if (!stored || now - stored.readAt > ADMIN_KEY_CACHE_MS) {
+      const { rows } = await this.adminKeyPool.query<{
+        name: string;
+        secret_hash: Buffer;
+        revoked_at: Date | null;
+      }>('SELECT name, secret_hash, revoked_at FROM admin_api_keys WHERE id = $1', [id]);
+      const row = rows[0];
+      stored = row
+        ? { name: row.name, secretHash: row.secret_hash, revoked: row.revoked_at !== null, readAt: now }
+        : undefined;
+      if (stored) {
+        this.adminKeys.set(id, stored);
+      }
+    }
+    if (!stored || stored.revoked || !adminSecretMatches(secret, stored.secretHash)) {
+      throw new AuthError('AUTH.BAD_ADMIN_KEY', 'the admin key is unknown, revoked, or wrong');
+    }
+    return { kind: 'admin', id, name: stored.name };
+  }
+}
