@@ -78,8 +78,15 @@ export class ChainVerifier {
     private readonly verifyReports: VerifyReports,
   ) {}
 
+  /**
+   * @param options.onProgress after each group of blocks: the height checked up to, the reports
+   *   checked so far, and the last height this run will check (for a progress bar).
+   */
   async verify(
-    options: { batchBlocks?: number; onProgress?: (height: bigint, reports: number) => void } = {},
+    options: {
+      batchBlocks?: number;
+      onProgress?: (height: bigint, reports: number, lastHeight: bigint) => void;
+    } = {},
   ): Promise<ChainVerification> {
     const started = performance.now();
     const batchBlocks = options.batchBlocks ?? 50;
@@ -161,7 +168,7 @@ export class ChainVerifier {
       if (structural) {
         return result(structural);
       }
-      options.onProgress?.(expectedHeight - 1n, reportsChecked);
+      options.onProgress?.(expectedHeight - 1n, reportsChecked, lastHeight);
     }
   }
 

@@ -5,6 +5,7 @@ import {
   blsGenerateKey,
   blsProvePossession,
   initCrypto,
+  type KeystoreEntry,
   type ScryptParams,
   type SecretScalar,
   setupSystem,
@@ -131,13 +132,25 @@ export const CONSORTIUM_FILES = {
   nodeKey: (id: string) => `keys/node-${id}.keystore.json`,
 };
 
-/** Writes the genesis document and every secret made, each in a keystore sealed with `passphrase` (mode 0600). */
+/**
+ * Writes the genesis document and every secret made, each in a keystore sealed with `passphrase`
+ * (mode 0600). Sealing costs a deliberate scrypt run per file, so `onKeystoreWritten` reports each
+ * one (for a progress bar).
+ */
 export async function writeConsortium(
   consortium: Consortium,
   dir: string,
   passphrase: string,
-  options: { scrypt?: ScryptParams } = {},
+  options: { scrypt?: ScryptParams; onKeystoreWritten?: (written: number, total: number) => void } = {},
 ): Promise<void> {
+  const total =
+    1 + consortium.organisationKeys.size + consortium.nodeKeys.size + consortium.delegateKeys.size;
+  let written = 0;
+  const writeKeystore = async (file: string, entry: KeystoreEntry) => {
+    await writeKeystoreFile(path.join(dir, file), entry, passphrase, { scrypt: options.scrypt });
+    written += 1;
+    options.onKeystoreWritten?.(written, total);
+  };
   await mkdir(path.join(dir, 'keys'), { recursive: true, mode: 0o700 });
   await writeFile(
     path.join(dir, CONSORTIUM_FILES.genesis),
@@ -145,43 +158,38 @@ export async function writeConsortium(
     { mode: 0o644 },
   );
   const params = consortium.genesis.systemParams as { ypub1: string; ypub2: string };
-  await writeKeystoreFile(
-    path.join(dir, CONSORTIUM_FILES.masterKey),
-    {
-      kind: 'cc-master',
-      id: consortium.genesis.chainId,
-      publicKey: Buffer.concat([Buffer.from(params.ypub1, 'hex'), Buffer.from(params.ypub2, 'hex')]),
-      key: consortium.masterKey,
-    },
-    passphrase,
-    options,
-  );
+  await writeKeystore(CONSORTIUM_FILES.masterKey, {
+    kind: 'cc-master',
+    id: consortium.genesis.chainId,
+    publicKey: Buffer.concat([Buffer.from(params.ypub1, 'hex'), Buffer.from(params.ypub2, 'hex')]),
+    key: consortium.masterKey,
+  });
   for (const [id, key] of consortium.organisationKeys) {
     const org = consortium.genesis.organisations.find((o) => o.id === id)!;
-    await writeKeystoreFile(
-      path.join(dir, CONSORTIUM_FILES.organisationKey(id)),
-      { kind: 'bls', id, publicKey: Buffer.from(org.publicKey, 'hex'), key },
-      passphrase,
-      options,
-    );
+    await writeKeystore(CONSORTIUM_FILES.organisationKey(id), {
+      kind: 'bls',
+      id,
+      publicKey: Buffer.from(org.publicKey, 'hex'),
+      key,
+    });
   }
   for (const [id, key] of consortium.nodeKeys) {
     const node = consortium.genesis.nodes.find((n) => n.id === id)!;
-    await writeKeystoreFile(
-      path.join(dir, CONSORTIUM_FILES.nodeKey(id)),
-      { kind: 'bls', id, publicKey: Buffer.from(node.publicKey, 'hex'), key },
-      passphrase,
-      options,
-    );
+    await writeKeystore(CONSORTIUM_FILES.nodeKey(id), {
+      kind: 'bls',
+      id,
+      publicKey: Buffer.from(node.publicKey, 'hex'),
+      key,
+    });
   }
   for (const [id, key] of consortium.delegateKeys) {
     const delegate = consortium.genesis.delegates.find((d) => d.id === id)!;
-    await writeKeystoreFile(
-      path.join(dir, CONSORTIUM_FILES.delegateKey(id)),
-      { kind: 'bls', id, publicKey: Buffer.from(delegate.publicKey, 'hex'), key },
-      passphrase,
-      options,
-    );
+    await writeKeystore(CONSORTIUM_FILES.delegateKey(id), {
+      kind: 'bls',
+      id,
+      publicKey: Buffer.from(delegate.publicKey, 'hex'),
+      key,
+    });
   }
 }
 

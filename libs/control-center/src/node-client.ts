@@ -12,6 +12,17 @@ export class NodeRequestError extends Error {
   }
 }
 
+/** No answer at all: the node is down, the address is wrong, or the connection broke. */
+export class NodeUnreachableError extends Error {
+  constructor(
+    readonly baseUrl: string,
+    readonly reason: string,
+  ) {
+    super(`cannot reach the node at ${baseUrl}: ${reason}`);
+    this.name = 'NodeUnreachableError';
+  }
+}
+
 export interface IdentityView {
   id: string;
   status: 'registered' | 'active' | 'revoked';
@@ -21,42 +32,95 @@ export interface IdentityView {
   activatedTx: string | null;
 }
 
-/** The few node endpoints the control center uses. */
+/** The node's answer to a submitted transaction: in its mempool, waiting for a block. */
+export interface SubmissionReceipt {
+  hash: string;
+  kind: string;
+  status: string;
+  /** True when the node had accepted this exact transaction before (submission is idempotent). */
+  duplicate: boolean;
+}
+
+/** Where a transaction is (GET /transactions/:hash). */
+export interface TransactionStatusView {
+  status: 'pending' | 'included' | 'final' | 'unknown';
+  hash: string;
+  kind?: string;
+  height?: string;
+  position?: number;
+  blockHash?: string;
+}
+
+/** The few node endpoints the control center and the command line use. */
 export class NodeClient {
-  constructor(private readonly baseUrl: string) {}
+  private readonly baseUrl: string;
+
+  constructor(baseUrl: string) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
 
   async identity(subject: 'meter' | 'receiver', id: string): Promise<IdentityView | undefined> {
-    const response = await fetch(`${this.baseUrl}/${subject}s/${encodeURIComponent(id)}`);
+    const response = await this.request(`/${subject}s/${encodeURIComponent(id)}`);
     if (response.status === 404) {
       return undefined;
     }
-    const body = (await response.json()) as IdentityView;
-    if (!response.ok) {
-      throw errorOf(response.status, body);
-    }
-    return body;
+    return this.answer<IdentityView>(response);
   }
 
   async genesisHash(): Promise<string> {
-    const response = await fetch(`${this.baseUrl}/genesis`);
-    const body = (await response.json()) as { hash: string };
-    if (!response.ok) {
-      throw errorOf(response.status, body);
-    }
-    return body.hash;
+    return (await this.genesis()).hash;
   }
 
-  async submit(tx: TransactionJson): Promise<{ hash: string; duplicate: boolean }> {
-    const response = await fetch(`${this.baseUrl}/transactions`, {
+  /** The genesis hash and the chain id it names (transactions are signed for one chain). */
+  async genesis(): Promise<{ hash: string; chainId: string }> {
+    const body = await this.answer<{ hash: string; document: { chainId: string } }>(
+      await this.request('/genesis'),
+    );
+    return { hash: body.hash, chainId: body.document.chainId };
+  }
+
+  async submit(tx: TransactionJson): Promise<SubmissionReceipt> {
+    const response = await this.request('/transactions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(tx),
     });
-    const body = (await response.json()) as { hash: string; duplicate: boolean };
+    return this.answer<SubmissionReceipt>(response);
+  }
+
+  async transactionStatus(hash: string): Promise<TransactionStatusView> {
+    return this.answer<TransactionStatusView>(
+      await this.request(`/transactions/${encodeURIComponent(hash)}`),
+    );
+  }
+
+  private async request(pathname: string, init?: RequestInit): Promise<Response> {
+    try {
+      return await fetch(`${this.baseUrl}${pathname}`, init);
+    } catch (error) {
+      // fetch hides the system error (ECONNREFUSED, ENOTFOUND...) in its cause.
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      throw new NodeUnreachableError(this.baseUrl, cause?.code ?? cause?.message ?? (error as Error).message);
+    }
+  }
+
+  private async answer<T>(response: Response): Promise<T> {
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Not the node's JSON (a proxy's error page, another service on that port).
+      throw new NodeRequestError(
+        response.status,
+        `HTTP.${response.status}`,
+        `the answer is not JSON: ${text.slice(0, 200)}`,
+      );
+    }
     if (!response.ok) {
       throw errorOf(response.status, body);
     }
-    return body;
+    return body as T;
   }
 }
 

@@ -2,11 +2,19 @@ import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { KeystoreEntry, openKeystore, readKeystoreFile, sealKeystore, writeKeystoreFile } from './keystore';
+import {
+  describeKeystore,
+  describeKeystoreFile,
+  KeystoreEntry,
+  openKeystore,
+  readKeystoreFile,
+  sealKeystore,
+  writeKeystoreFile,
+} from './keystore';
 import { initCrypto } from './mcl';
 import { REDACTED, SecretScalar } from './secret';
 import { extractPartialKey, generateKeyPair, setupSystem } from './system';
-import { cryptoErrorOfAsync } from '../test/expect-error';
+import { cryptoErrorOf, cryptoErrorOfAsync } from '../test/expect-error';
 
 // N = 2^14 keeps the tests fast; the default (2^17) is what files get in production.
 const FAST = { scrypt: { N: 2 ** 14, r: 8, p: 1 } };
@@ -131,5 +139,24 @@ describe('keystore', () => {
     await writeKeystoreFile(path, entry, 'new phrase', FAST);
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     expect((await readKeystoreFile(path, 'new phrase')).id).toBe('grid-operator');
+  });
+
+  it('given a keystore when described without its passphrase should show its public fields only, and refuse it group-readable', async () => {
+    const path = join(dir, 'described.keystore.json');
+    const entry = receiverEntry();
+    await writeKeystoreFile(path, entry, 'pass phrase', FAST);
+    const summary = await describeKeystoreFile(path);
+    expect(summary).toEqual({
+      kind: 'receiver',
+      id: 'grid-operator',
+      publicKey: entry.publicKey,
+      scrypt: FAST.scrypt,
+    });
+    expect(Object.keys(summary)).not.toContain('key');
+    expect(cryptoErrorOf(() => describeKeystore('{}')).code).toBe('CRYPTO.KEYSTORE_MALFORMED');
+    await chmod(path, 0o644);
+    expect((await cryptoErrorOfAsync(() => describeKeystoreFile(path))).code).toBe(
+      'CRYPTO.KEYSTORE_PERMISSIONS',
+    );
   });
 });

@@ -344,6 +344,35 @@ export async function writeKeystoreFile(
 
 /** Read and open a keystore file; refuses files that group or others can read. */
 export async function readKeystoreFile(path: string, passphrase: string): Promise<KeystoreEntry> {
+  return openKeystore(await readPrivateFile(path), passphrase);
+}
+
+/** What a keystore shows without its passphrase: nothing secret. */
+export interface KeystoreSummary {
+  readonly kind: KeystoreKind;
+  readonly id: string;
+  /** As in KeystoreEntry: key*P1 first; for cc-master Ypub1 || Ypub2. */
+  readonly publicKey: Uint8Array;
+  readonly scrypt: ScryptParams;
+}
+
+/** The public fields of keystore JSON text, checked as strictly as openKeystore checks them. */
+export function describeKeystore(text: string): KeystoreSummary {
+  const file = parseFile(text);
+  return {
+    kind: file.kind,
+    id: file.id,
+    publicKey: fromHex(file.publicKey, 'keystore publicKey'),
+    scrypt: { N: file.kdf.N, r: file.kdf.r, p: file.kdf.p },
+  };
+}
+
+/** Read a keystore file's public fields; refuses files that group or others can read, as readKeystoreFile does. */
+export async function describeKeystoreFile(path: string): Promise<KeystoreSummary> {
+  return describeKeystore(await readPrivateFile(path));
+}
+
+async function readPrivateFile(path: string): Promise<string> {
   const handle = await open(path, 'r');
   try {
     // fstat on the handle we read from: no window to swap the file between the check and the read.
@@ -351,7 +380,7 @@ export async function readKeystoreFile(path: string, passphrase: string): Promis
     if ((mode & 0o077) !== 0) {
       throw new KeystorePermissionsError(path, mode);
     }
-    return await openKeystore(await handle.readFile('utf8'), passphrase);
+    return await handle.readFile('utf8');
   } finally {
     await handle.close();
   }

@@ -1,12 +1,14 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 
 import { CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
 import type { OrganisationRole } from '@app/ledger';
 
-import { passphraseFrom } from '../passphrase';
+import { CliError } from '../cli-error';
+import { addPassphraseOptions, type PassphraseOptions, readPassphrase } from '../passphrase';
+import { type Progress, progressBar } from '../progress';
 
 /** The development consortium's members: a control center, a grid operator, an equipment supplier. */
 export const DEV_ORGANISATIONS = [
@@ -39,7 +41,7 @@ export function devNodes(count: number): Array<{ id: string; organisation: strin
 }
 
 export function registerSetup(program: Command): void {
-  program
+  const setup = program
     .command('setup')
     .description(
       'Initialise a consortium: the control center draws its master key (sealed in a keystore), the public parameters go into the genesis document, and (for development) keys are made for the member organisations and delegates.',
@@ -62,60 +64,67 @@ export function registerSetup(program: Command): void {
       Number.parseInt(v, 10),
     )
     .option('--slot-ms <ms>', 'slot length in milliseconds', (v) => Number.parseInt(v, 10), 2_000)
-    .addOption(
-      new Option('--passphrase-env <name>', 'environment variable holding the keystore passphrase').default(
-        'CBSG_PASSPHRASE',
-      ),
-    )
-    .option('--force', 'overwrite an existing setup in --out')
-    .action(
-      async (options: {
+    .option('--force', 'overwrite an existing setup in --out');
+  addPassphraseOptions(setup).action(
+    async (
+      options: PassphraseOptions & {
         out: string;
         chainId: string;
         delegates: number;
         nodes: number;
         producers?: number;
         slotMs: number;
-        passphraseEnv: string;
         force?: boolean;
-      }) => {
-        const genesisPath = path.join(options.out, CONSORTIUM_FILES.genesis);
-        if (!options.force && (await exists(genesisPath))) {
-          throw new Error(
-            `${genesisPath} exists already; use --force to replace the consortium (its keys are lost)`,
-          );
-        }
-        if (!Number.isInteger(options.delegates) || options.delegates < 1) {
-          throw new Error('--delegates must be a positive integer');
-        }
-        if (!Number.isInteger(options.nodes) || options.nodes < 1) {
-          throw new Error('--nodes must be a positive integer');
-        }
-        const producers = options.producers ?? options.delegates;
-        const passphrase = passphraseFrom(options.passphraseEnv);
-        const consortium = await createConsortium({
-          chainId: options.chainId,
-          organisations: DEV_ORGANISATIONS,
-          delegates: Array.from({ length: options.delegates }, (_, i) => ({
-            id: `delegate-${String(i + 1).padStart(3, '0')}`,
-            organisation: DEV_ORGANISATIONS[i % DEV_ORGANISATIONS.length]!.id,
-          })),
-          nodes: devNodes(options.nodes),
-          producers,
-          slotMs: options.slotMs,
-        });
-        await writeConsortium(consortium, options.out, passphrase);
-        process.stdout.write(
-          [
-            `chain ${consortium.genesis.chainId}, genesis ${consortium.genesisHash}`,
-            `  ${genesisPath}`,
-            `  ${path.join(options.out, CONSORTIUM_FILES.masterKey)} (the control center's master key, sealed)`,
-            `  ${consortium.organisationKeys.size} organisation and ${consortium.delegateKeys.size} delegate keystores in ${path.join(options.out, 'keys')}`,
-            '',
-          ].join('\n'),
-        );
       },
-    );
+    ) => {
+      const genesisPath = path.join(options.out, CONSORTIUM_FILES.genesis);
+      if (!options.force && (await exists(genesisPath))) {
+        throw new CliError(
+          `${genesisPath} exists already; use --force to replace the consortium (its keys are lost)`,
+        );
+      }
+      if (!Number.isInteger(options.delegates) || options.delegates < 1) {
+        throw new CliError('--delegates must be a positive integer');
+      }
+      if (!Number.isInteger(options.nodes) || options.nodes < 1) {
+        throw new CliError('--nodes must be a positive integer');
+      }
+      const producers = options.producers ?? options.delegates;
+      const passphrase = await readPassphrase(options);
+      const consortium = await createConsortium({
+        chainId: options.chainId,
+        organisations: DEV_ORGANISATIONS,
+        delegates: Array.from({ length: options.delegates }, (_, i) => ({
+          id: `delegate-${String(i + 1).padStart(3, '0')}`,
+          organisation: DEV_ORGANISATIONS[i % DEV_ORGANISATIONS.length]!.id,
+        })),
+        nodes: devNodes(options.nodes),
+        producers,
+        slotMs: options.slotMs,
+      });
+      // Each keystore costs a deliberate scrypt run (a few hundred ms): the long part of setup.
+      let progress: Progress | undefined;
+      try {
+        await writeConsortium(consortium, options.out, passphrase, {
+          onKeystoreWritten: (written, total) => {
+            progress ??= progressBar('sealing keystores', total);
+            progress.update(written);
+          },
+        });
+      } finally {
+        progress?.stop();
+      }
+      process.stdout.write(
+        [
+          `chain ${consortium.genesis.chainId}, genesis ${consortium.genesisHash}`,
+          `  ${genesisPath}`,
+          `  ${path.join(options.out, CONSORTIUM_FILES.masterKey)} (the control center's master key, sealed)`,
+          `  ${consortium.organisationKeys.size} organisation and ${consortium.delegateKeys.size} delegate keystores in ${path.join(options.out, 'keys')}`,
+          '',
+        ].join('\n'),
+      );
+    },
+  );
 }
 
 async function exists(file: string): Promise<boolean> {

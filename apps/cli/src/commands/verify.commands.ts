@@ -7,6 +7,9 @@ import { ChainVerifier } from '@app/chain';
 import { BlsPublicKey, CryptoPool, fromHex, initCrypto } from '@app/crypto';
 import { checkInclusionProof, type Genesis, loadGenesis } from '@app/ledger';
 
+import { CliError, EXIT_CODES } from '../cli-error';
+import { type Progress, progressBar } from '../progress';
+
 async function readGenesis(file: string): Promise<Genesis> {
   return loadGenesis(JSON.parse(await readFile(file, 'utf8')) as unknown);
 }
@@ -31,7 +34,7 @@ export function registerVerifyProof(program: Command): void {
       try {
         proof = JSON.parse(text);
       } catch {
-        throw new Error(`${file} is not JSON`);
+        throw new CliError(`${file} is not JSON (expected the answer of GET /tx/:hash/proof)`);
       }
       const genesis = options.genesis ? await readGenesis(options.genesis) : undefined;
       const delegates = new Map(
@@ -46,7 +49,7 @@ export function registerVerifyProof(program: Command): void {
       });
       if (!result.ok) {
         process.stdout.write(`INVALID: ${result.reason}\n`);
-        process.exitCode = 2;
+        process.exitCode = EXIT_CODES.invalid;
         return;
       }
       process.stdout.write(
@@ -87,16 +90,18 @@ export function registerVerifyChain(program: Command): void {
           },
           (items) => crypto.verifyReports(items),
         );
-        const interactive = process.stderr.isTTY;
-        const result = await verifier.verify({
-          onProgress: (height, reports) => {
-            if (interactive) {
-              process.stderr.write(`\rchecked up to height ${height}, ${reports} reports`);
-            }
-          },
-        });
-        if (interactive) {
-          process.stderr.write('\n');
+        // The verifier learns the last height once it starts: the bar appears with the first batch.
+        let progress: Progress | undefined;
+        let result;
+        try {
+          result = await verifier.verify({
+            onProgress: (height, reports, lastHeight) => {
+              progress ??= progressBar('verifying blocks', Number(lastHeight));
+              progress.update(Number(height), `${reports} reports`);
+            },
+          });
+        } finally {
+          progress?.stop();
         }
         const counts = `${result.blocksChecked} blocks, ${result.transactionsChecked} transactions, ${result.reportsChecked} reports in ${result.seconds.toFixed(1)} s`;
         if (result.ok) {
@@ -105,7 +110,7 @@ export function registerVerifyChain(program: Command): void {
           process.stdout.write(
             `CHAIN INVALID at height ${result.firstBad!.height}: ${result.firstBad!.reason} (before it: ${counts})\n`,
           );
-          process.exitCode = 2;
+          process.exitCode = EXIT_CODES.invalid;
         }
       } finally {
         await crypto.close();
