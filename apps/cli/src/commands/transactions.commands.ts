@@ -328,16 +328,22 @@ async function send(
       `${options.keystore} holds the ${organisation.kind} key of ${organisation.id}; transactions are signed with an organisation's key`,
     );
   }
-  const receipt = await asNodeAnswer(kind, async () => {
-    const { chainId } = await node.genesis();
-    const tx = Transaction.sign(
-      { chainId, kind, sender: organisation.id, timestamp: Date.now(), body },
-      organisation.key,
-    );
-    return node.submit(tx.toJSON());
-  });
+  const receipt = await asNodeAnswer(
+    async () => {
+      const { chainId } = await node.genesis();
+      const tx = Transaction.sign(
+        { chainId, kind, sender: organisation.id, timestamp: Date.now(), body },
+        organisation.key,
+      );
+      return node.submit(tx.toJSON());
+    },
+    { what: `the node refused ${kind}`, exitCode: EXIT_CODES.refused },
+  );
   const final = options.wait
-    ? await asNodeAnswer(kind, () => waitUntilFinal(node, receipt, options.timeout))
+    ? await asNodeAnswer(() => waitUntilFinal(node, receipt, options.timeout), {
+        what: `${kind} ${receipt.hash} was accepted, but the node would not say where it is`,
+        exitCode: EXIT_CODES.failed,
+      })
     : undefined;
   if (options.json) {
     process.stdout.write(
@@ -356,15 +362,21 @@ async function send(
   );
 }
 
-/** Runs a call to the node; its refusals and silences become one clear line and the exit code. */
-async function asNodeAnswer<T>(kind: string, call: () => Promise<T>): Promise<T> {
+/**
+ * Runs a call to the node; its refusals and silences become one clear line. Only a refusal of the
+ * transaction itself exits 3: once it is accepted, a failure to follow it is a failure to run.
+ */
+async function asNodeAnswer<T>(
+  call: () => Promise<T>,
+  refusal: { what: string; exitCode: number },
+): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof NodeRequestError) {
       throw new CliError(
-        `the node refused ${kind}: ${error.message} (${error.code}, HTTP ${error.status})`,
-        EXIT_CODES.refused,
+        `${refusal.what}: ${error.message} (${error.code}, HTTP ${error.status})`,
+        refusal.exitCode,
       );
     }
     if (error instanceof NodeUnreachableError) {
