@@ -9,9 +9,10 @@ import { access, mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import path from 'node:path';
 
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import { Redis } from 'ioredis';
 
+import { AdminKeyRepository } from '@app/auth';
 import {
   CONSORTIUM_FILES,
   createConsortium,
@@ -88,6 +89,12 @@ const RECEIVERS = {
   controlCenter: 'cc-analytics',
   gridOperator: 'operator-billing',
   equipmentSupplier: 'supplier-maintenance',
+};
+/** The organisation that registers and runs each receiver. */
+const RECEIVER_OWNERS: Record<string, 'control-center' | 'grid-operator' | 'equipment-supplier'> = {
+  [RECEIVERS.controlCenter]: 'control-center',
+  [RECEIVERS.gridOperator]: 'grid-operator',
+  [RECEIVERS.equipmentSupplier]: 'equipment-supplier',
 };
 
 async function checkServices(): Promise<void> {
@@ -231,6 +238,12 @@ async function main(): Promise<void> {
   for (const node of nodes) {
     process.stdout.write(`${node.id} ${node.url}  (API: ${node.url}/docs, metrics: ${node.url}/metrics)\n`);
   }
+  // An admin key of node-1 for this session (the console's login; `cbsg admin-key` manages them).
+  const adminPool = new Pool({ connectionString: nodes[0]!.spec.databaseUrl, max: 1 });
+  const admin = await new AdminKeyRepository(adminPool)
+    .create(`devnet ${new Date().toISOString()}`)
+    .finally(() => adminPool.end());
+  process.stdout.write(`admin key of ${nodes[0]!.id}: ${admin.key}\n`);
   process.stdout.write(`control center ${ccUrl}\nlogs   ${logDir}\n`);
 
   const ctx: EnrolmentContext = {
@@ -249,13 +262,8 @@ async function main(): Promise<void> {
   });
   const policies = standardPolicies(RECEIVERS);
   if (fresh) {
-    for (const [role, id] of Object.entries(RECEIVERS)) {
-      const organisation =
-        role === 'controlCenter'
-          ? 'control-center'
-          : role === 'gridOperator'
-            ? 'grid-operator'
-            : 'equipment-supplier';
+    for (const id of Object.values(RECEIVERS)) {
+      const organisation = RECEIVER_OWNERS[id]!;
       const holder = await enrolReceiver(ctx, {
         id,
         organisation,
@@ -298,12 +306,12 @@ async function main(): Promise<void> {
         HTTP_PORT: String(RECEIVER_PORT + i),
         CRYPTO_WORKERS: '1',
         LOG_LEVEL: 'info',
+        ORGANISATION_ID: RECEIVER_OWNERS[id]!,
+        ORGANISATION_KEYSTORE: path.join(dir, CONSORTIUM_FILES.organisationKey(RECEIVER_OWNERS[id]!)),
         // The grid operator runs its feedback contract (Algorithm 1) on every share it opens.
         ...(id === RECEIVERS.gridOperator
           ? {
               CONTRACT: 'grid-operator-feedback',
-              ORGANISATION_ID: 'grid-operator',
-              ORGANISATION_KEYSTORE: path.join(dir, CONSORTIUM_FILES.organisationKey('grid-operator')),
               REDIS_URL,
               QUEUE_PREFIX: 'cbsg-devnet-receiver',
             }

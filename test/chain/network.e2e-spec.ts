@@ -4,6 +4,7 @@ import path from 'node:path';
 
 import type { INestApplication } from '@nestjs/common';
 
+import { issueIdentityToken } from '@app/auth';
 import type { ChainStatus } from '@app/chain';
 import { parseControlCenterConfig } from '@app/config';
 import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
@@ -55,8 +56,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url);
+async function getJson<T>(url: string, authorization?: string): Promise<T> {
+  const response = await fetch(url, authorization ? { headers: { authorization } } : {});
   if (!response.ok) {
     throw new Error(`${url}: ${response.status}`);
   }
@@ -74,6 +75,16 @@ describe('a consortium of three node processes', () => {
   const receipts: string[] = [];
 
   const status = (node: string) => getJson<ChainStatus>(`${network.node(node).url}/chain/status`);
+  /** Reads that need a member's credentials: the grid operator's token. */
+  const asOperator = () =>
+    `Bearer ${issueIdentityToken(
+      consortium.organisationKeys.get(ORGS.operator)!,
+      consortium.genesis.chainId,
+      {
+        kind: 'organisation',
+        id: ORGS.operator,
+      },
+    )}`;
 
   /** Sends one report per meter, each meter to "its" node, and keeps the receipts. */
   async function report(nodes: readonly string[]): Promise<void> {
@@ -281,6 +292,7 @@ describe('a consortium of three node processes', () => {
     const missed = await until('missed slots of node-3', async () => {
       const rows = await getJson<Array<{ slot: string; round: string; delegate: string }>>(
         `${network.node('node-1').url}/missed-slots?limit=100`,
+        asOperator(),
       );
       const ours = rows.filter(
         (r) => HOSTING['node-3']!.includes(r.delegate) && BigInt(r.slot) > BigInt(killedAt.final.slot),
@@ -299,7 +311,11 @@ describe('a consortium of three node processes', () => {
     expect(firstRound).toBeGreaterThanOrEqual(killedRound);
     const schedule = await until(
       `the schedule of round ${firstRound + 2n}`,
-      () => getJson<{ elected: string[] }>(`${network.node('node-1').url}/schedule?round=${firstRound + 2n}`),
+      () =>
+        getJson<{ elected: string[] }>(
+          `${network.node('node-1').url}/schedule?round=${firstRound + 2n}`,
+          asOperator(),
+        ),
       120_000,
     );
     for (const delegate of dropped) {

@@ -4,6 +4,7 @@ import path from 'node:path';
 
 import type { INestApplication } from '@nestjs/common';
 
+import { AdminKeyRepository, issueIdentityToken } from '@app/auth';
 import { type MessageType, signMessage } from '@app/chain';
 import { parseControlCenterConfig } from '@app/config';
 import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
@@ -31,6 +32,9 @@ export const ORGANISATIONS = {
   equipmentSupplier: 'meterworks-supplier',
 } as const;
 
+/** Pass as `as` to ConsortiumHarness.get: the call is made with an admin key. */
+export const ADMIN = 'admin key';
+
 /**
  * A consortium for end-to-end tests: genesis and keystores in a temporary directory, one node on its
  * own database, and the control center, both listening on free ports.
@@ -43,6 +47,7 @@ export class ConsortiumHarness {
   nodeUrl!: string;
   ccUrl!: string;
   params!: SystemParams;
+  private adminKey: string | undefined;
 
   private constructor(
     readonly consortium: Consortium,
@@ -150,18 +155,58 @@ export class ConsortiumHarness {
     return this.post('/transactions', tx.toJSON());
   }
 
-  async post(pathname: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  async post(
+    pathname: string,
+    body: unknown,
+    authorization?: string,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     const response = await fetch(`${this.nodeUrl}${pathname}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   }
 
-  async get(pathname: string): Promise<{ status: number; body: unknown }> {
-    const response = await fetch(`${this.nodeUrl}${pathname}`);
+  /**
+   * GET on the node, as organisation `as` (its token; the first member by default), or without
+   * credentials when `as` is null.
+   */
+  async get(pathname: string, as?: string | null): Promise<{ status: number; body: unknown }> {
+    const caller = as === undefined ? [...this.consortium.organisationKeys.keys()][0]! : as;
+    const response = await fetch(`${this.nodeUrl}${pathname}`, {
+      headers:
+        caller === null
+          ? {}
+          : {
+              authorization: caller === ADMIN ? await this.adminAuthorization() : this.authorization(caller),
+            },
+    });
     return { status: response.status, body: await response.json() };
+  }
+
+  /** An Authorization header value with an admin key of the node (made on first use, as `cbsg admin-key create` does). */
+  async adminAuthorization(): Promise<string> {
+    if (!this.adminKey) {
+      this.adminKey = (await new AdminKeyRepository(this.db.pool).create('test harness')).key;
+    }
+    return `Bearer ${this.adminKey}`;
+  }
+
+  /** fetch() as organisation `id` (a receiver's API answers its own organisation only). */
+  fetchAs(id: string, url: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(url, {
+      ...init,
+      headers: {
+        ...(init.headers as Record<string, string> | undefined),
+        authorization: this.authorization(id),
+      },
+    });
+  }
+
+  /** An Authorization header value for organisation `id` (a fresh token). */
+  authorization(id: string): string {
+    return `Bearer ${issueIdentityToken(this.organisationKey(id), this.chainId, { kind: 'organisation', id })}`;
   }
 
   /** Registers a receiver for `organisation` and activates it through the control center. */

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 
 import { CliError, EXIT_CODES } from './cli-error';
+import { registerAdminKey } from './commands/admin-key.commands';
 import { registerBench } from './commands/bench.command';
 import { registerKeys, registerKeystore } from './commands/keys.commands';
 import { registerSetup } from './commands/setup.command';
@@ -28,6 +29,7 @@ Exit codes: 0 done, ${EXIT_CODES.failed} could not run, ${EXIT_CODES.invalid} ve
   registerTransactions(program);
   registerVerifyChain(program);
   registerVerifyProof(program);
+  registerAdminKey(program);
   registerBench(program);
   await program.parseAsync(argv);
 }

@@ -91,6 +91,9 @@ describe('cbsg, the command line, through its binary', () => {
       ['vote'],
       ['verify-chain'],
       ['verify-proof'],
+      ['admin-key', 'create'],
+      ['admin-key', 'list'],
+      ['admin-key', 'revoke'],
       ['bench'],
     ]) {
       const outcome = await cbsg([...command, '--help']);
@@ -469,6 +472,44 @@ describe('cbsg, the command line, through its binary', () => {
     const missing = await cbsg(['verify-chain', '--database-url', harness.db.url]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("required option '--genesis <file>' not specified");
+  });
+
+  it('given admin-key create, the key works on the node; listed without its secret, revoked it is refused; a bad id is refused', async () => {
+    const made = await cbsg([
+      'admin-key',
+      'create',
+      '--name',
+      'night shift',
+      '--database-url',
+      harness.db.url,
+    ]);
+    expect(made).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^cbsg_admin_[0-9a-f]{12}_[A-Za-z0-9_-]{43}\n$/),
+    });
+    const key = made.stdout.trim();
+    const id = key.slice('cbsg_admin_'.length, 'cbsg_admin_'.length + 12);
+    const verify = () => harness.post('/chain/verify', {}, `Bearer ${key}`);
+    expect((await verify()).status).toBe(200);
+
+    const listed = await cbsg(['admin-key', 'list', '--json', '--database-url', harness.db.url]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).not.toContain(key.slice(-43));
+    expect(JSON.parse(listed.stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id, name: 'night shift', revokedAt: null })]),
+    );
+
+    expect(await cbsg(['admin-key', 'revoke', id, '--database-url', harness.db.url])).toMatchObject({
+      code: 0,
+    });
+    // The node trusts a key it has looked up for a few seconds; then the revocation holds.
+    await new Promise((resolve) => setTimeout(resolve, 5_500));
+    expect(await verify()).toMatchObject({ status: 401, body: { code: 'AUTH.BAD_ADMIN_KEY' } });
+
+    const again = await cbsg(['admin-key', 'revoke', id, '--database-url', harness.db.url]);
+    expect(again).toMatchObject({ code: 1, stderr: expect.stringContaining(`no active admin key ${id}`) });
+    const bad = await cbsg(['admin-key', 'revoke', 'nope', '--database-url', harness.db.url]);
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('is not an admin key id') });
   });
 
   it('given verify-proof on a final registration should find it valid; a file that is not a proof should be refused', async () => {

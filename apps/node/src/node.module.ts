@@ -3,14 +3,16 @@ import { APP_FILTER } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { LoggerModule } from 'nestjs-pino';
 
+import { AccessModule, PrincipalResolver } from '@app/auth';
 import { APP_CONFIG, type AppConfig, AppConfigModule } from '@app/config';
 import { ChainModule } from '@app/chain';
 import { EventStoreModule } from '@app/event-store';
 import { IntakeModule } from '@app/intake';
 import { MetricsModule } from '@app/metrics';
-import { DatabaseModule } from '@app/persistence';
+import { DatabaseModule, PG_POOL } from '@app/persistence';
 import { RedisModule } from '@app/queue';
-import { RegistryModule } from '@app/registry';
+import { GenesisService, RegistryModule } from '@app/registry';
+import type { Pool } from 'pg';
 
 import { ChainController } from './chain/chain.controller';
 import { P2pController } from './chain/p2p.controller';
@@ -66,6 +68,15 @@ export class NodeModule {
         RegistryModule,
         IntakeModule,
         ChainModule,
+        AccessModule.forRoot({
+          imports: [RegistryModule],
+          inject: [GenesisService, PG_POOL, APP_CONFIG],
+          useFactory: (genesis: GenesisService, pool: Pool, config: AppConfig) => ({
+            resolver: new PrincipalResolver(() => genesis.current().document, pool),
+            owner: null,
+            requestsPerSecond: config.http.rateLimitPerSecond,
+          }),
+        }),
       ],
       controllers: [HealthController, RegistryController, ReportsController, ChainController, P2pController],
       providers: [JournalStatsProjection, { provide: APP_FILTER, useClass: DomainErrorFilter }],

@@ -26,7 +26,7 @@ import {
 import { createHolderIdentity, FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
 import { repoRoot } from '@app/persistence';
 
-import { ConsortiumHarness, ORGANISATIONS, PEER_NODE } from '../../../test/support/consortium-harness';
+import { ADMIN, ConsortiumHarness, ORGANISATIONS, PEER_NODE } from '../../../test/support/consortium-harness';
 import { paperForgery } from '../../../test/support/forgery';
 
 const run = promisify(execFile);
@@ -304,7 +304,10 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
 
     // another block at a final height
     const first = decodeHeader(
-      fromHex(((await harness.get('/p2p/blocks?from=1&limit=1')).body as WireBlock[])[0]!.header, 'header'),
+      fromHex(
+        ((await harness.get('/p2p/blocks?from=1&limit=1', ADMIN)).body as WireBlock[])[0]!.header,
+        'header',
+      ),
     );
     const rewrite = Block.produce(
       { ...first, timestamp: first.timestamp + 1 },
@@ -403,7 +406,7 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
   });
 
   it('given a block edited in SQL behind the triggers, verify-chain (endpoint and command) should name its height', async () => {
-    const before = (await harness.post('/chain/verify', {})).body as {
+    const before = (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
       ok: boolean;
       blocksChecked: number;
       reportsChecked: number;
@@ -452,7 +455,7 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
       await sql.end();
     }
 
-    const after = (await harness.post('/chain/verify', {})).body as {
+    const after = (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
       ok: boolean;
       firstBad: { height: string; reason: string };
     };

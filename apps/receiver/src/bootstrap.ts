@@ -7,6 +7,7 @@ import { Logger } from 'nestjs-pino';
 
 import { loadReceiverConfig, type ReceiverConfig } from '@app/config';
 import { CryptoPool, initCrypto, readKeystoreFile, ReceiverPrivateKey } from '@app/crypto';
+import { IdentityTokenSource } from '@app/auth';
 import { loadGenesis } from '@app/ledger';
 
 import { ReceiverModule } from './receiver.module';
@@ -31,23 +32,26 @@ export async function createReceiverApp(
   );
   try {
     const receiver = await crypto.loadReceiverKey(entry.id, entry.key);
-    let organisationKey;
-    if (config.organisation) {
-      const organisation = await readKeystoreFile(config.organisation.keystoreFile, config.passphrase);
-      if (organisation.id !== config.organisation.id) {
-        throw new Error(
-          `${config.organisation.keystoreFile} holds the key of "${organisation.id}", not organisation "${config.organisation.id}"`,
-        );
-      }
-      organisationKey = organisation.key;
+    const organisation = await readKeystoreFile(config.organisation.keystoreFile, config.passphrase);
+    if (organisation.id !== config.organisation.id) {
+      throw new Error(
+        `${config.organisation.keystoreFile} holds the key of "${organisation.id}", not organisation "${config.organisation.id}"`,
+      );
     }
+    const nodeTokens = new IdentityTokenSource(organisation.key, genesis.document.chainId, {
+      kind: 'organisation',
+      id: organisation.id,
+    });
+    await checkOwnership(config, nodeTokens);
     const app = await NestFactory.create(
       ReceiverModule.forRoot(config, {
         crypto,
         receiver,
         genesisHash: genesis.hash,
         chainId: genesis.document.chainId,
-        ...(organisationKey ? { organisationKey } : {}),
+        members: genesis.document,
+        organisationKey: organisation.key,
+        nodeAuthorization: () => nodeTokens.authorization(),
       }),
       { logger: false, abortOnError: false },
     );
@@ -59,6 +63,7 @@ export async function createReceiverApp(
         .setTitle(`CBSG receiver ${config.receiverId}`)
         .setDescription("A receiver's decrypted share of the chain.")
         .setVersion('0.1.0')
+        .addBearerAuth({ type: 'http', scheme: 'bearer', description: "the organisation's cbsg1 token" })
         .build(),
     );
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json' });
@@ -66,5 +71,26 @@ export async function createReceiverApp(
   } catch (error) {
     await crypto.close();
     throw error;
+  }
+}
+
+/**
+ * The receiver's API is its organisation's alone: a receiver configured with an organisation that did
+ * not register it would open its data to the wrong one. Checked when the node answers; a node that is
+ * not up yet is no reason not to start.
+ */
+async function checkOwnership(config: ReceiverConfig, tokens: IdentityTokenSource): Promise<void> {
+  const response = await fetch(`${config.nodeUrl}/receivers/${encodeURIComponent(config.receiverId)}`, {
+    headers: { authorization: tokens.authorization() },
+    signal: AbortSignal.timeout(5_000),
+  }).catch(() => undefined);
+  if (!response?.ok) {
+    return;
+  }
+  const registered = (await response.json()) as { organisation?: string };
+  if (registered.organisation !== config.organisation.id) {
+    throw new Error(
+      `receiver ${config.receiverId} was registered by ${registered.organisation ?? 'someone else'}, not by ORGANISATION_ID ${config.organisation.id}`,
+    );
   }
 }

@@ -30,6 +30,8 @@ export class FollowError extends Error {
 export interface FollowerOptions {
   receiverId: string;
   nodeUrl: string;
+  /** An Authorization header for the node (the organisation's token). */
+  nodeAuthorization: () => string;
   /** The first height to take when there is no checkpoint yet (the paper's L). */
   fromHeight: bigint;
   /** Where the chain starts: the previous hash of height 1. */
@@ -90,7 +92,7 @@ export class ChainFollower {
     private readonly receiver: PoolReceiver,
     private readonly options: FollowerOptions,
     metrics: Registry,
-    private readonly meters: NodeMeters = new NodeMeters(options.nodeUrl),
+    private readonly meters: NodeMeters = new NodeMeters(options.nodeUrl, options.nodeAuthorization),
   ) {
     this.blocksCounter = new Counter({
       name: 'cbsg_receiver_blocks_total',
@@ -144,7 +146,7 @@ export class ChainFollower {
     const from = checkpoint.height + 1n;
     const response = await fetch(
       `${this.options.nodeUrl}/receivers/${encodeURIComponent(this.options.receiverId)}/shares?from=${from}&limit=${this.options.batchBlocks}`,
-      { signal: AbortSignal.timeout(30_000) },
+      { headers: { authorization: this.options.nodeAuthorization() }, signal: AbortSignal.timeout(30_000) },
     );
     if (!response.ok) {
       throw new FollowError(

@@ -72,6 +72,8 @@ export interface FeedbackContractOptions {
   organisationKey: SecretScalar;
   chainId: string;
   nodeUrl: string;
+  /** An Authorization header for the node (the organisation's token). */
+  nodeAuthorization: () => string;
   redisUrl: string;
   queuePrefix: string;
   notifyAttempts: number;
@@ -115,7 +117,7 @@ export class FeedbackContractRunner {
     private readonly db: Pool,
     metrics: Registry,
     private readonly options: FeedbackContractOptions,
-    private readonly meters: NodeMeters = new NodeMeters(options.nodeUrl),
+    private readonly meters: NodeMeters = new NodeMeters(options.nodeUrl, options.nodeAuthorization),
   ) {
     // Read from BullMQ when Prometheus scrapes: waiting, active, delayed, failed (dead-letter), completed.
     const gauge: Gauge<'queue' | 'state'> = new Gauge({
@@ -234,6 +236,7 @@ export class FeedbackContractRunner {
     }
     const id = this.builtin.contract.id;
     const response = await fetch(`${this.options.nodeUrl}/contracts?id=${encodeURIComponent(id)}`, {
+      headers: { authorization: this.options.nodeAuthorization() },
       signal: AbortSignal.timeout(10_000),
     }).catch(() => undefined);
     if (response?.ok) {

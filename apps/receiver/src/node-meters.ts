@@ -13,7 +13,11 @@ export interface NodeMeter {
 export class NodeMeters {
   private readonly known = new Map<string, NodeMeter>();
 
-  constructor(private readonly nodeUrl: string) {}
+  constructor(
+    private readonly nodeUrl: string,
+    /** The organisation's credentials: the node shows a meter's owner and location to members only. */
+    private readonly authorization: () => string,
+  ) {}
 
   /** The meter, or undefined when the node has none by that id; throws when the node cannot say. */
   async get(meterId: string): Promise<NodeMeter | undefined> {
@@ -22,6 +26,7 @@ export class NodeMeters {
       return known;
     }
     const response = await fetch(`${this.nodeUrl}/meters/${encodeURIComponent(meterId)}`, {
+      headers: { authorization: this.authorization() },
       signal: AbortSignal.timeout(10_000),
     });
     if (response.status === 404) {

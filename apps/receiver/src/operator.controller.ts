@@ -14,7 +14,9 @@ import {
   Query,
   UnauthorizedException,
 } from '@nestjs/common';
-import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+
+import { Access, Public } from '@app/auth';
 import { Pool } from 'pg';
 import { z } from 'zod';
 
@@ -45,6 +47,8 @@ const accountSchema = z
   .strict();
 
 @ApiTags('grid operator')
+@ApiBearerAuth()
+@Access('self')
 @Controller()
 export class OperatorController {
   constructor(
@@ -97,6 +101,7 @@ export class OperatorController {
   }
 
   @Get('meters/:meterId/commands')
+  @Public() // the meter signs the request itself (authenticateMeter)
   @ApiOperation({
     summary:
       'The commands waiting for a meter (power-saving mode, forced trip, re-upload), oldest first. The meter signs "commands:<meterId>:<timestamp>" (BLS, tag CBSG-METER-COMMANDS-V1) with its registered key: headers X-CBSG-Timestamp and X-CBSG-Signature.',
@@ -128,6 +133,7 @@ export class OperatorController {
   }
 
   @Post('meters/:meterId/commands/:commandId/ack')
+  @Public() // the meter signs the request itself (authenticateMeter)
   @HttpCode(HttpStatus.OK)
   @ApiOperation({
     summary:

@@ -14,7 +14,10 @@ import {
   Put,
   Query,
 } from '@nestjs/common';
-import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
+
+import { Access, Public } from '@app/auth';
 import { Pool } from 'pg';
 
 import type { ReceiverConfig } from '@app/config';
@@ -44,6 +47,8 @@ import {
 import { NodeMeters } from './node-meters';
 
 @ApiTags('receiver')
+@ApiBearerAuth()
+@Access('self')
 @Controller()
 export class ReceiverController {
   constructor(
@@ -55,6 +60,8 @@ export class ReceiverController {
   ) {}
 
   @Get('health/live')
+  @Public()
+  @SkipThrottle()
   live() {
     return { status: 'ok' };
   }
@@ -101,11 +108,6 @@ export class ReceiverController {
       "Publishes an analysis on the chain as a receiver.publication transaction signed by this receiver's organisation: the SHA-256 of its full content and a short summary (theft-suspects: the suspects and their reason codes; device-report: devices with open or past faults and their fault types).",
   })
   async publish(@Param('subject') subject: string, @Query('hours') hours?: string) {
-    if (!this.runtime.organisationKey || !this.config.organisation) {
-      throw new BadRequestException(
-        'this receiver has no organisation key (ORGANISATION_ID, ORGANISATION_KEYSTORE)',
-      );
-    }
     const window = limitParam(hours, 24, 720, 'hours');
     let content: object;
     let summary: Array<{ id: string; codes: string[] }>;

@@ -8,6 +8,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { Pool } from 'pg';
 import { Registry } from 'prom-client';
 
+import { AccessModule, PrincipalResolver } from '@app/auth';
 import type { ReceiverConfig } from '@app/config';
 import { MetricsModule } from '@app/metrics';
 
@@ -55,6 +56,13 @@ export class ReceiverModule {
           },
         }),
         MetricsModule,
+        AccessModule.forRoot({
+          useFactory: () => ({
+            resolver: new PrincipalResolver(() => runtime.members),
+            owner: config.organisation.id,
+            requestsPerSecond: config.http.rateLimitPerSecond,
+          }),
+        }),
       ],
       controllers: config.contract ? [ReceiverController, OperatorController] : [ReceiverController],
       providers: [
@@ -68,7 +76,7 @@ export class ReceiverModule {
             return pool;
           },
         },
-        { provide: NodeMeters, useFactory: () => new NodeMeters(config.nodeUrl) },
+        { provide: NodeMeters, useFactory: () => new NodeMeters(config.nodeUrl, runtime.nodeAuthorization) },
         {
           provide: FeedbackContractRunner,
           inject: [RECEIVER_DB, Registry, NodeMeters],
@@ -80,9 +88,10 @@ export class ReceiverModule {
                   {
                     receiverId: config.receiverId,
                     organisationId: config.contract.organisationId,
-                    organisationKey: runtime.organisationKey!,
+                    organisationKey: runtime.organisationKey,
                     chainId: runtime.chainId,
                     nodeUrl: config.nodeUrl,
+                    nodeAuthorization: runtime.nodeAuthorization,
                     redisUrl: config.contract.redisUrl,
                     queuePrefix: config.contract.queuePrefix,
                     notifyAttempts: config.contract.notifyAttempts,
@@ -107,6 +116,7 @@ export class ReceiverModule {
               {
                 receiverId: config.receiverId,
                 nodeUrl: config.nodeUrl,
+                nodeAuthorization: runtime.nodeAuthorization,
                 fromHeight: config.fromHeight,
                 genesisHash: runtime.genesisHash,
                 batchBlocks: config.batchBlocks,

@@ -1,5 +1,6 @@
 import { BadRequestException } from '@nestjs/common';
 
+import type { ChainMembers } from '@app/auth';
 import { type CryptoPool, type PoolReceiver, type SecretScalar } from '@app/crypto';
 
 export const RECEIVER_CONFIG = Symbol('RECEIVER_CONFIG');
@@ -11,8 +12,12 @@ export interface ReceiverRuntime {
   receiver: PoolReceiver;
   genesisHash: Uint8Array;
   chainId: string;
-  /** The organisation's signing key, when one is configured (contract results, publications). */
-  organisationKey?: SecretScalar;
+  /** Who belongs to the chain (to check who calls the receiver's API). */
+  members: ChainMembers;
+  /** The organisation's signing key (contract results, publications). */
+  organisationKey: SecretScalar;
+  /** An Authorization header for the node, as the organisation (renewed as it runs out). */
+  nodeAuthorization: () => string;
 }
 export const RECEIVER_RUNTIME = Symbol('RECEIVER_RUNTIME');
 

@@ -106,7 +106,9 @@ describe("the control center's anti-theft analysis over the shares it opened fro
     const target = ((await harness.get('/chain/status')).body as { final: { height: string } }).final.height;
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const status = (await (await fetch(`${ccUrl}/status`)).json()) as { height: string };
+      const status = (await (
+        await harness.fetchAs(ORGANISATIONS.controlCenter, `${ccUrl}/status`)
+      ).json()) as { height: string };
       if (BigInt(status.height) >= BigInt(target) || Date.now() > deadline) {
         break;
       }
@@ -122,7 +124,7 @@ describe("the control center's anti-theft analysis over the shares it opened fro
 
   it('given six hours of readings with one power thief among six meters, should list exactly the thief, with reasons and evidence', async () => {
     const thief = simulator.meters.find((m) => m.behaviour === 'thief')!.meterId;
-    const response = await fetch(`${ccUrl}/analyses/theft?hours=12`);
+    const response = await harness.fetchAs(ORGANISATIONS.controlCenter, `${ccUrl}/analyses/theft?hours=12`);
     expect(response.status).toBe(200);
     const analysis = (await response.json()) as {
       suspects: Array<{
@@ -139,12 +141,16 @@ describe("the control center's anti-theft analysis over the shares it opened fro
     expect(suspect!.evidence.ratio).toBeLessThan(0.8);
     expect(suspect!.evidence.unmeteredKwh).toBeGreaterThan(0);
     expect(analysis.cleared.length + analysis.undetermined.length).toBe(5);
-    const bad = await fetch(`${ccUrl}/analyses/theft?hours=0`);
+    const bad = await harness.fetchAs(ORGANISATIONS.controlCenter, `${ccUrl}/analyses/theft?hours=0`);
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ message: 'hours must be an integer from 1 to 720' });
   });
   it('given the analysis, when published, should put its hash and summary on the chain, signed by the organisation', async () => {
-    const response = await fetch(`${ccUrl}/publications/theft-suspects?hours=12`, { method: 'POST' });
+    const response = await harness.fetchAs(
+      ORGANISATIONS.controlCenter,
+      `${ccUrl}/publications/theft-suspects?hours=12`,
+      { method: 'POST' },
+    );
     expect(response.status).toBe(202);
     const published = (await response.json()) as {
       txHash: string;
@@ -167,10 +173,16 @@ describe("the control center's anti-theft analysis over the shares it opened fro
       simulator.meters.find((m) => m.behaviour === 'thief')?.meterId ?? simulator.meters[0]!.meterId;
     expect(published.summary.map((s) => s.id)).toEqual([thief]);
     expect(published.summary[0]!.codes).toContain('METERED_BELOW_SUPPLIED');
-    expect((await fetch(`${ccUrl}/publications/gossip`, { method: 'POST' })).status).toBe(400);
+    expect(
+      (await harness.fetchAs(ORGANISATIONS.controlCenter, `${ccUrl}/publications/gossip`, { method: 'POST' }))
+        .status,
+    ).toBe(400);
   });
   it('given a meter that lost two intervals and sent one late, should order its readings and fill the gap, marked recovered', async () => {
-    const response = await fetch(`${ccUrl}/meters/${gappy}/recovered?hours=12`);
+    const response = await harness.fetchAs(
+      ORGANISATIONS.controlCenter,
+      `${ccUrl}/meters/${gappy}/recovered?hours=12`,
+    );
     expect(response.status).toBe(200);
     const report = (await response.json()) as {
       missingIntervals: number[];
@@ -193,7 +205,7 @@ describe("the control center's anti-theft analysis over the shares it opened fro
   });
   it('given key users and their rules, should raise an alert for each reading that breaks one, and refuse a bad rule set', async () => {
     const watched = simulator.meters[0]!.meterId;
-    const put = await fetch(`${ccUrl}/settings/key-users`, {
+    const put = await harness.fetchAs(ORGANISATIONS.controlCenter, `${ccUrl}/settings/key-users`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -203,16 +215,20 @@ describe("the control center's anti-theft analysis over the shares it opened fro
       }),
     });
     expect(await put.json()).toEqual({ version: 1, watched: 1, rules: 1 });
-    const { alerts } = (await (await fetch(`${ccUrl}/analyses/key-users?hours=12`)).json()) as {
+    const { alerts } = (await (
+      await harness.fetchAs(ORGANISATIONS.controlCenter, `${ccUrl}/analyses/key-users?hours=12`)
+    ).json()) as {
       alerts: Array<{ meterId: string; rule: string; observed: number; limit: number }>;
     };
-    const readings = (await (await fetch(`${ccUrl}/readings?meter=${watched}&limit=1000`)).json()) as Array<{
+    const readings = (await (
+      await harness.fetchAs(ORGANISATIONS.controlCenter, `${ccUrl}/readings?meter=${watched}&limit=1000`)
+    ).json()) as Array<{
       values: { consumption_kwh: number };
     }>;
     expect(alerts).toHaveLength(readings.filter((r) => r.values.consumption_kwh > 0.000001).length);
     expect(alerts.length).toBeGreaterThan(0);
     expect(new Set(alerts.map((a) => `${a.meterId}/${a.rule}`))).toEqual(new Set([`${watched}/any-load`]));
-    const bad = await fetch(`${ccUrl}/settings/key-users`, {
+    const bad = await harness.fetchAs(ORGANISATIONS.controlCenter, `${ccUrl}/settings/key-users`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ rules: [], watch: [{ meterId: watched, rules: ['nothing'] }] }),

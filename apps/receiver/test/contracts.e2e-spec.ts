@@ -151,20 +151,20 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
       latest_price: 0.31,
     };
     const arrears = meters[0]!.spec.meterId;
-    const put = await fetch(`${operatorUrl}/accounts/${arrears}`, {
+    const put = await harness.fetchAs(ORGANISATIONS.gridOperator, `${operatorUrl}/accounts/${arrears}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ ...account, arrears: 450 }),
     });
     expect(await put.json()).toMatchObject({ meterId: arrears, version: 1, arrears: 450 });
     for (const meter of meters.slice(1)) {
-      await fetch(`${operatorUrl}/accounts/${meter.spec.meterId}`, {
+      await harness.fetchAs(ORGANISATIONS.gridOperator, `${operatorUrl}/accounts/${meter.spec.meterId}`, {
         method: 'PUT',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(account),
       });
     }
-    const bad = await fetch(`${operatorUrl}/accounts/${arrears}`, {
+    const bad = await harness.fetchAs(ORGANISATIONS.gridOperator, `${operatorUrl}/accounts/${arrears}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ ...account, arrears: -1 }),
@@ -229,12 +229,13 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
     const forged = await harness.submit(ORGANISATIONS.controlCenter, 'contract.result', onChain[0]!.body);
     expect(forged).toMatchObject({ status: 403, body: { code: 'TX.NOT_ALLOWED' } });
 
-    const queues = (await (await fetch(`${operatorUrl}/queues`)).json()) as Record<
-      string,
-      { failed: number }
-    >;
+    const queues = (await (
+      await harness.fetchAs(ORGANISATIONS.gridOperator, `${operatorUrl}/queues`)
+    ).json()) as Record<string, { failed: number }>;
     expect(queues.notifications!.failed).toBe(0);
-    const metrics = await (await fetch(`${operatorUrl}/metrics`)).text();
+    const metrics = await (
+      await harness.fetchAs(ORGANISATIONS.gridOperator, `${operatorUrl}/metrics`)
+    ).text();
     expect(metrics).toMatch(/cbsg_receiver_queue_jobs\{queue="notifications",state="completed"\} [1-9]/);
     expect(metrics).toMatch(/cbsg_receiver_queue_jobs\{queue="notifications",state="failed"\} 0/);
   });

@@ -111,7 +111,9 @@ describe("the equipment supplier's device states, fault reports, statistics and 
     const target = ((await harness.get('/chain/status')).body as { final: { height: string } }).final.height;
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const status = (await (await fetch(`${supplierUrl}/status`)).json()) as { height: string };
+      const status = (await (
+        await harness.fetchAs(ORGANISATIONS.equipmentSupplier, `${supplierUrl}/status`)
+      ).json()) as { height: string };
       if (BigInt(status.height) >= BigInt(target) || Date.now() > deadline) {
         break;
       }
@@ -127,7 +129,10 @@ describe("the equipment supplier's device states, fault reports, statistics and 
 
   it('given a device that went alarm, emergency, silent, repair and back, should walk it through Fig. 4 and report the fault', async () => {
     const [faulty, healthy] = simulator.meters.map((m) => m.meterId);
-    const response = await fetch(`${supplierUrl}/analyses/devices?hours=12`);
+    const response = await harness.fetchAs(
+      ORGANISATIONS.equipmentSupplier,
+      `${supplierUrl}/analyses/devices?hours=12`,
+    );
     expect(response.status).toBe(200);
     const analysis = (await response.json()) as {
       devices: Array<{
@@ -180,10 +185,17 @@ describe("the equipment supplier's device states, fault reports, statistics and 
     const other = analysis.devices.find((d) => d.deviceId === healthy)!;
     expect(other.faults).toEqual([]);
     expect(analysis.predictions.find((p) => p.rank === 1)).toMatchObject({ deviceId: faulty, failures: 1 });
-    expect((await fetch(`${supplierUrl}/analyses/devices?hours=abc`)).status).toBe(400);
+    expect(
+      (await harness.fetchAs(ORGANISATIONS.equipmentSupplier, `${supplierUrl}/analyses/devices?hours=abc`))
+        .status,
+    ).toBe(400);
   });
   it('given the analysis, when published, should put its hash and summary on the chain, signed by the organisation', async () => {
-    const response = await fetch(`${supplierUrl}/publications/device-report?hours=12`, { method: 'POST' });
+    const response = await harness.fetchAs(
+      ORGANISATIONS.equipmentSupplier,
+      `${supplierUrl}/publications/device-report?hours=12`,
+      { method: 'POST' },
+    );
     expect(response.status).toBe(202);
     const published = (await response.json()) as {
       txHash: string;
@@ -206,6 +218,12 @@ describe("the equipment supplier's device states, fault reports, statistics and 
       simulator.meters.find((m) => m.behaviour === 'thief')?.meterId ?? simulator.meters[0]!.meterId;
     expect(published.summary.map((s) => s.id)).toEqual([faulty]);
     expect(published.summary[0]!.codes).toContain('overheating');
-    expect((await fetch(`${supplierUrl}/publications/gossip`, { method: 'POST' })).status).toBe(400);
+    expect(
+      (
+        await harness.fetchAs(ORGANISATIONS.equipmentSupplier, `${supplierUrl}/publications/gossip`, {
+          method: 'POST',
+        })
+      ).status,
+    ).toBe(400);
   });
 });

@@ -51,7 +51,10 @@ describe('a receiver process killed (SIGKILL) in the middle of its work', () => 
   };
 
   const status = async () =>
-    (await (await fetch(`${url}/status`)).json()) as { height: string; readings: number };
+    (await (await harness.fetchAs(ORGANISATIONS.gridOperator, `${url}/status`)).json()) as {
+      height: string;
+      readings: number;
+    };
 
   beforeAll(async () => {
     harness = await ConsortiumHarness.start();

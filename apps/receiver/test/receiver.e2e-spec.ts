@@ -23,6 +23,12 @@ const RECEIVERS = {
   gridOperator: 'operator-billing',
   equipmentSupplier: 'supplier-maintenance',
 };
+/** The organisation that registered (and runs) each receiver. */
+const OWNER: Record<string, string> = {
+  [RECEIVERS.controlCenter]: ORGANISATIONS.controlCenter,
+  [RECEIVERS.gridOperator]: ORGANISATIONS.gridOperator,
+  [RECEIVERS.equipmentSupplier]: ORGANISATIONS.equipmentSupplier,
+};
 
 interface RunningReceiver {
   id: string;
@@ -52,6 +58,8 @@ describe('receivers follow the final chain and open only their own share', () =>
       FOLLOW_POLL_MS: '100',
       FOLLOW_BATCH_BLOCKS: '3',
       CRYPTO_WORKERS: '1',
+      ORGANISATION_ID: OWNER[id],
+      ORGANISATION_KEYSTORE: path.join(harness.dir, CONSORTIUM_FILES.organisationKey(OWNER[id]!)),
       LOG_LEVEL: process.env.TEST_LOGS ? 'debug' : 'fatal',
     });
   }
@@ -65,7 +73,7 @@ describe('receivers follow the final chain and open only their own share', () =>
   }
 
   async function get<T>(id: string, pathname: string): Promise<T> {
-    const response = await fetch(`${running.get(id)!.url}${pathname}`);
+    const response = await harness.fetchAs(OWNER[id]!, `${running.get(id)!.url}${pathname}`);
     expect(response.status).toBe(200);
     return (await response.json()) as T;
   }
@@ -236,6 +244,44 @@ describe('receivers follow the final chain and open only their own share', () =>
       .get(RECEIVERS.controlCenter)!
       .pool.query<{ n: string }>('SELECT count(DISTINCT height) AS n FROM receiver_readings');
     expect(Number(rows[0]!.n)).toBeGreaterThan(1);
+  });
+
+  it("given the grid operator's token, it reads its own receiver and is refused the control center's; no token, no data", async () => {
+    const operatorUrl = running.get(RECEIVERS.gridOperator)!.url;
+    const ccUrl = running.get(RECEIVERS.controlCenter)!.url;
+    const own = await harness.fetchAs(ORGANISATIONS.gridOperator, `${operatorUrl}/readings?limit=5`);
+    expect(own.status).toBe(200);
+    expect(((await own.json()) as unknown[]).length).toBeGreaterThan(0);
+
+    const theirs = await harness.fetchAs(ORGANISATIONS.gridOperator, `${ccUrl}/readings?limit=5`);
+    expect(theirs.status).toBe(403);
+    expect(await theirs.json()).toMatchObject({
+      code: 'AUTH.FORBIDDEN',
+      message: expect.stringContaining(`open to ${ORGANISATIONS.controlCenter} only`),
+    });
+    const anonymous = await fetch(`${ccUrl}/readings?limit=5`);
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.json()).toMatchObject({ code: 'AUTH.MISSING' });
+    const forged = await fetch(`${ccUrl}/readings?limit=5`, {
+      headers: { authorization: harness.authorization(ORGANISATIONS.gridOperator).replace(/.$/, 'A') },
+    });
+    expect(forged.status).toBe(401);
+    // Probes need no credentials.
+    expect((await fetch(`${ccUrl}/health/live`)).status).toBe(200);
+  });
+
+  it('given a receiver configured for an organisation that did not register it, it refuses to start and names both', async () => {
+    await expect(
+      createReceiverApp({
+        ...config(RECEIVERS.equipmentSupplier),
+        organisation: {
+          id: ORGANISATIONS.gridOperator,
+          keystoreFile: path.join(harness.dir, CONSORTIUM_FILES.organisationKey(ORGANISATIONS.gridOperator)),
+        },
+      }),
+    ).rejects.toThrow(
+      /supplier-maintenance was registered by meterworks-supplier, not by ORGANISATION_ID east-grid-operator/,
+    );
   });
 
   it("given another receiver's keystore, a receiver refuses to start and says whose key it holds", async () => {

@@ -57,10 +57,11 @@ export class AccessGuard implements CanActivate {
       context.getHandler(),
       context.getClass(),
     ]) ?? ['admin'];
-    if (audiences.includes('public')) {
+    const request = requestOf(context);
+    const open = audiences.includes('public');
+    if (open && !request.headers.authorization) {
       return true;
     }
-    const request = requestOf(context);
     const what =
       context.getType<string>() === 'graphql'
         ? `the GraphQL field ${context.getClass().name}.${context.getHandler().name}`
@@ -75,10 +76,14 @@ export class AccessGuard implements CanActivate {
             `${what} needs credentials: "Authorization: Bearer <organisation token or admin key>"`,
           );
         }
+        // Checked on open endpoints too: a caller that sends credentials wants them to count
+        // (an organisation sees more of a meter than the meter itself does).
         principal = await this.resolver.resolve(header);
         request.principal = principal;
       }
-      checkAudience(principal, audiences, what, this.owner ?? undefined);
+      if (!open) {
+        checkAudience(principal, audiences, what, this.owner ?? undefined);
+      }
       return true;
     } catch (error) {
       if (!(error instanceof AuthError)) {

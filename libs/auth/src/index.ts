@@ -8,3 +8,5 @@ export * from './domain/admin-key';
 export * from './domain/auth-error';
 export * from './domain/identity-token';
 export * from './principal-resolver';
+export * from './domain/token-source';
+export * from './endpoint-inventory';

@@ -21,6 +21,18 @@ export interface ChainNode {
   publicKey: string;
 }
 
+export interface ChainMembers {
+  chainId: string;
+  organisations: readonly MemberOrganisation[];
+  nodes: readonly ChainNode[];
+}
+
+interface Members {
+  chainId: string;
+  organisations: Map<string, { roles: readonly OrganisationRole[]; key: BlsPublicKey }>;
+  nodes: Map<string, BlsPublicKey>;
+}
+
 interface StoredAdminKey {
   name: string;
   secretHash: Buffer;
@@ -36,23 +48,15 @@ const ADMIN_KEY_CACHE_MS = 5_000;
  * the keys the genesis gives them (the genesis fixes both), or an admin key checked against its hash.
  */
 export class PrincipalResolver {
-  private readonly organisations: Map<string, { roles: readonly OrganisationRole[]; key: BlsPublicKey }>;
-  private readonly nodes: Map<string, BlsPublicKey>;
+  private members: Members | undefined;
   private readonly adminKeys = new Map<string, StoredAdminKey>();
 
   constructor(
-    private readonly chainId: string,
-    genesis: { organisations: readonly MemberOrganisation[]; nodes: readonly ChainNode[] },
+    /** The chain's members, read on first use (services load their genesis during start-up). */
+    private readonly genesis: () => ChainMembers,
     /** Where admin keys live; none: this service takes identity tokens only. */
     private readonly adminKeyPool?: Pool,
-  ) {
-    // Checked with their proofs of possession when the genesis document was loaded.
-    const keyOf = (hex: string, what: string) => BlsPublicKey.fromTrustedBytes(fromHex(hex, what, 48));
-    this.organisations = new Map(
-      genesis.organisations.map((m) => [m.id, { roles: m.roles, key: keyOf(m.publicKey, `${m.id}'s key`) }]),
-    );
-    this.nodes = new Map(genesis.nodes.map((n) => [n.id, keyOf(n.publicKey, `${n.id}'s key`)]));
-  }
+  ) {}
 
   async resolve(authorization: string, now = Date.now()): Promise<Principal> {
     const match = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(authorization);
@@ -63,18 +67,44 @@ export class PrincipalResolver {
     if (isAdminKey(credential)) {
       return this.admin(credential, now);
     }
+    const members = this.membersNow();
     if (tokenKindOf(credential) === 'node') {
-      const claims = verifyIdentityToken(credential, 'node', this.chainId, (id) => this.nodes.get(id), now);
+      const claims = verifyIdentityToken(
+        credential,
+        'node',
+        members.chainId,
+        (id) => members.nodes.get(id),
+        now,
+      );
       return { kind: 'node', id: claims.sub };
     }
     const claims = verifyIdentityToken(
       credential,
       'organisation',
-      this.chainId,
-      (id) => this.organisations.get(id)?.key,
+      members.chainId,
+      (id) => members.organisations.get(id)?.key,
       now,
     );
-    return { kind: 'organisation', id: claims.sub, roles: this.organisations.get(claims.sub)!.roles };
+    return { kind: 'organisation', id: claims.sub, roles: members.organisations.get(claims.sub)!.roles };
+  }
+
+  private membersNow(): Members {
+    if (!this.members) {
+      const genesis = this.genesis();
+      // Checked with their proofs of possession when the genesis document was loaded.
+      const keyOf = (hex: string, what: string) => BlsPublicKey.fromTrustedBytes(fromHex(hex, what, 48));
+      this.members = {
+        chainId: genesis.chainId,
+        organisations: new Map(
+          genesis.organisations.map((m) => [
+            m.id,
+            { roles: m.roles, key: keyOf(m.publicKey, `${m.id}'s key`) },
+          ]),
+        ),
+        nodes: new Map(genesis.nodes.map((n) => [n.id, keyOf(n.publicKey, `${n.id}'s key`)])),
+      };
+    }
+    return this.members;
   }
 
   private async admin(credential: string, now: number): Promise<Principal> {

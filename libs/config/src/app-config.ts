@@ -35,6 +35,8 @@ const envSchema = z.object({
     .default('cbsg'),
   HTTP_HOST: z.string().min(1).default('127.0.0.1'),
   HTTP_PORT: int(0, 65535).default(3000),
+  /** Requests per second one API client (an organisation, an admin key, an address) may make. */
+  API_RATE_LIMIT: int(1, 1_000_000).default(200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Pretty, coloured logs for people; JSON lines otherwise. */
   LOG_PRETTY: z
@@ -103,7 +105,7 @@ export interface AppConfig {
   env: 'development' | 'test' | 'production';
   database: { url: string; poolSize: number };
   redis: { url: string; queuePrefix: string };
-  http: { host: string; port: number };
+  http: { host: string; port: number; rateLimitPerSecond: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; pretty: boolean };
   outbox: { pollMs: number };
   projections: { pollMs: number };
@@ -144,7 +146,7 @@ export function parseAppConfig(env: Record<string, string | undefined>): AppConf
     env: e.NODE_ENV,
     database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE },
     redis: { url: e.REDIS_URL, queuePrefix: e.QUEUE_PREFIX },
-    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, rateLimitPerSecond: e.API_RATE_LIMIT },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY },
     outbox: { pollMs: e.OUTBOX_POLL_MS },
     projections: { pollMs: e.PROJECTION_POLL_MS },

@@ -25,9 +25,14 @@ const receiverSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** The contract this receiver runs on each share it opens (the grid operator's Algorithm 1). */
     CONTRACT: z.enum(['grid-operator-feedback']).optional(),
-    /** The organisation that signs what the receiver publishes (contract results, analyses), and its keystore. */
-    ORGANISATION_ID: z.string().min(1).optional(),
-    ORGANISATION_KEYSTORE: z.string().min(1).optional(),
+    /**
+     * The organisation that runs the receiver, and its keystore: it signs what the receiver publishes
+     * (contract results, analyses) and its calls to the node, and only it may read the receiver's API.
+     */
+    ORGANISATION_ID: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be an organisation id'),
+    ORGANISATION_KEYSTORE: z.string().min(1),
+    /** Requests per second one API client may make. */
+    API_RATE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(200),
     /** With CONTRACT: the Redis of the contract, publication and notification queues (BullMQ). */
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
     QUEUE_PREFIX: z
@@ -37,12 +42,8 @@ const receiverSchema = z
     /** With CONTRACT: delivery attempts of a notification before it goes to the failed (dead-letter) set. */
     NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
   })
-  .refine((e) => !e.ORGANISATION_ID === !e.ORGANISATION_KEYSTORE, {
-    error: 'ORGANISATION_ID and ORGANISATION_KEYSTORE go together',
-    path: ['ORGANISATION_KEYSTORE'],
-  })
-  .refine((e) => !e.CONTRACT || (e.ORGANISATION_ID && e.ORGANISATION_KEYSTORE && e.REDIS_URL), {
-    error: 'CONTRACT needs ORGANISATION_ID, ORGANISATION_KEYSTORE and REDIS_URL',
+  .refine((e) => !e.CONTRACT || e.REDIS_URL, {
+    error: 'CONTRACT needs REDIS_URL',
     path: ['CONTRACT'],
   });
 
@@ -58,10 +59,10 @@ export interface ReceiverConfig {
   batchBlocks: number;
   pollMs: number;
   cryptoWorkers?: number;
-  http: { host: string; port: number };
+  http: { host: string; port: number; rateLimitPerSecond: number };
   logLevel: string;
-  /** Who signs the receiver's publications on the chain. */
-  organisation?: { id: string; keystoreFile: string };
+  /** Who runs the receiver: signs its publications and node calls, and alone reads its API. */
+  organisation: { id: string; keystoreFile: string };
   contract?: {
     name: 'grid-operator-feedback';
     organisationId: string;
@@ -89,17 +90,15 @@ export function parseReceiverConfig(env: Record<string, string | undefined>): Re
     batchBlocks: e.FOLLOW_BATCH_BLOCKS,
     pollMs: e.FOLLOW_POLL_MS,
     ...(e.CRYPTO_WORKERS === undefined ? {} : { cryptoWorkers: e.CRYPTO_WORKERS }),
-    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, rateLimitPerSecond: e.API_RATE_LIMIT },
     logLevel: e.LOG_LEVEL,
-    ...(e.ORGANISATION_ID && e.ORGANISATION_KEYSTORE
-      ? { organisation: { id: e.ORGANISATION_ID, keystoreFile: e.ORGANISATION_KEYSTORE } }
-      : {}),
+    organisation: { id: e.ORGANISATION_ID, keystoreFile: e.ORGANISATION_KEYSTORE },
     ...(e.CONTRACT
       ? {
           contract: {
             name: e.CONTRACT,
-            organisationId: e.ORGANISATION_ID!,
-            organisationKeystore: e.ORGANISATION_KEYSTORE!,
+            organisationId: e.ORGANISATION_ID,
+            organisationKeystore: e.ORGANISATION_KEYSTORE,
             redisUrl: e.REDIS_URL!,
             queuePrefix: e.QUEUE_PREFIX,
             notifyAttempts: e.NOTIFY_ATTEMPTS,

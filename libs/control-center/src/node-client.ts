@@ -55,7 +55,11 @@ export interface TransactionStatusView {
 export class NodeClient {
   private readonly baseUrl: string;
 
-  constructor(baseUrl: string) {
+  constructor(
+    baseUrl: string,
+    /** An Authorization header for the reads that need a member's credentials (a transaction's status). */
+    private readonly authorization?: () => string,
+  ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
@@ -96,7 +100,11 @@ export class NodeClient {
 
   private async request(pathname: string, init?: RequestInit): Promise<Response> {
     try {
-      return await fetch(`${this.baseUrl}${pathname}`, init);
+      const headers = new Headers(init?.headers);
+      if (this.authorization) {
+        headers.set('authorization', this.authorization());
+      }
+      return await fetch(`${this.baseUrl}${pathname}`, { ...init, headers });
     } catch (error) {
       // fetch hides the system error (ECONNREFUSED, ENOTFOUND...) in its cause.
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;

@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
+import { IdentityTokenSource } from '@app/auth';
 import {
   NodeClient,
   NodeRequestError,
@@ -328,9 +329,10 @@ async function send(
       `${options.keystore} holds the ${organisation.kind} key of ${organisation.id}; transactions are signed with an organisation's key`,
     );
   }
+  let chainId = '';
   const receipt = await asNodeAnswer(
     async () => {
-      const { chainId } = await node.genesis();
+      chainId = (await node.genesis()).chainId;
       const tx = Transaction.sign(
         { chainId, kind, sender: organisation.id, timestamp: Date.now(), body },
         organisation.key,
@@ -339,8 +341,14 @@ async function send(
     },
     { what: `the node refused ${kind}`, exitCode: EXIT_CODES.refused },
   );
+  // Following it is a member's read: the organisation's token, from the key that signed it.
+  const tokens = new IdentityTokenSource(organisation.key, chainId, {
+    kind: 'organisation',
+    id: organisation.id,
+  });
+  const member = new NodeClient(checkNodeUrl(options.node), () => tokens.authorization());
   const final = options.wait
-    ? await asNodeAnswer(() => waitUntilFinal(node, receipt, options.timeout), {
+    ? await asNodeAnswer(() => waitUntilFinal(member, receipt, options.timeout), {
         what: `${kind} ${receipt.hash} was accepted, but the node would not say where it is`,
         exitCode: EXIT_CODES.failed,
       })

@@ -9,7 +9,9 @@ import {
   Post,
   Query,
 } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+
+import { Access, Public } from '@app/auth';
 
 import { ChainContext, ChainQueries, ChainService, ChainVerifier } from '@app/chain';
 import { roundOfSlot, slotAt } from '@app/ledger';
@@ -41,6 +43,8 @@ function hashParam(value: string): string {
 }
 
 @ApiTags('chain')
+@ApiBearerAuth()
+@Access('organisation', 'admin')
 @Controller()
 export class ChainController {
   constructor(
@@ -51,6 +55,7 @@ export class ChainController {
   ) {}
 
   @Get('chain/status')
+  @Public()
   @ApiOperation({ summary: 'Head, final (irreversible) block, current slot and round.' })
   status() {
     return this.chain.status();
@@ -65,6 +70,7 @@ export class ChainController {
   }
 
   @Post('chain/verify')
+  @Access('admin')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({
     summary:

@@ -22,6 +22,9 @@ import {
   type WireBlock,
   type WireVote,
 } from '@app/chain';
+import { SkipThrottle } from '@nestjs/throttler';
+
+import { Access, Public } from '@app/auth';
 import { fromBase64 } from '@app/crypto';
 import { ReportIntakeService } from '@app/intake';
 import { Transaction } from '@app/ledger';
@@ -34,7 +37,10 @@ import type { Pool } from 'pg';
  * candidates, status) need no signature, since what they return checks itself (signed blocks,
  * quorum certificates).
  */
+// Peers only (each GET carries the calling node's token), and admins; no rate limit between peers.
 @ApiExcludeController()
+@Access('node', 'admin')
+@SkipThrottle()
 @Controller('p2p')
 export class P2pController {
   private readonly repository: ChainRepository;
@@ -49,6 +55,7 @@ export class P2pController {
   }
 
   @Post('messages')
+  @Public() // each message is signed by its sending node and checked here
   @HttpCode(HttpStatus.ACCEPTED)
   async message(@Body() body: unknown): Promise<{ accepted: true }> {
     const message = openMessage(body, this.context.chainId, (id) => this.context.nodePublicKey(id));

@@ -4,11 +4,16 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs
 import type { Redis } from 'ioredis';
 import type { Pool } from 'pg';
 
+import { SkipThrottle } from '@nestjs/throttler';
+
+import { Public } from '@app/auth';
 import { OutboxRelay, ProjectionRunner } from '@app/event-store';
 import { PG_POOL } from '@app/persistence';
 import { REDIS } from '@app/queue';
 
 @ApiTags('health')
+@Public()
+@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(

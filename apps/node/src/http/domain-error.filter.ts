@@ -105,7 +105,13 @@ export class DomainErrorFilter implements ExceptionFilter {
       const status = error.getStatus();
       const payload = error.getResponse();
       const message = messageOf(payload, error.message);
-      body = { statusCode: status, code: `HTTP.${HttpStatus[status] ?? status}`, message };
+      // Guards answer with their own stable code (AUTH.*); Nest's own errors get an HTTP.* one.
+      const code = typeof payload === 'object' ? (payload as { code?: unknown }).code : undefined;
+      body = {
+        statusCode: status,
+        code: typeof code === 'string' ? code : `HTTP.${HttpStatus[status] ?? status}`,
+        message,
+      };
     } else {
       this.logger.error(`unexpected error: ${(error as Error)?.message}`, (error as Error)?.stack);
       body = { statusCode: 500, code: 'INTERNAL', message: 'internal error' };

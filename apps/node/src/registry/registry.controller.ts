@@ -8,8 +8,11 @@ import {
   Param,
   Post,
   Query,
+  Req,
 } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+
+import { Access, type AuthenticatedRequest, Public } from '@app/auth';
 
 import { toHex } from '@app/crypto';
 import { Transaction } from '@app/ledger';
@@ -36,6 +39,8 @@ const TRANSACTION_SCHEMA = {
 };
 
 @ApiTags('registry')
+@ApiBearerAuth()
+@Access('organisation', 'admin')
 @Controller()
 export class RegistryController {
   constructor(
@@ -45,6 +50,7 @@ export class RegistryController {
   ) {}
 
   @Post('transactions')
+  @Public()
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({
     summary:
@@ -56,6 +62,7 @@ export class RegistryController {
   }
 
   @Get('genesis')
+  @Public()
   @ApiOperation({ summary: 'The genesis document of this chain and its hash.' })
   genesisDocument() {
     const { document, hash } = this.genesis.current();
@@ -63,6 +70,7 @@ export class RegistryController {
   }
 
   @Get('organisations')
+  @Public()
   @ApiOperation({ summary: 'Member organisations and their roles.' })
   async organisations() {
     const rows = await this.prisma.organisation.findMany({ orderBy: { id: 'asc' } });
@@ -77,8 +85,12 @@ export class RegistryController {
 
   @Get('meters/:id')
   @ApiParam({ name: 'id', description: 'meter identity' })
-  @ApiOperation({ summary: 'A meter: keys, sharing policy, status.' })
-  async meter(@Param('id') id: string) {
+  @ApiOperation({
+    summary:
+      "A meter: keys, sharing policy, status (its owner's contact and location to organisations and admins only).",
+  })
+  @Public()
+  async meter(@Param('id') id: string, @Req() request: AuthenticatedRequest) {
     const m = await this.prisma.meter.findUnique({ where: { id } });
     if (!m) {
       throw new NotFoundException(`no meter ${id}`);
@@ -92,9 +104,9 @@ export class RegistryController {
       dimensions: m.dimensions,
       policy: m.policy,
       epoch: m.epoch,
-      // Where the owner's notifications go: in the registration transaction, on the chain, already.
-      owner: m.owner,
-      location: m.location,
+      // Where the owner's notifications go: on the chain, so members may read it; the meter itself
+      // (and anyone else without credentials) has no need to.
+      ...(request.principal ? { owner: m.owner, location: m.location } : {}),
       registeredTx: toHex(m.registeredTx),
       activatedTx: m.activatedTx ? toHex(m.activatedTx) : null,
       revokedTx: m.revokedTx ? toHex(m.revokedTx) : null,
@@ -105,6 +117,7 @@ export class RegistryController {
   }
 
   @Get('receivers')
+  @Public()
   @ApiOperation({ summary: 'Registered receivers and their encryption keys.' })
   async receivers() {
     const rows = await this.prisma.receiver.findMany({ orderBy: { id: 'asc' } });
@@ -112,6 +125,7 @@ export class RegistryController {
   }
 
   @Get('receivers/:id')
+  @Public()
   @ApiParam({ name: 'id', description: 'receiver identity' })
   async receiver(@Param('id') id: string) {
     const r = await this.prisma.receiver.findUnique({ where: { id } });

@@ -13,6 +13,9 @@ import {
 import { ApiBody, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 
+import { SkipThrottle } from '@nestjs/throttler';
+
+import { Public } from '@app/auth';
 import { ChainQueries } from '@app/chain';
 import { type IntakeOutcome, ReportIntakeService, ReportRefusedError } from '@app/intake';
 
@@ -24,7 +27,10 @@ const REPORT_SCHEMA = {
   required: ['version', 'meterId', 'timestamp', 'nonce', 'epoch', 'D', 'receivers', 'shares', 'signature'],
 };
 
+// Meters: each report is signcrypted and signed; intake has its own back-pressure (429/503).
 @ApiTags('reports')
+@Public()
+@SkipThrottle()
 @Controller('reports')
 export class ReportsController {
   constructor(

@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 
+import { IdentityTokenSource } from '@app/auth';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
 import { ChainContext } from '../chain-context.service';
@@ -22,6 +23,7 @@ export interface PeerStatus {
 export class PeerNetwork {
   private readonly logger = new Logger(PeerNetwork.name);
   private readonly status = new Map<string, PeerStatus>();
+  private tokens: IdentityTokenSource | undefined;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -59,7 +61,10 @@ export class PeerNetwork {
       return undefined;
     }
     try {
-      const response = await fetch(`${peer.url}${path}`, { signal: AbortSignal.timeout(10_000) });
+      const response = await fetch(`${peer.url}${path}`, {
+        headers: this.context.hasNodeKey() ? { authorization: this.authorization() } : {},
+        signal: AbortSignal.timeout(10_000),
+      });
       if (!response.ok) {
         throw new Error(`HTTP ${response.status}`);
       }
@@ -69,6 +74,15 @@ export class PeerNetwork {
       this.mark(peer, false, (error as Error).message);
       return undefined;
     }
+  }
+
+  /** This node's token: its peers serve their blocks to nodes of the chain only. */
+  private authorization(): string {
+    this.tokens ??= new IdentityTokenSource(this.context.nodeKey(), this.context.chainId, {
+      kind: 'node',
+      id: this.context.nodeId,
+    });
+    return this.tokens.authorization();
   }
 
   private async post(peer: PeerStatus, body: string): Promise<void> {
