@@ -290,10 +290,9 @@ describe('a consortium of three node processes', () => {
 
     // Missed slots of node-3's delegates, recorded in the final chain and shown by the API.
     const missed = await until('missed slots of node-3', async () => {
-      const rows = await getJson<Array<{ slot: string; round: string; delegate: string }>>(
-        `${network.node('node-1').url}/missed-slots?limit=100`,
-        asOperator(),
-      );
+      const { missedSlots: rows } = await getJson<{
+        missedSlots: Array<{ slot: string; round: string; delegate: string }>;
+      }>(`${network.node('node-1').url}/missed-slots?limit=100`, asOperator());
       const ours = rows.filter(
         (r) => HOSTING['node-3']!.includes(r.delegate) && BigInt(r.slot) > BigInt(killedAt.final.slot),
       );

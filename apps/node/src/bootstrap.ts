@@ -27,7 +27,14 @@ export async function createNodeApp(options: NodeModuleOptions = {}): Promise<IN
     app,
     new DocumentBuilder()
       .setTitle('CBSG accounting node')
-      .setDescription('Meter intake, chain reads and operations of a CBSG accounting node.')
+      .setDescription(
+        'Meter intake, chain reads and operations of a CBSG accounting node.\n\n' +
+          'Lists come a page at a time, as `{ <items>, next }`: pass `next` back as `cursor` (same order ' +
+          'and filters) for the following page; `next` is null when nothing follows. Cursors are keys ' +
+          '(a height, slot, position or id), not offsets, so paging stays exact while the chain grows. ' +
+          'A bad parameter is a 400 with code REQUEST.INVALID_PARAMETER, a message that starts with ' +
+          "the parameter's name, and `details.parameter`.",
+      )
       .setVersion('0.1.0')
       .build(),
   );

@@ -235,14 +235,16 @@ export class FeedbackContractRunner {
       return this.contract;
     }
     const id = this.builtin.contract.id;
-    const response = await fetch(`${this.options.nodeUrl}/contracts?id=${encodeURIComponent(id)}`, {
+    // Newest first: the first of this organisation's versions is the one in force.
+    const query = new URLSearchParams({ id, owner: this.options.organisationId, limit: '1' });
+    const response = await fetch(`${this.options.nodeUrl}/contracts?${query.toString()}`, {
       headers: { authorization: this.options.nodeAuthorization() },
       signal: AbortSignal.timeout(10_000),
     }).catch(() => undefined);
     if (response?.ok) {
-      const deployed = (
-        (await response.json()) as Array<{ owner: string; version: number; document: unknown }>
-      ).find((c) => c.owner === this.options.organisationId);
+      const [deployed] = (
+        (await response.json()) as { contracts: Array<{ version: number; document: unknown }> }
+      ).contracts;
       if (deployed && deployed.version !== this.contract.contract.version) {
         this.contract = compileContract(deployed.document);
         this.logger.log(`contract ${id} version ${deployed.version} in force (deployed on the chain)`);

@@ -293,7 +293,7 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
       harness.submit(sender, 'contract.deploy', { receiverId: OPERATOR, contract });
     expect((await deploy(ORGANISATIONS.gridOperator, v2)).status).toBe(202);
     await harness.waitFor('/contracts?id=grid-operator%2Ffeedback', (body) =>
-      (body as unknown as Array<{ version: number }>).some((c) => c.version === 2),
+      (body as { contracts: Array<{ version: number }> }).contracts.some((c) => c.version === 2),
     );
     // The same version again, another organisation, a rule set that does not compile: refused.
     expect(await deploy(ORGANISATIONS.gridOperator, v2)).toMatchObject({

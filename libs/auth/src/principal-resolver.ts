@@ -6,7 +6,12 @@ import type { OrganisationRole } from '@app/ledger';
 import type { Principal } from './domain/access';
 import { adminSecretMatches, isAdminKey, parseAdminKey } from './domain/admin-key';
 import { AuthError } from './domain/auth-error';
-import { tokenKindOf, verifyIdentityToken } from './domain/identity-token';
+import {
+  TOKEN_CLOCK_SKEW_MS,
+  type TokenClaims,
+  tokenKindOf,
+  verifyIdentityToken,
+} from './domain/identity-token';
 
 export interface MemberOrganisation {
   id: string;
@@ -43,6 +48,16 @@ interface StoredAdminKey {
 /** How long a looked-up admin key is trusted before it is read again (a revocation takes this long). */
 const ADMIN_KEY_CACHE_MS = 5_000;
 
+/** Identity tokens whose signature has been checked, remembered so that a client's next calls skip the pairings. */
+const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
+
+interface VerifiedToken {
+  principal: Principal;
+  /** The instants (ms) between which the token is accepted, clock skew included, as verifyIdentityToken decides. */
+  acceptedFrom: number;
+  acceptedUntil: number;
+}
+
 /**
  * Turns an Authorization header into a Principal: an organisation's or a node's token checked against
  * the keys the genesis gives them (the genesis fixes both), or an admin key checked against its hash.
@@ -50,6 +65,11 @@ const ADMIN_KEY_CACHE_MS = 5_000;
 export class PrincipalResolver {
   private members: Members | undefined;
   private readonly adminKeys = new Map<string, StoredAdminKey>();
+  /**
+   * Keyed by the whole token, signature included: the same bytes always verify the same way, since
+   * members and their keys come from the genesis and never change while the process runs.
+   */
+  private readonly verifiedTokens = new Map<string, VerifiedToken>();
 
   constructor(
     /** The chain's members, read on first use (services load their genesis during start-up). */
@@ -67,6 +87,19 @@ export class PrincipalResolver {
     if (isAdminKey(credential)) {
       return this.admin(credential, now);
     }
+    const known = this.verifiedTokens.get(credential);
+    if (known && now >= known.acceptedFrom && now < known.acceptedUntil) {
+      return known.principal;
+    }
+    // Unknown, or outside its lifetime: verified in full, which refuses it with the reason.
+    this.verifiedTokens.delete(credential);
+    const verified = this.verifyToken(credential, now);
+    this.remember(credential, verified);
+    return verified.principal;
+  }
+
+  /** A BLS signature check (two pairings, a few milliseconds): the expensive part of a request. */
+  private verifyToken(credential: string, now: number): { principal: Principal; claims: TokenClaims } {
     const members = this.membersNow();
     if (tokenKindOf(credential) === 'node') {
       const claims = verifyIdentityToken(
@@ -76,7 +109,7 @@ export class PrincipalResolver {
         (id) => members.nodes.get(id),
         now,
       );
-      return { kind: 'node', id: claims.sub };
+      return { principal: { kind: 'node', id: claims.sub }, claims };
     }
     const claims = verifyIdentityToken(
       credential,
@@ -85,7 +118,30 @@ export class PrincipalResolver {
       (id) => members.organisations.get(id)?.key,
       now,
     );
-    return { kind: 'organisation', id: claims.sub, roles: members.organisations.get(claims.sub)!.roles };
+    return {
+      principal: {
+        kind: 'organisation',
+        id: claims.sub,
+        roles: members.organisations.get(claims.sub)!.roles,
+      },
+      claims,
+    };
+  }
+
+  private remember(
+    credential: string,
+    { principal, claims }: { principal: Principal; claims: TokenClaims },
+  ): void {
+    if (this.verifiedTokens.size >= VERIFIED_TOKEN_CACHE_SIZE) {
+      // The oldest entry goes first (a Map keeps insertion order); clients renew tokens, so old ones
+      // are the least likely to come back.
+      this.verifiedTokens.delete(this.verifiedTokens.keys().next().value!);
+    }
+    this.verifiedTokens.set(credential, {
+      principal,
+      acceptedFrom: claims.iat - TOKEN_CLOCK_SKEW_MS,
+      acceptedUntil: claims.exp + TOKEN_CLOCK_SKEW_MS,
+    });
   }
 
   private membersNow(): Members {

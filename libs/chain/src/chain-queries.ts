@@ -3,8 +3,14 @@ import type { Pool } from 'pg';
 
 import { blsSign, Report, type ReportJson, toHex } from '@app/crypto';
 import { canonicalJson } from '@app/kernel';
-import { decodeHeader, firstSlotOfRound, type InclusionProof, merkleProof } from '@app/ledger';
-import { PG_POOL } from '@app/persistence';
+import {
+  decodeHeader,
+  firstSlotOfRound,
+  type InclusionProof,
+  lastSlotOfRound,
+  merkleProof,
+} from '@app/ledger';
+import { keysetPage, type Page, PG_POOL, SqlConditions } from '@app/persistence';
 
 import { ChainContext } from './chain-context.service';
 import { ChainService } from './chain.service';
@@ -40,7 +46,47 @@ export interface BlockDetail {
   parentCertified: boolean;
   signature: string;
   finalizedAt: Date;
-  transactions: Array<{ position: number; hash: string; kind: string; meterId: string | null }>;
+  transactions: BlockTransaction[];
+}
+
+export type ListOrder = 'asc' | 'desc';
+
+export interface FinalBlockFilter {
+  /** Oldest first (asc) or newest first (desc). */
+  order: ListOrder;
+  /** The height of the last block of the previous page (exclusive). */
+  cursor?: bigint;
+  fromHeight?: bigint;
+  toHeight?: bigint;
+  producer?: string;
+}
+
+export interface BlockTransaction {
+  position: number;
+  hash: string;
+  kind: string;
+  meterId: string | null;
+}
+
+export interface BlockTransactionFilter {
+  /** The position of the last transaction of the previous page (exclusive). */
+  cursor?: number;
+  kind?: string;
+  meterId?: string;
+}
+
+export interface MissedSlot {
+  slot: string;
+  round: string;
+  delegate: string;
+}
+
+export interface MissedSlotFilter {
+  order: ListOrder;
+  /** The slot of the last entry of the previous page (exclusive). */
+  cursor?: bigint;
+  round?: bigint;
+  delegate?: string;
 }
 
 export interface RoundView {
@@ -83,9 +129,21 @@ export interface HeadDigest {
   signature: string;
 }
 
+/**
+ * How many transactions' worth of final blocks stay in memory once served: a final block never
+ * changes, and readers mostly ask for the same few recent ones.
+ */
+const FINAL_BLOCK_CACHE_TRANSACTIONS = 20_000;
+
 /** Reads of the chain for the API: transaction status, inclusion proofs, signed head digests. */
 @Injectable()
 export class ChainQueries {
+  /** Least recently served first (a Map keeps insertion order; a hit moves its block to the end). */
+  private readonly finalBlockCache = new Map<string, BlockDetail>();
+  private cachedTransactions = 0;
+  /** Loads under way, so that many readers of one block cold share a single query. */
+  private readonly finalBlockLoads = new Map<string, Promise<BlockDetail | undefined>>();
+
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     private readonly chain: ChainService,
@@ -171,8 +229,13 @@ export class ChainQueries {
     };
   }
 
-  /** Final blocks, newest first, below `before` when given. */
-  async finalBlocks(before: bigint | undefined, limit: number): Promise<BlockSummary[]> {
+  /** A page of final blocks, in height order, filtered by height range and producer. */
+  async finalBlocks(filter: FinalBlockFilter, limit: number): Promise<Page<BlockSummary>> {
+    const conditions = new SqlConditions()
+      .add('height', filter.order === 'asc' ? '>' : '<', filter.cursor)
+      .add('height', '>=', filter.fromHeight)
+      .add('height', '<=', filter.toHeight)
+      .add('producer', '=', filter.producer);
     const { rows } = await this.pool.query<{
       height: string;
       hash: Buffer;
@@ -184,22 +247,108 @@ export class ChainQueries {
       finalized_at: Date;
     }>(
       `SELECT height, hash, slot, round, producer, timestamp, transaction_count, finalized_at FROM blocks
-       WHERE ($1::bigint IS NULL OR height < $1) ORDER BY height DESC LIMIT $2`,
-      [before?.toString() ?? null, limit],
+       ${conditions.where()} ORDER BY height ${filter.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ${conditions.parameter(limit + 1)}`,
+      conditions.values,
     );
-    return rows.map((r) => ({
-      height: r.height,
-      hash: toHex(r.hash),
-      slot: r.slot,
-      round: r.round,
-      producer: r.producer,
-      timestamp: r.timestamp,
-      transactionCount: r.transaction_count,
-      finalizedAt: r.finalized_at,
-    }));
+    const page = keysetPage(rows, limit, (r) => r.height);
+    return {
+      items: page.items.map((r) => ({
+        height: r.height,
+        hash: toHex(r.hash),
+        slot: r.slot,
+        round: r.round,
+        producer: r.producer,
+        timestamp: r.timestamp,
+        transactionCount: r.transaction_count,
+        finalizedAt: r.finalized_at,
+      })),
+      next: page.next,
+    };
   }
 
+  /**
+   * A final block with all its transactions, or undefined when no block at `height` is final (yet).
+   * Served from memory once read: the object is shared, callers must not change it.
+   */
   async finalBlock(height: bigint): Promise<BlockDetail | undefined> {
+    const key = height.toString();
+    const cached = this.finalBlockCache.get(key);
+    if (cached) {
+      this.finalBlockCache.delete(key);
+      this.finalBlockCache.set(key, cached);
+      return cached;
+    }
+    let load = this.finalBlockLoads.get(key);
+    if (!load) {
+      load = this.readFinalBlock(height)
+        .then((block) => {
+          if (block) {
+            this.keepFinalBlock(key, block);
+          }
+          return block;
+        })
+        .finally(() => this.finalBlockLoads.delete(key));
+      this.finalBlockLoads.set(key, load);
+    }
+    return load;
+  }
+
+  /** A page of a final block's transactions in block order; undefined when no block at `height` is final. */
+  async blockTransactions(
+    height: bigint,
+    filter: BlockTransactionFilter,
+    limit: number,
+  ): Promise<Page<BlockTransaction> | undefined> {
+    const { rows: blocks } = await this.pool.query('SELECT 1 FROM blocks WHERE height = $1', [
+      height.toString(),
+    ]);
+    if (blocks.length === 0) {
+      return undefined;
+    }
+    const conditions = new SqlConditions()
+      .add('height', '=', height)
+      .add('position', '>', filter.cursor)
+      .add('kind', '=', filter.kind)
+      .add('meter_id', '=', filter.meterId);
+    const { rows } = await this.pool.query<{
+      position: number;
+      hash: Buffer;
+      kind: string;
+      meter_id: string | null;
+    }>(
+      `SELECT position, hash, kind, meter_id FROM block_transactions ${conditions.where()}
+       ORDER BY position LIMIT ${conditions.parameter(limit + 1)}`,
+      conditions.values,
+    );
+    const page = keysetPage(rows, limit, (t) => String(t.position));
+    return {
+      items: page.items.map((t) => ({
+        position: t.position,
+        hash: toHex(t.hash),
+        kind: t.kind,
+        meterId: t.meter_id,
+      })),
+      next: page.next,
+    };
+  }
+
+  private keepFinalBlock(key: string, block: BlockDetail): void {
+    const size = Math.max(1, block.transactions.length);
+    if (this.finalBlockCache.has(key) || size > FINAL_BLOCK_CACHE_TRANSACTIONS) {
+      return;
+    }
+    this.finalBlockCache.set(key, block);
+    this.cachedTransactions += size;
+    for (const [oldKey, old] of this.finalBlockCache) {
+      if (this.cachedTransactions <= FINAL_BLOCK_CACHE_TRANSACTIONS) {
+        break;
+      }
+      this.finalBlockCache.delete(oldKey);
+      this.cachedTransactions -= Math.max(1, old.transactions.length);
+    }
+  }
+
+  private async readFinalBlock(height: bigint): Promise<BlockDetail | undefined> {
     const { rows } = await this.pool.query<{
       hash: Buffer;
       header: Buffer;
@@ -310,12 +459,28 @@ export class ChainQueries {
     };
   }
 
-  async missedSlots(limit: number): Promise<Array<{ slot: string; round: string; delegate: string }>> {
-    const { rows } = await this.pool.query<{ slot: string; round: string; delegate: string }>(
-      'SELECT slot, round, delegate FROM missed_slots ORDER BY slot DESC LIMIT $1',
-      [limit],
+  /** A page of the missed slots of the final chain, in slot order, filtered by round and delegate. */
+  async missedSlots(filter: MissedSlotFilter, limit: number): Promise<Page<MissedSlot>> {
+    // A round's slots are consecutive: bounding the slot as well lets the primary key find them.
+    const roundSlots =
+      filter.round === undefined
+        ? undefined
+        : {
+            first: firstSlotOfRound(this.context.timing, filter.round),
+            last: lastSlotOfRound(this.context.timing, filter.round),
+          };
+    const conditions = new SqlConditions()
+      .add('slot', filter.order === 'asc' ? '>' : '<', filter.cursor)
+      .add('slot', '>=', roundSlots?.first)
+      .add('slot', '<=', roundSlots?.last)
+      .add('round', '=', filter.round)
+      .add('delegate', '=', filter.delegate);
+    const { rows } = await this.pool.query<MissedSlot>(
+      `SELECT slot, round, delegate FROM missed_slots ${conditions.where()}
+       ORDER BY slot ${filter.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ${conditions.parameter(limit + 1)}`,
+      conditions.values,
     );
-    return rows;
+    return keysetPage(rows, limit, (r) => r.slot);
   }
 
   /** A report this node holds, wherever it is: final, in a candidate block, or in the mempool. */

@@ -1,5 +1,6 @@
 export * from './connection-errors';
 export * from './database.module';
+export * from './keyset-page';
 export * from './migrator';
 export * from './repo-root';
 export * from './sql';

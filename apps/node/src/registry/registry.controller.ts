@@ -4,21 +4,65 @@ import {
   Get,
   HttpCode,
   HttpStatus,
+  Inject,
   NotFoundException,
   Param,
   Post,
   Query,
   Req,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiBody,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Pool } from 'pg';
 
 import { Access, type AuthenticatedRequest, Public } from '@app/auth';
 
 import { toHex } from '@app/crypto';
 import { Transaction } from '@app/ledger';
-import { PrismaService } from '@app/persistence';
+import { keysetPage, PG_POOL, PrismaService, SqlConditions } from '@app/persistence';
 import { ChainService, type TransactionReceipt } from '@app/chain';
 import { GenesisService } from '@app/registry';
+
+import { choiceParameter, idParameter, limitParameter, smallCountParameter } from '../http/query-parameters';
+
+/** A version of a contract as stored (registry_contracts). */
+interface DeployedContract {
+  id: string;
+  version: number;
+  owner: string;
+  receiverId: string;
+  hash: string;
+  tx: Uint8Array;
+  deployedAt: Date;
+  document: unknown;
+}
+
+const PAGE_CURSOR_DESCRIPTION =
+  "the previous page's `next`, with the same filters; absent for the first page";
+
+/** A page of `key` (objects) with the cursor of the next one. */
+function listSchema(key: string, cursor: string) {
+  return {
+    type: 'object',
+    required: [key, 'next'],
+    properties: {
+      [key]: { type: 'array', items: { type: 'object' } },
+      next: {
+        type: 'string',
+        nullable: true,
+        description: `${cursor} of the last item: pass it as \`cursor\` for the next page; null when nothing follows`,
+      },
+    },
+  };
+}
 
 const TRANSACTION_SCHEMA = {
   type: 'object',
@@ -47,6 +91,7 @@ export class RegistryController {
     private readonly chain: ChainService,
     private readonly prisma: PrismaService,
     private readonly genesis: GenesisService,
+    @Inject(PG_POOL) private readonly pool: Pool,
   ) {}
 
   @Post('transactions')
@@ -136,39 +181,139 @@ export class RegistryController {
   }
 
   @Get('contracts')
-  @ApiQuery({ name: 'id', required: false, description: 'one contract: every version, newest first' })
   @ApiOperation({
     summary:
-      'Contracts deployed on the chain (contract.deploy): the latest version of each, or every version of one.',
+      'Contracts deployed on the chain (contract.deploy): the latest version of each, by id, a page at a time (keyset on id); or with ?id= every version of one, newest first (keyset on version).',
   })
-  async contracts(@Query('id') id?: string) {
-    const rows = await this.prisma.registryContract.findMany({
-      ...(id === undefined ? {} : { where: { id } }),
-      orderBy: [{ id: 'asc' }, { version: 'desc' }],
-    });
-    const shown = id === undefined ? rows.filter((r, i) => i === 0 || rows[i - 1]!.id !== r.id) : rows;
-    return shown.map((r) => ({
-      id: r.id,
-      version: r.version,
-      owner: r.owner,
-      receiverId: r.receiverId,
-      hash: r.hash,
-      tx: toHex(r.tx),
-      deployedAt: r.deployedAt,
-      document: r.document,
-    }));
+  @ApiQuery({ name: 'id', required: false, description: 'one contract: every version, newest first' })
+  @ApiQuery({ name: 'owner', required: false, description: 'the deploying organisation' })
+  @ApiQuery({ name: 'receiverId', required: false, description: 'the receiver the contract runs for' })
+  @ApiQuery({ name: 'cursor', required: false, description: PAGE_CURSOR_DESCRIPTION })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
+  })
+  @ApiOkResponse({ schema: listSchema('contracts', 'the contract id (a version with ?id=)') })
+  @ApiBadRequestResponse({ description: 'REQUEST.INVALID_PARAMETER, naming the parameter' })
+  async contracts(@Query() query: Record<string, unknown>) {
+    const id = idParameter(query.id, 'id');
+    const owner = idParameter(query.owner, 'owner');
+    const receiverId = idParameter(query.receiverId, 'receiverId');
+    const limit = limitParameter(query.limit, 100, 500);
+    // Every version of one contract (cursor: a version), or the latest of each (cursor: an id).
+    const belowVersion = id === undefined ? undefined : smallCountParameter(query.cursor, 'cursor');
+    const rows =
+      id === undefined
+        ? await this.latestContracts({
+            owner,
+            receiverId,
+            afterId: idParameter(query.cursor, 'cursor'),
+            take: limit + 1,
+          })
+        : await this.prisma.registryContract.findMany({
+            where: {
+              id,
+              ...(owner === undefined ? {} : { owner }),
+              ...(receiverId === undefined ? {} : { receiverId }),
+              ...(belowVersion === undefined ? {} : { version: { lt: belowVersion } }),
+            },
+            orderBy: { version: 'desc' },
+            take: limit + 1,
+          });
+    const page = keysetPage(rows, limit, (r) => (id === undefined ? r.id : String(r.version)));
+    return {
+      contracts: page.items.map((r) => ({
+        id: r.id,
+        version: r.version,
+        owner: r.owner,
+        receiverId: r.receiverId,
+        hash: r.hash,
+        tx: toHex(r.tx),
+        deployedAt: r.deployedAt,
+        document: r.document,
+      })),
+      next: page.next,
+    };
   }
 
   @Get('delegates')
-  @ApiOperation({ summary: 'Accounting-node delegates and their block-signing keys.' })
-  async delegates() {
-    const rows = await this.prisma.delegate.findMany({ orderBy: { id: 'asc' } });
-    return rows.map((d) => ({
-      id: d.id,
-      organisation: d.organisation,
-      status: d.status,
-      publicKey: toHex(d.publicKey),
-      revokedReason: d.revokedReason,
+  @ApiOperation({
+    summary:
+      'Accounting-node delegates and their block-signing keys, by id, a page at a time (keyset on id), filtered by status and organisation.',
+  })
+  @ApiQuery({ name: 'status', required: false, enum: ['active', 'revoked'] })
+  @ApiQuery({ name: 'organisation', required: false, description: 'the operating organisation' })
+  @ApiQuery({ name: 'cursor', required: false, description: PAGE_CURSOR_DESCRIPTION })
+  @ApiQuery({
+    name: 'limit',
+    required: false,
+    schema: { type: 'integer', minimum: 1, maximum: 500, default: 200 },
+  })
+  @ApiOkResponse({ schema: listSchema('delegates', 'the delegate id') })
+  @ApiBadRequestResponse({ description: 'REQUEST.INVALID_PARAMETER, naming the parameter' })
+  async delegates(@Query() query: Record<string, unknown>) {
+    const status = choiceParameter(query.status, 'status', ['active', 'revoked']);
+    const organisation = idParameter(query.organisation, 'organisation');
+    const cursor = idParameter(query.cursor, 'cursor');
+    const limit = limitParameter(query.limit, 200, 500);
+    const rows = await this.prisma.delegate.findMany({
+      where: {
+        ...(status === undefined ? {} : { status }),
+        ...(organisation === undefined ? {} : { organisation }),
+        ...(cursor === undefined ? {} : { id: { gt: cursor } }),
+      },
+      orderBy: { id: 'asc' },
+      take: limit + 1,
+    });
+    const page = keysetPage(rows, limit, (d) => d.id);
+    return {
+      delegates: page.items.map((d) => ({
+        id: d.id,
+        organisation: d.organisation,
+        status: d.status,
+        publicKey: toHex(d.publicKey),
+        revokedReason: d.revokedReason,
+      })),
+      next: page.next,
+    };
+  }
+
+  /** The latest version of each contract, in id order, after `afterId`. */
+  private async latestContracts(filter: {
+    owner?: string;
+    receiverId?: string;
+    afterId?: string;
+    take: number;
+  }): Promise<DeployedContract[]> {
+    const conditions = new SqlConditions()
+      .add('owner', '=', filter.owner)
+      .add('receiver_id', '=', filter.receiverId)
+      .add('id', '>', filter.afterId);
+    const { rows } = await this.pool.query<{
+      id: string;
+      version: number;
+      owner: string;
+      receiver_id: string;
+      hash: string;
+      tx: Buffer;
+      deployed_at: Date;
+      document: unknown;
+    }>(
+      `SELECT DISTINCT ON (id) id, version, owner, receiver_id, hash, tx, deployed_at, document
+       FROM registry_contracts ${conditions.where()}
+       ORDER BY id, version DESC LIMIT ${conditions.parameter(filter.take)}`,
+      conditions.values,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      version: r.version,
+      owner: r.owner,
+      receiverId: r.receiver_id,
+      hash: r.hash,
+      tx: r.tx,
+      deployedAt: r.deployed_at,
+      document: r.document,
     }));
   }
 
