@@ -55,7 +55,10 @@ export class ConsortiumHarness {
     readonly db: TestDatabase,
   ) {}
 
-  static async start(options: { nodeEnv?: Record<string, string> } = {}): Promise<ConsortiumHarness> {
+  /** `slotMs`: shorter slots for tests that need many blocks (500 ms by default). */
+  static async start(
+    options: { nodeEnv?: Record<string, string>; slotMs?: number } = {},
+  ): Promise<ConsortiumHarness> {
     await initCrypto();
     const consortium = await createConsortium({
       chainId: 'cbsg-e2e',
@@ -90,7 +93,7 @@ export class ConsortiumHarness {
         { id: PEER_NODE, organisation: ORGANISATIONS.gridOperator },
       ],
       producers: 3,
-      slotMs: 500,
+      slotMs: options.slotMs ?? 500,
     });
     const dir = await mkdtemp(path.join(tmpdir(), 'cbsg-e2e-'));
     await writeConsortium(consortium, dir, TEST_PASSPHRASE, { scrypt: TEST_SCRYPT });

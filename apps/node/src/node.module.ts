@@ -17,6 +17,7 @@ import type { Pool } from 'pg';
 import { ChainController } from './chain/chain.controller';
 import { P2pController } from './chain/p2p.controller';
 import { HealthController } from './health/health.controller';
+import { NodeGraphqlModule } from './graphql/graphql.module';
 import { DomainErrorFilter } from './http/domain-error.filter';
 import { JournalStatsProjection } from './journal/journal-stats.projection';
 import { RegistryController } from './registry/registry.controller';
@@ -77,6 +78,7 @@ export class NodeModule {
             requestsPerSecond: config.http.rateLimitPerSecond,
           }),
         }),
+        NodeGraphqlModule,
       ],
       controllers: [HealthController, RegistryController, ReportsController, ChainController, P2pController],
       providers: [JournalStatsProjection, { provide: APP_FILTER, useClass: DomainErrorFilter }],

@@ -38,6 +38,8 @@ export class AccessModule {
     };
     return {
       module: AccessModule,
+      // Other transports (GraphQL subscriptions) prove who connects with the same resolver.
+      global: true,
       imports: [
         settings,
         ThrottlerModule.forRootAsync({

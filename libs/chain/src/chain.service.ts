@@ -97,6 +97,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private slotTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private pendingReports: Report[] = [];
+  private readonly blockListeners = new Set<(block: Block) => void>();
   private readonly totals: FinalizedCounts = { reports: 0, transactions: 0, missedSlots: 0 };
   private readonly produced: Counter;
   private readonly refused: Counter<'reason'>;
@@ -194,6 +195,12 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     };
   }
 
+  /** Calls `listener` with each new valid block (not final yet); returns the way to stop. */
+  onBlockAccepted(listener: (block: Block) => void): () => void {
+    this.blockListeners.add(listener);
+    return () => this.blockListeners.delete(listener);
+  }
+
   /** The candidates on the head's branch (for the API: "included, not final"). */
   headPath(): Candidate[] {
     const head = this.tree.head();
@@ -258,6 +265,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }
     await this.repository.saveCandidate(block);
     this.tree.add(candidate);
+    for (const listener of this.blockListeners) {
+      listener(block);
+    }
     this.headGauge.set(Number(this.tree.head()?.block.height ?? this.tree.finalTip.height));
     const parentCertificate = block.header.parentCertificate;
     if (parentCertificate) {

@@ -7,6 +7,7 @@ import {
   Logger,
 } from '@nestjs/common';
 import type { Response } from 'express';
+import { GraphQLError } from 'graphql';
 
 import { IntakeBusyError, MempoolFullError } from '@app/intake';
 import { DomainError } from '@app/kernel';
@@ -88,7 +89,10 @@ export interface ErrorBody {
 export class DomainErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
 
-  catch(error: unknown, host: ArgumentsHost): void {
+  catch(error: unknown, host: ArgumentsHost): unknown {
+    if (host.getType<string>() === 'graphql') {
+      return graphqlErrorOf(error, this.logger);
+    }
     const response = host.switchToHttp().getResponse<Response>();
     let body: ErrorBody;
     if (error instanceof DomainError) {
@@ -117,5 +121,33 @@ export class DomainErrorFilter implements ExceptionFilter {
       body = { statusCode: 500, code: 'INTERNAL', message: 'internal error' };
     }
     response.status(body.statusCode).json(body);
+    return undefined;
   }
+}
+
+/**
+ * GraphQL answers errors in its own envelope: the same stable code and message as the REST API, in
+ * the error's extensions; anything unexpected is logged here and leaves as a generic error.
+ */
+function graphqlErrorOf(error: unknown, logger: Logger): GraphQLError {
+  if (error instanceof GraphQLError) {
+    return error;
+  }
+  if (error instanceof DomainError) {
+    return new GraphQLError(error.message, {
+      extensions: { code: error.code, status: statusOf(error.code) },
+    });
+  }
+  if (error instanceof HttpException) {
+    const payload = error.getResponse();
+    const code = typeof payload === 'object' ? (payload as { code?: unknown }).code : undefined;
+    return new GraphQLError(messageOf(payload, error.message), {
+      extensions: {
+        code: typeof code === 'string' ? code : `HTTP.${HttpStatus[error.getStatus()] ?? error.getStatus()}`,
+        status: error.getStatus(),
+      },
+    });
+  }
+  logger.error(`unexpected error: ${(error as Error)?.message}`, (error as Error)?.stack);
+  return new GraphQLError('internal error', { extensions: { code: 'INTERNAL' } });
 }
