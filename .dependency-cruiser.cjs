@@ -24,6 +24,24 @@ module.exports = {
       to: { path: '^apps/' },
     },
     {
+      name: 'console-is-browser-code',
+      comment:
+        'The admin console runs in the browser: its own files, its npm packages and the types of the API it reads, nothing of the server.',
+      severity: 'error',
+      from: { path: '^apps/console/' },
+      to: {
+        path: '^(apps|libs)/',
+        pathNot: ['^apps/console/', '^apps/node/src/console/console\\.types\\.ts$'],
+      },
+    },
+    {
+      name: 'console-api-types-stand-alone',
+      comment: 'The console compiles the API types file as it is, for the browser: it imports nothing.',
+      severity: 'error',
+      from: { path: '^apps/node/src/console/console\\.types\\.ts$' },
+      to: {},
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: { path: '^(libs|apps)/' },

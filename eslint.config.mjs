@@ -1,6 +1,7 @@
 // Type-checked typescript-eslint with the rules STYLE.md 2.8 asks for.
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
+import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -10,7 +11,6 @@ export default tseslint.config(
       'dist/**',
       'coverage/**',
       'libs/persistence/src/generated/**',
-      'apps/console/**',
       '**/*.js',
       '**/*.mjs',
       '**/*.cjs',
@@ -60,6 +60,12 @@ export default tseslint.config(
       'no-console': 'off',
       '@typescript-eslint/unbound-method': 'off',
     },
+  },
+  {
+    // The admin console runs in the browser (its own tsconfig: DOM, JSX): React's rules of hooks too.
+    files: ['apps/console/**/*.{ts,tsx,mts}'],
+    ...reactHooks.configs.flat.recommended,
+    rules: { ...reactHooks.configs.flat.recommended.rules, 'react-hooks/exhaustive-deps': 'error' },
   },
   {
     // HTTP response bodies in tests are untyped JSON by nature; assertions check their shape.

@@ -24,6 +24,7 @@ import {
   enrolMeters,
   enrolReceiver,
   type EnrolmentContext,
+  ensureConsoleBuilt,
   NodeNetwork,
   prepareDatabase,
   type RunningService,
@@ -133,6 +134,8 @@ async function exists(file: string): Promise<boolean> {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   await checkServices();
+  // Node-1 serves the admin console: build it first if this checkout has no build yet.
+  ensureConsoleBuilt((line) => process.stdout.write(`${line}\n`));
   await initCrypto();
   const dir = path.join(repoRoot(), '.devnet');
   await mkdir(dir, { recursive: true });
@@ -244,6 +247,7 @@ async function main(): Promise<void> {
     .create(`devnet ${new Date().toISOString()}`)
     .finally(() => adminPool.end());
   process.stdout.write(`admin key of ${nodes[0]!.id}: ${admin.key}\n`);
+  process.stdout.write(`console ${nodes[0]!.url}/console  (sign in with the admin key above)\n`);
   process.stdout.write(`control center ${ccUrl}\nlogs   ${logDir}\n`);
 
   const ctx: EnrolmentContext = {

@@ -16,6 +16,7 @@ import type { Pool } from 'pg';
 
 import { ChainController } from './chain/chain.controller';
 import { P2pController } from './chain/p2p.controller';
+import { ConsoleModule } from './console/console.module';
 import { HealthController } from './health/health.controller';
 import { NodeGraphqlModule } from './graphql/graphql.module';
 import { DomainErrorFilter } from './http/domain-error.filter';
@@ -79,6 +80,7 @@ export class NodeModule {
           }),
         }),
         NodeGraphqlModule,
+        ConsoleModule,
       ],
       controllers: [HealthController, RegistryController, ReportsController, ChainController, P2pController],
       providers: [JournalStatsProjection, { provide: APP_FILTER, useClass: DomainErrorFilter }],
