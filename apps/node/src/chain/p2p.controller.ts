@@ -74,11 +74,16 @@ export class P2pController {
         break;
       }
       case 'block':
-        await this.chain.receiveBlock(blockFromWire(payload.block as WireBlock), null);
+        await this.chain.receiveBlock(
+          blockFromWire(wireOf<WireBlock>(payload.block, WIRE_BLOCK_FIELDS, 'block')),
+          null,
+        );
         break;
       case 'votes':
         await this.chain.receiveVotes(
-          arrayOf(payload.votes, 'votes').map((v) => voteFromWire(v as WireVote)),
+          arrayOf(payload.votes, 'votes').map((v) =>
+            voteFromWire(wireOf<WireVote>(v, WIRE_VOTE_FIELDS, 'vote')),
+          ),
         );
         break;
     }
@@ -101,6 +106,29 @@ export class P2pController {
   candidates(): WireBlock[] {
     return this.chain.candidateBlocks().map((c) => blockToWire(c.block, c.certificate));
   }
+}
+
+const WIRE_BLOCK_FIELDS = ['header', 'signature', 'body'] as const;
+const WIRE_VOTE_FIELDS = ['height', 'blockHash', 'voter', 'signature'] as const;
+
+/**
+ * A peer's payload is checked for shape before it is decoded: a signed message from a known peer can
+ * still carry anything, and a missing field must be a 400 that names it, not a TypeError.
+ */
+function wireOf<T>(value: unknown, fields: readonly string[], what: string): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new BadRequestException(`${what} must be an object`);
+  }
+  const record = value as Record<string, unknown>;
+  for (const field of fields) {
+    if (typeof record[field] !== 'string') {
+      throw new BadRequestException(`${what}.${field} must be a string`);
+    }
+  }
+  if (record.certificate !== undefined && typeof record.certificate !== 'string') {
+    throw new BadRequestException(`${what}.certificate must be a string`);
+  }
+  return value as T;
 }
 
 function arrayOf(value: unknown, what: string): unknown[] {

@@ -10,6 +10,7 @@ import type { Response } from 'express';
 import { GraphQLError } from 'graphql';
 
 import { IntakeBusyError, MempoolFullError } from '@app/intake';
+import { CryptoError } from '@app/crypto';
 import { DomainError } from '@app/kernel';
 
 /** HTTP status of each error code (by exact code, then by prefix); anything else that is a DomainError is a 400. */
@@ -49,6 +50,20 @@ const STATUS_BY_CODE: Record<string, number> = {
   'P2P.STALE': HttpStatus.UNPROCESSABLE_ENTITY,
   NOT_FOUND: HttpStatus.NOT_FOUND,
 };
+
+/** The crypto library's refusals of what a client sent (bad encodings and points): 400, not 500. */
+const CLIENT_CRYPTO_CODES: ReadonlySet<string> = new Set([
+  'CRYPTO.ENCODING_TRUNCATED',
+  'CRYPTO.ENCODING_OVERSIZED',
+  'CRYPTO.MALFORMED_ENCODING',
+  'CRYPTO.POINT_NOT_ON_CURVE',
+  'CRYPTO.POINT_NOT_IN_SUBGROUP',
+  'CRYPTO.POINT_IS_IDENTITY',
+  'CRYPTO.SCALAR_OUT_OF_RANGE',
+  'CRYPTO.INVALID_IDENTIFIER',
+  'CRYPTO.REPORT_MALFORMED',
+  'CRYPTO.LIMIT_EXCEEDED',
+]);
 
 /** Codes by family: a block is refused as unprocessable whatever rule it breaks. */
 const STATUS_BY_PREFIX: ReadonlyArray<[string, number]> = [['BLOCK.', HttpStatus.UNPROCESSABLE_ENTITY]];
@@ -95,7 +110,14 @@ export class DomainErrorFilter implements ExceptionFilter {
     }
     const response = host.switchToHttp().getResponse<Response>();
     let body: ErrorBody;
-    if (error instanceof DomainError) {
+    if (error instanceof CryptoError && CLIENT_CRYPTO_CODES.has(error.code)) {
+      body = {
+        statusCode: HttpStatus.BAD_REQUEST,
+        code: error.code,
+        message: error.message,
+        details: error.details,
+      };
+    } else if (error instanceof DomainError) {
       body = {
         statusCode: statusOf(error.code),
         code: error.code,

@@ -102,11 +102,21 @@ export function openMessage(
       `the message is ${Math.round((now - message.timestamp) / 1000)} s off this node's clock`,
     );
   }
+  let signed: Uint8Array;
+  try {
+    signed = digest(message);
+  } catch (error) {
+    // What canonical JSON cannot hash (an unsafe integer, a lone surrogate) no peer can have signed.
+    throw new MessageRefusedError(
+      'P2P.MALFORMED',
+      `the payload cannot be hashed: ${(error as Error).message}`,
+    );
+  }
   if (
     !blsVerify(
       key,
       { tag: BLS_TAGS.nodeMessage, chainId },
-      digest(message),
+      signed,
       fromHex(message.signature, 'signature', 96),
     )
   ) {
