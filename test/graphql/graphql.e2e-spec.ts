@@ -166,6 +166,54 @@ describe('GraphQL for members and admins', () => {
     expect(bad.body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', argument: 'first' } });
   });
 
+  it('given a receiver publishing theft suspects on the chain, the alarm subscription should deliver it once its block is final', async () => {
+    await harness.registerReceiver(ORGANISATIONS.controlCenter, 'gql-cc', 'control-center');
+    const client = createClient({
+      url: harness.nodeUrl.replace(/^http/, 'ws') + '/graphql',
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: harness.authorization(ORGANISATIONS.gridOperator) },
+    });
+    try {
+      const alarm = new Promise<Record<string, unknown>>((resolve, reject) => {
+        const stop = client.subscribe<{ alarm: Record<string, unknown> }>(
+          {
+            query: 'subscription { alarm { source type severity receiverId organisation meterId message } }',
+          },
+          {
+            next: (value) => {
+              stop();
+              resolve(value.data!.alarm);
+            },
+            error: reject,
+            complete: () => undefined,
+          },
+        );
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the subscription is in place
+      const now = Date.now();
+      const published = await harness.submit(ORGANISATIONS.controlCenter, 'receiver.publication', {
+        receiverId: 'gql-cc',
+        subject: 'theft-suspects',
+        from: now - 3_600_000,
+        to: now,
+        contentHash: 'ab'.repeat(32),
+        summary: [{ id: 'meter-77', codes: ['HIGH_SUPPLY_LOW_METER'] }],
+      });
+      expect(published.status).toBe(202);
+      expect(await alarm).toEqual({
+        source: 'receiver.publication',
+        type: 'theft-suspects',
+        severity: 'critical',
+        receiverId: 'gql-cc',
+        organisation: ORGANISATIONS.controlCenter,
+        meterId: 'meter-77',
+        message: '1 theft suspects: meter-77',
+      });
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('given a subscription with credentials, should receive blocks as they are added and made final; without, the socket is refused', async () => {
     const url = harness.nodeUrl.replace(/^http/, 'ws') + '/graphql';
     const client = createClient({

@@ -69,15 +69,18 @@ export class BlockEventModel {
 
 @ObjectType('Alarm', {
   description:
-    'What a receiver put on the chain that people must act on: a contract result (tamper alarm, power-saving mode, forced trip, payment notice) or a publication (theft suspects, device report).',
+    'What a receiver put on the chain that people must act on: a contract result (tamper alarm, power-saving mode, forced trip, payment notice) or a publication with findings (theft suspects, device faults).',
 })
 export class AlarmModel {
   @Field() height!: string;
+  @Field(() => Int) position!: number;
   @Field() transaction!: string;
-  @Field({ description: 'contract.result or receiver.publication' }) kind!: string;
-  @Field() receiverId!: string;
-  @Field({ description: 'The action (forced-trip, re-upload, ...) or the publication subject.' })
+  @Field({ description: 'contract.result or receiver.publication' }) source!: string;
+  @Field({ description: 'The action (forced-trip, re-upload-alarm, ...) or the publication subject.' })
   type!: string;
+  @Field({ description: 'critical, warning or notice' }) severity!: string;
+  @Field() receiverId!: string;
+  @Field() organisation!: string;
   @Field(() => String, { nullable: true }) meterId!: string | null;
   @Field() message!: string;
 }

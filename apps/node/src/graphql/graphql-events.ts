@@ -3,7 +3,13 @@ import { EventsHandler } from '@nestjs/cqrs';
 import { PubSub } from 'graphql-subscriptions';
 import type { Pool } from 'pg';
 
-import { alarmsOf, BlockFinalizedEvent, ChainService, entryFromStored } from '@app/chain';
+import {
+  ALARM_TRANSACTION_KINDS,
+  alarmsOf,
+  BlockFinalizedEvent,
+  ChainService,
+  entryFromStored,
+} from '@app/chain';
 import { ResilientEventHandler } from '@app/event-store';
 import { PG_POOL } from '@app/persistence';
 
@@ -71,13 +77,12 @@ export class BlockFinalizedPublisher extends ResilientEventHandler<BlockFinalize
     if (block.transactions === block.reports) {
       return; // only reports: no receiver spoke in this block
     }
-    const { rows } = await this.pool.query<{ kind: string; bytes: Buffer }>(
-      `SELECT kind, bytes FROM block_transactions
-       WHERE height = $1 AND kind IN ('contract.result', 'receiver.publication') ORDER BY position`,
-      [block.height],
+    const { rows } = await this.pool.query<{ kind: string; position: number; bytes: Buffer }>(
+      'SELECT kind, position, bytes FROM block_transactions WHERE height = $1 AND kind = ANY($2::text[]) ORDER BY position',
+      [block.height, ALARM_TRANSACTION_KINDS],
     );
     for (const row of rows) {
-      for (const alarm of alarmsOf(entryFromStored(row.kind, row.bytes), BigInt(block.height))) {
+      for (const alarm of alarmsOf(entryFromStored(row.kind, row.bytes), block.height, row.position)) {
         await this.events.publish(GraphqlTopic.Alarm, { [GraphqlTopic.Alarm]: alarm });
       }
     }
