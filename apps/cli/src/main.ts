@@ -3,6 +3,7 @@ import { Command } from 'commander';
 
 import { CliError, EXIT_CODES } from './cli-error';
 import { registerAdminKey } from './commands/admin-key.commands';
+import { registerToken } from './commands/token.command';
 import { registerBench } from './commands/bench.command';
 import { registerKeys, registerKeystore } from './commands/keys.commands';
 import { registerSetup } from './commands/setup.command';
@@ -30,6 +31,7 @@ Exit codes: 0 done, ${EXIT_CODES.failed} could not run, ${EXIT_CODES.invalid} ve
   registerVerifyChain(program);
   registerVerifyProof(program);
   registerAdminKey(program);
+  registerToken(program);
   registerBench(program);
   await program.parseAsync(argv);
 }
