@@ -166,7 +166,7 @@ export class BlockValidator {
       return false;
     }
     const set = schedule.elected.map((id) => ({ id, publicKey: this.context.delegateKey(id)! }));
-    return checkQuorumCertificate(certificate, this.context.chainId, set) === undefined;
+    return checkQuorumCertificate(certificate, this.context.chainId, set, schedule.base) === undefined;
   }
 
   private checkParentCertificate(
@@ -183,7 +183,7 @@ export class BlockValidator {
       throw reject('BLOCK.BAD_CERTIFICATE', 'the certificate names the wrong round');
     }
     const set = schedule.elected.map((id) => ({ id, publicKey: this.context.delegateKey(id)! }));
-    const problem = checkQuorumCertificate(qc, this.context.chainId, set);
+    const problem = checkQuorumCertificate(qc, this.context.chainId, set, schedule.base);
     if (problem) {
       throw reject('BLOCK.BAD_CERTIFICATE', problem);
     }

@@ -15,7 +15,7 @@ import {
   transactionsRoot,
 } from '@app/ledger';
 
-import { entryFromStored } from './chain.repository';
+import { entryFromStored, scheduleOf, type StoredSchedule } from './chain.repository';
 
 export interface ChainVerification {
   ok: boolean;
@@ -249,7 +249,7 @@ export class ChainVerifier {
         return publicKey ? [{ id, publicKey }] : [];
       });
       const problem = voters
-        ? checkQuorumCertificate(certificate, this.context.chainId, voters)
+        ? checkQuorumCertificate(certificate, this.context.chainId, voters, certified!.base)
         : `no schedule for round ${certificate.round}`;
       if (problem) {
         return `a quorum certificate does not hold: ${problem}`;
@@ -276,12 +276,10 @@ export class ChainVerifier {
   }
 
   private async loadSchedules(): Promise<Map<bigint, RoundSchedule>> {
-    const { rows } = await this.pool.query<{ round: string; elected: string[]; slots: string[] }>(
-      'SELECT round, elected, slots FROM round_schedules',
+    const { rows } = await this.pool.query<StoredSchedule>(
+      'SELECT round, elected, slots, base FROM round_schedules',
     );
-    return new Map(
-      rows.map((r) => [BigInt(r.round), { round: BigInt(r.round), elected: r.elected, slots: r.slots }]),
-    );
+    return new Map(rows.map((r) => [BigInt(r.round), scheduleOf(r)]));
   }
 
   private async keysOf(sql: string): Promise<Map<string, BlsPublicKey>> {

@@ -143,16 +143,16 @@ export class ChainRepository {
   }
 
   async schedules(): Promise<RoundSchedule[]> {
-    const { rows } = await this.pool.query<{ round: string; elected: string[]; slots: string[] }>(
-      'SELECT round, elected, slots FROM round_schedules ORDER BY round',
+    const { rows } = await this.pool.query<StoredSchedule>(
+      'SELECT round, elected, slots, base FROM round_schedules ORDER BY round',
     );
-    return rows.map((r) => ({ round: BigInt(r.round), elected: r.elected, slots: r.slots }));
+    return rows.map(scheduleOf);
   }
 
   async saveSchedule(sql: SqlExecutor, schedule: RoundSchedule, seed: Uint8Array): Promise<void> {
     await sql.query(
-      'INSERT INTO round_schedules (round, elected, slots, seed) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
-      [schedule.round.toString(), schedule.elected, schedule.slots, Buffer.from(seed)],
+      'INSERT INTO round_schedules (round, elected, slots, seed, base) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING',
+      [schedule.round.toString(), schedule.elected, schedule.slots, Buffer.from(seed), schedule.base],
     );
   }
 
@@ -196,4 +196,21 @@ export function entryFromStored(kind: string, bytes: Uint8Array): BlockEntry {
   return kind === 'report'
     ? { type: 'report', report: Report.decode(bytes) }
     : { type: 'transaction', transaction: Transaction.decode(bytes) };
+}
+
+export interface StoredSchedule {
+  round: string;
+  elected: string[];
+  slots: string[];
+  base: string[] | null;
+}
+
+/** A stored schedule; one stored before `base` existed counts its elected set as its base. */
+export function scheduleOf(row: StoredSchedule): RoundSchedule {
+  return {
+    round: BigInt(row.round),
+    elected: row.elected,
+    slots: row.slots,
+    base: row.base && row.base.length > 0 ? row.base : row.elected,
+  };
 }

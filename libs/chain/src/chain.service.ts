@@ -328,7 +328,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       return;
     }
     const schedule = candidate.schedule;
-    const qc = aggregateVotes([...byVoter.values()], schedule.elected, schedule.round);
+    const qc = aggregateVotes([...byVoter.values()], schedule.elected, schedule.round, schedule.base);
     if (qc) {
       await this.certify(hashHex, qc);
     }
@@ -354,6 +354,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       producer: c.block.header.producer,
       certified: c.certificate !== undefined,
       electedSetSize: c.schedule.elected.length,
+      base: c.schedule.base,
     }));
     const target = finalHeight(links, this.tree.finalTip.height);
     if (target <= this.tree.finalTip.height) {

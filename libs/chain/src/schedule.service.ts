@@ -239,6 +239,12 @@ export class ScheduleService implements OnModuleInit {
       })),
     );
     const seats = this.context.timing.producers;
-    return scheduleRound(round, elect(standings, seats, excluded), seats, seed);
+    return scheduleRound(
+      round,
+      elect(standings, seats, excluded),
+      seats,
+      seed,
+      elect(standings, seats, new Set()),
+    );
   }
 }

@@ -194,6 +194,32 @@ describe('votes and quorum certificates', () => {
     expect(aggregateVotes(votes.slice(0, 4), elected, 2n)).toBeUndefined();
   });
 
+  it("given one side of a network cut that left the others out of its elected set, its votes should neither aggregate nor check; the larger side's should", () => {
+    // The stake elected all 7; a side holding 3 of them dropped the other 4 for missed slots.
+    const minority = set.slice(0, 3);
+    const shrunk = minority.map((d) => d.id).sort();
+    const minorityVotes = minority.map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
+    expect(aggregateVotes(minorityVotes, shrunk, 4n, elected)).toBeUndefined();
+    // Even a certificate built without the base rule is refused by the check that applies it.
+    const forced = aggregateVotes(minorityVotes, shrunk, 4n)!;
+    const shrunkKeys = keyed().filter((d) => shrunk.includes(d.id));
+    expect(checkQuorumCertificate(forced, CHAIN, shrunkKeys)).toBeUndefined();
+    expect(checkQuorumCertificate(forced, CHAIN, shrunkKeys, elected)).toMatch(/not more than half of the 7/);
+    // The other side (4 of 7) after dropping the 3: a certificate holds.
+    const majority = set.slice(3);
+    const kept = majority.map((d) => d.id).sort();
+    const majorityVotes = majority.map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
+    const qc = aggregateVotes(majorityVotes, kept, 4n, elected)!;
+    expect(
+      checkQuorumCertificate(
+        qc,
+        CHAIN,
+        keyed().filter((d) => kept.includes(d.id)),
+        elected,
+      ),
+    ).toBeUndefined();
+  });
+
   it('given a certificate with a forged bit, another block, another chain or a voter outside the set, when checked, should be refused with a reason', () => {
     const votes = set.slice(0, 5).map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
     const qc = aggregateVotes(votes, elected, 2n)!;
@@ -308,5 +334,16 @@ describe('finality', () => {
     // 5 of 7 needed: heights 3..7 carry producers c, d, e, a, f.
     expect(finalByProducers(chain)).toBe(3n);
     expect(finalHeight(chain, 5n)).toBe(5n);
+  });
+
+  it('given producers of a shrunken set that are not most of the stake-elected set, the classic rule should not make their blocks final', () => {
+    // Three producers left on one side of a cut, out of seven the stake elected.
+    const chain = ['a', 'b', 'c', 'a', 'b', 'c'].map((p, i) => ({
+      ...link(i + 1, p, false),
+      electedSetSize: 3,
+      base: ['a', 'b', 'c', 'd', 'e', 'f', 'g'],
+    }));
+    expect(finalByProducers(chain)).toBe(0n);
+    expect(finalByProducers(chain.map((l) => ({ ...l, base: ['a', 'b', 'c', 'd'] })))).toBe(4n);
   });
 });

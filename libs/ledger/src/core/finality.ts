@@ -1,4 +1,4 @@
-import { quorumSize } from './quorum';
+import { holdsBaseMajority, quorumSize } from './quorum';
 
 /**
  * When a block becomes final (irreversible), by two rules (DESIGN.md section 4):
@@ -23,6 +23,8 @@ export interface ChainLink {
   certified: boolean;
   /** The size of the elected set of this block's round. */
   electedSetSize: number;
+  /** The round's stake-elected set (RoundSchedule.base): the producers above must hold most of it too. */
+  base?: readonly string[];
 }
 
 /** Highest height final by rule 1, or 0n. `links` are consecutive blocks of one chain, ascending. */
@@ -41,7 +43,10 @@ export function finalByProducers(links: readonly ChainLink[]): bigint {
   for (let i = links.length - 1; i >= 0; i -= 1) {
     const link = links[i]!;
     producersAbove.add(link.producer);
-    if (producersAbove.size >= quorumSize(link.electedSetSize)) {
+    if (
+      producersAbove.size >= quorumSize(link.electedSetSize) &&
+      (!link.base || holdsBaseMajority([...producersAbove], link.base))
+    ) {
       return link.height;
     }
   }

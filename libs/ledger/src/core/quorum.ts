@@ -85,6 +85,12 @@ export function isQuorum(count: number, setSize: number): boolean {
   return setSize > 0 && 3 * count > 2 * setSize;
 }
 
+/** Strictly more than half of `base` among `signers`. */
+export function holdsBaseMajority(signers: readonly string[], base: readonly string[]): boolean {
+  const members = new Set(base);
+  return 2 * signers.filter((id) => members.has(id)).length > base.length;
+}
+
 export function quorumSize(setSize: number): number {
   return Math.floor((2 * setSize) / 3) + 1;
 }
@@ -97,6 +103,7 @@ export function aggregateVotes(
   votes: readonly Vote[],
   electedSet: readonly string[],
   round: bigint,
+  base: readonly string[] = electedSet,
 ): QuorumCertificate | undefined {
   const first = votes[0];
   if (!first) {
@@ -105,6 +112,7 @@ export function aggregateVotes(
   const position = new Map(electedSet.map((id, i) => [id, i]));
   const signers = new Uint8Array(Math.ceil(electedSet.length / 8));
   const signatures: Uint8Array[] = [];
+  const voters: string[] = [];
   for (const vote of votes) {
     const i = position.get(vote.voter);
     if (
@@ -120,8 +128,9 @@ export function aggregateVotes(
     }
     signers[i >> 3]! |= mask;
     signatures.push(vote.signature);
+    voters.push(vote.voter);
   }
-  if (!isQuorum(signatures.length, electedSet.length)) {
+  if (!isQuorum(signatures.length, electedSet.length) || !holdsBaseMajority(voters, base)) {
     return undefined;
   }
   return {
@@ -153,6 +162,7 @@ export function checkQuorumCertificate(
   certificate: QuorumCertificate,
   chainId: string,
   electedSet: ReadonlyArray<{ id: string; publicKey: BlsPublicKey }>,
+  base: readonly string[] = electedSet.map((d) => d.id),
 ): string | undefined {
   if (certificate.setSize !== electedSet.length) {
     return `the certificate counts ${certificate.setSize} voters, round ${certificate.round} elected ${electedSet.length}`;
@@ -167,6 +177,14 @@ export function checkQuorumCertificate(
   const signers = electedSet.filter((_, i) => (certificate.signers[i >> 3] ?? 0) & (0x80 >> (i % 8)));
   if (!isQuorum(signers.length, electedSet.length)) {
     return `${signers.length} of ${electedSet.length} voters is not more than two thirds`;
+  }
+  if (
+    !holdsBaseMajority(
+      signers.map((s) => s.id),
+      base,
+    )
+  ) {
+    return `the signers are not more than half of the ${base.length} delegates the stake elected`;
   }
   const ok = blsFastAggregateVerify(
     signers.map((s) => s.publicKey),

@@ -32,6 +32,13 @@ export interface RoundSchedule {
   elected: string[];
   /** The producer of each of the round's N slots, in slot order. */
   slots: string[];
+  /**
+   * The delegates the stake alone elects (the top N, before anyone is left out for missed slots),
+   * sorted by id. A certificate needs more than half of them as well as two thirds of `elected`:
+   * the delegates one side of a network cut can still hear can shrink `elected` to themselves two
+   * rounds on, but only a side holding most of this set can certify, so two sides never both do.
+   */
+  base: string[];
 }
 
 export interface Timing {
@@ -91,6 +98,7 @@ export function scheduleRound(
   elected: readonly string[],
   seats: number,
   seed: Uint8Array,
+  base: readonly string[] = elected,
 ): RoundSchedule {
   if (elected.length === 0) {
     throw new RangeError('a round needs at least one elected delegate');
@@ -101,7 +109,7 @@ export function scheduleRound(
     const j = random(i + 1);
     [slots[i], slots[j]] = [slots[j]!, slots[i]!];
   }
-  return { round, elected: [...elected].sort(), slots };
+  return { round, elected: [...elected].sort(), slots, base: [...base].sort() };
 }
 
 /**
