@@ -122,7 +122,9 @@ export class BlockValidator {
     if (!producerKey || !block.verifySignature(producerKey)) {
       throw reject('BLOCK.BAD_SIGNATURE', `the block is not signed by ${header.producer}'s key`);
     }
-    const rival = tree.atSlot(header.slot);
+    // Equivocation is one producer signing two blocks for a slot. Two producers at one slot happen
+    // across a network cut (each side elected its own round) and are settled by fork choice.
+    const rival = tree.atSlot(header.slot, header.producer);
     if (
       rival &&
       rival.hashHex !== block.hashHex &&

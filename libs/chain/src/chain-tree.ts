@@ -56,10 +56,10 @@ export class ChainTree {
     return [...this.byHash.values()];
   }
 
-  /** The candidate made for `slot`, if any (one producer, one block per slot). */
-  atSlot(slot: bigint): Candidate | undefined {
+  /** The candidate `producer` made for `slot`, if any (one producer, one block per slot). */
+  atSlot(slot: bigint, producer: string): Candidate | undefined {
     for (const candidate of this.byHash.values()) {
-      if (candidate.block.header.slot === slot) {
+      if (candidate.block.header.slot === slot && candidate.block.header.producer === producer) {
         return candidate;
       }
     }

@@ -28,6 +28,8 @@ export interface NodeNetworkOptions {
   /** More environment for every node (CRYPTO_WORKERS, MAX_BLOCK_TRANSACTIONS...). */
   env?: Record<string, string>;
   nodeArgs?: string[];
+  /** The URL node `from` reaches node `to` at (default: straight to its port); tests put proxies there. */
+  peerUrl?: (from: string, to: NetworkNodeSpec) => string;
 }
 
 /** A node process of the network that can be killed, stopped and started again on its database. */
@@ -117,7 +119,10 @@ export class NodeNetwork {
             KEYSTORE_PASSPHRASE: options.passphrase,
             PEERS: options.nodes
               .filter((other) => other.id !== spec.id)
-              .map((other) => `${other.id}=http://127.0.0.1:${other.port}`)
+              .map(
+                (other) =>
+                  `${other.id}=${options.peerUrl?.(spec.id, other) ?? `http://127.0.0.1:${other.port}`}`,
+              )
               .join(','),
             LOG_LEVEL: options.logLevel ?? 'info',
             ...options.env,
