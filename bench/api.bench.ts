@@ -16,19 +16,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { issueIdentityToken } from '@app/auth';
-import { CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
-import { initCrypto, type Report, SystemParams } from '@app/crypto';
-import {
-  enrolMeters,
-  enrolReceiver,
-  type EnrolmentContext,
-  prepareDatabase,
-  type RunningService,
-  startService,
-} from '@app/devnet';
+import { initCrypto, type Report } from '@app/crypto';
+import { enrolMeters, enrolStandardReceivers, type RunningService } from '@app/devnet';
 import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
 
 import { machineLine, parseFlags, percentile, printTable } from './lib/harness';
+import { SINGLE_NODE_OWNERS, startSingleNode } from './lib/single-node';
 
 const flags = parseFlags(process.argv.slice(2), 30);
 const RATE = Number(flags.extra.rate ?? 200);
@@ -220,96 +213,23 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'cbsg-bench-api-'));
   const services: RunningService[] = [];
   try {
-    const consortium = await createConsortium({
-      chainId: 'cbsg-bench-api',
-      organisations: [
-        {
-          id: 'control-center',
-          name: 'CC',
-          roles: ['control-center', 'meter-registrar', 'receiver'],
-          stake: 100,
-        },
-        {
-          id: 'grid-operator',
-          name: 'Operator',
-          roles: ['grid-operator', 'meter-registrar', 'receiver'],
-          stake: 50,
-        },
-        { id: 'equipment-supplier', name: 'Supplier', roles: ['equipment-supplier', 'receiver'], stake: 10 },
-      ],
-      delegates: [{ id: 'delegate-1', organisation: 'control-center' }],
-      nodes: [{ id: 'node-1', organisation: 'control-center' }],
-      producers: 1,
-      slotMs: 2_000,
-    });
-    await writeConsortium(consortium, dir, PASSPHRASE, { scrypt: { N: 2 ** 14, r: 8, p: 1 } });
-    await prepareDatabase(DB_URL, { fresh: true });
-    const genesisFile = path.join(dir, CONSORTIUM_FILES.genesis);
-    const node = await startService({
-      name: 'node',
-      entry: 'apps/node/src/main.ts',
-      env: {
-        DATABASE_URL: DB_URL,
-        DATABASE_POOL_SIZE: '20',
-        REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-        QUEUE_PREFIX: `bench-api-${process.pid}`,
-        GENESIS_FILE: genesisFile,
-        HTTP_PORT: String(NODE_PORT),
-        LOG_LEVEL: 'warn',
-        CRYPTO_WORKERS: '2',
+    const { consortium, ctx, node } = await startSingleNode({
+      name: 'api',
+      dir,
+      passphrase: PASSPHRASE,
+      databaseUrl: DB_URL,
+      nodePort: NODE_PORT,
+      ccPort: CC_PORT,
+      nodeEnv: {
         MAX_BLOCK_TRANSACTIONS: String(BLOCK_TRANSACTIONS),
         // One organisation makes every request here: the per-client limit (200/s by default) would
         // measure the throttler, not the reads.
         API_RATE_LIMIT: String(Math.max(1_000, RATE * 10)),
-        NODE_ID: 'node-1',
-        NODE_KEYSTORE: path.join(dir, CONSORTIUM_FILES.nodeKey('node-1')),
-        DELEGATE_KEYSTORES: path.join(dir, CONSORTIUM_FILES.delegateKey('delegate-1')),
-        KEYSTORE_PASSPHRASE: PASSPHRASE,
       },
-      readyUrl: `${NODE_URL}/health/ready`,
-      logDir: dir,
-      // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the node for a flame graph.
-      nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean),
+      services,
     });
-    services.push(node);
-    const cc = await startService({
-      name: 'control-center',
-      entry: 'apps/control-center/src/main.ts',
-      env: {
-        NODE_URL,
-        GENESIS_FILE: genesisFile,
-        CC_KEYS_DIR: dir,
-        CC_PASSPHRASE: PASSPHRASE,
-        HTTP_PORT: String(CC_PORT),
-        LOG_LEVEL: 'warn',
-      },
-      readyUrl: `http://127.0.0.1:${CC_PORT}/openapi.json`,
-      logDir: dir,
-    });
-    services.push(cc);
-    const ctx: EnrolmentContext = {
-      nodeUrl: NODE_URL,
-      ccUrl: `http://127.0.0.1:${CC_PORT}`,
-      chainId: consortium.genesis.chainId,
-      params: SystemParams.fromJSON(consortium.genesis.systemParams),
-      organisationKeys: consortium.organisationKeys,
-    };
     const setupStarted = Date.now();
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.controlCenter,
-      organisation: 'control-center',
-      role: 'control-center',
-    });
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.gridOperator,
-      organisation: 'grid-operator',
-      role: 'grid-operator',
-    });
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.equipmentSupplier,
-      organisation: 'equipment-supplier',
-      role: 'equipment-supplier',
-    });
+    await enrolStandardReceivers(ctx, RECEIVERS, SINGLE_NODE_OWNERS);
     const simulator = new FleetSimulator({ seed: 700, meters: METERS });
     const policies = standardPolicies(RECEIVERS);
     const fleet = await enrolMeters(

@@ -21,7 +21,7 @@ import { CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/contro
 import { initCrypto, type Report, SystemParams } from '@app/crypto';
 import {
   enrolMeters,
-  enrolReceiver,
+  enrolStandardReceivers,
   type EnrolmentContext,
   NodeNetwork,
   type RunningService,
@@ -178,20 +178,10 @@ async function stopNetwork(net: Network): Promise<void> {
 /** Receivers and meters, then the reports of `seconds` at RATE, signcrypted before the clock starts. */
 async function prepareLoad(net: Network, seconds: number): Promise<string[][]> {
   const { ctx } = net;
-  await enrolReceiver(ctx, {
-    id: RECEIVERS.controlCenter,
-    organisation: 'control-center',
-    role: 'control-center',
-  });
-  await enrolReceiver(ctx, {
-    id: RECEIVERS.gridOperator,
-    organisation: 'grid-operator',
-    role: 'grid-operator',
-  });
-  await enrolReceiver(ctx, {
-    id: RECEIVERS.equipmentSupplier,
-    organisation: 'equipment-supplier',
-    role: 'equipment-supplier',
+  await enrolStandardReceivers(ctx, RECEIVERS, {
+    controlCenter: 'control-center',
+    gridOperator: 'grid-operator',
+    equipmentSupplier: 'equipment-supplier',
   });
   const simulator = new FleetSimulator({ seed: 400, meters: METERS });
   const policies = standardPolicies(RECEIVERS);

@@ -14,18 +14,11 @@ import path from 'node:path';
 
 import autocannon from 'autocannon';
 
-import { CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
-import { initCrypto, type Report, SystemParams } from '@app/crypto';
-import {
-  enrolMeters,
-  enrolReceiver,
-  type EnrolmentContext,
-  prepareDatabase,
-  type RunningService,
-  startService,
-} from '@app/devnet';
+import { initCrypto, type Report } from '@app/crypto';
+import { enrolMeters, enrolStandardReceivers, type RunningService } from '@app/devnet';
 
 import { machineLine, parseFlags, printSummary, printTable } from './lib/harness';
+import { SINGLE_NODE_OWNERS, startSingleNode } from './lib/single-node';
 
 const flags = parseFlags(process.argv.slice(2), 20);
 const RATE = Number(flags.extra.rate ?? 1_000);
@@ -45,10 +38,14 @@ const DIMENSIONS = [
   'humidity_pct',
   'device_status',
 ];
-const RECEIVERS = { cc: 'cc-analytics', operator: 'operator-billing', supplier: 'supplier-maintenance' };
+const RECEIVERS = {
+  controlCenter: 'cc-analytics',
+  gridOperator: 'operator-billing',
+  equipmentSupplier: 'supplier-maintenance',
+};
 const POLICY = [
   {
-    receiver: RECEIVERS.cc,
+    receiver: RECEIVERS.controlCenter,
     dimensions: [
       'consumption_kwh',
       'voltage_a',
@@ -59,9 +56,9 @@ const POLICY = [
       'current_c',
     ],
   },
-  { receiver: RECEIVERS.operator, dimensions: ['consumption_kwh'] },
+  { receiver: RECEIVERS.gridOperator, dimensions: ['consumption_kwh'] },
   {
-    receiver: RECEIVERS.supplier,
+    receiver: RECEIVERS.equipmentSupplier,
     dimensions: ['device_status', 'temperature_c', 'humidity_pct', 'voltage_a'],
   },
 ];
@@ -117,88 +114,17 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'cbsg-bench-intake-'));
   const services: RunningService[] = [];
   try {
-    const consortium = await createConsortium({
-      chainId: 'cbsg-bench',
-      organisations: [
-        {
-          id: 'control-center',
-          name: 'CC',
-          roles: ['control-center', 'meter-registrar', 'receiver'],
-          stake: 100,
-        },
-        {
-          id: 'grid-operator',
-          name: 'Operator',
-          roles: ['grid-operator', 'meter-registrar', 'receiver'],
-          stake: 50,
-        },
-        { id: 'equipment-supplier', name: 'Supplier', roles: ['equipment-supplier', 'receiver'], stake: 10 },
-      ],
-      delegates: [{ id: 'delegate-1', organisation: 'control-center' }],
-      nodes: [{ id: 'node-1', organisation: 'control-center' }],
-      producers: 1,
-      slotMs: 2_000,
+    const { ctx, node } = await startSingleNode({
+      name: 'intake',
+      dir,
+      passphrase: PASSPHRASE,
+      databaseUrl: DB_URL,
+      nodePort: 3901,
+      ccPort: 3902,
+      nodeEnv: { MEMPOOL_MAX_REPORTS: '10000000' },
+      services,
     });
-    await writeConsortium(consortium, dir, PASSPHRASE, { scrypt: { N: 2 ** 14, r: 8, p: 1 } });
-    await prepareDatabase(DB_URL, { fresh: true });
-    const genesisFile = path.join(dir, CONSORTIUM_FILES.genesis);
-    const node = await startService({
-      name: 'node',
-      entry: 'apps/node/src/main.ts',
-      env: {
-        DATABASE_URL: DB_URL,
-        DATABASE_POOL_SIZE: '20',
-        REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-        QUEUE_PREFIX: `bench-intake-${process.pid}`,
-        GENESIS_FILE: genesisFile,
-        HTTP_PORT: '3901',
-        LOG_LEVEL: 'warn',
-        CRYPTO_WORKERS: '2',
-        MEMPOOL_MAX_REPORTS: '10000000',
-        NODE_ID: 'node-1',
-        NODE_KEYSTORE: path.join(dir, CONSORTIUM_FILES.nodeKey('node-1')),
-        DELEGATE_KEYSTORES: path.join(dir, CONSORTIUM_FILES.delegateKey('delegate-1')),
-        KEYSTORE_PASSPHRASE: PASSPHRASE,
-      },
-      readyUrl: 'http://127.0.0.1:3901/health/ready',
-      logDir: dir,
-      // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the node for a flame graph.
-      nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean),
-    });
-    services.push(node);
-    const cc = await startService({
-      name: 'control-center',
-      entry: 'apps/control-center/src/main.ts',
-      env: {
-        NODE_URL: 'http://127.0.0.1:3901',
-        GENESIS_FILE: genesisFile,
-        CC_KEYS_DIR: dir,
-        CC_PASSPHRASE: PASSPHRASE,
-        HTTP_PORT: '3902',
-        LOG_LEVEL: 'warn',
-      },
-      readyUrl: 'http://127.0.0.1:3902/openapi.json',
-      logDir: dir,
-    });
-    services.push(cc);
-    const ctx: EnrolmentContext = {
-      nodeUrl: 'http://127.0.0.1:3901',
-      ccUrl: 'http://127.0.0.1:3902',
-      chainId: consortium.genesis.chainId,
-      params: SystemParams.fromJSON(consortium.genesis.systemParams),
-      organisationKeys: consortium.organisationKeys,
-    };
-    await enrolReceiver(ctx, { id: RECEIVERS.cc, organisation: 'control-center', role: 'control-center' });
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.operator,
-      organisation: 'grid-operator',
-      role: 'grid-operator',
-    });
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.supplier,
-      organisation: 'equipment-supplier',
-      role: 'equipment-supplier',
-    });
+    await enrolStandardReceivers(ctx, RECEIVERS, SINGLE_NODE_OWNERS);
     const fleet = await enrolMeters(
       ctx,
       Array.from({ length: METERS }, (_, i) => ({

@@ -11,7 +11,7 @@ import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } 
 import { SystemParams } from '@app/crypto';
 import {
   enrolMeters,
-  enrolReceiver,
+  enrolStandardReceivers,
   type EnrolledMeter,
   type EnrolmentContext,
   NodeNetwork,
@@ -226,16 +226,10 @@ describe('a consortium of three node processes', () => {
       params: SystemParams.fromJSON(consortium.genesis.systemParams),
       organisationKeys: consortium.organisationKeys,
     };
-    await enrolReceiver(ctx, { id: RECEIVERS.controlCenter, organisation: ORGS.cc, role: 'control-center' });
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.gridOperator,
-      organisation: ORGS.operator,
-      role: 'grid-operator',
-    });
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.equipmentSupplier,
-      organisation: ORGS.supplier,
-      role: 'equipment-supplier',
+    await enrolStandardReceivers(ctx, RECEIVERS, {
+      controlCenter: ORGS.cc,
+      gridOperator: ORGS.operator,
+      equipmentSupplier: ORGS.supplier,
     });
     const policies = standardPolicies(RECEIVERS);
     fleet = await enrolMeters(

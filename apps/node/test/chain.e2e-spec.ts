@@ -8,7 +8,7 @@ import { Client } from 'pg';
 import { blockToWire, HEAD_DIGEST_TAG, type HeadDigest, type WireBlock } from '@app/chain';
 import { CONSORTIUM_FILES } from '@app/control-center';
 import { BlsPublicKey, blsVerify, fromHex, RegisteredMeter, type Report, toBase64, toHex } from '@app/crypto';
-import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
+import { enrolMeters, enrolStandardReceivers, type EnrolledMeter } from '@app/devnet';
 import { canonicalJson } from '@app/kernel';
 import {
   Block,
@@ -116,21 +116,7 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
       producers: genesis.consensus.producers,
     };
     const ctx = harness.enrolment();
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.controlCenter,
-      organisation: ORGANISATIONS.controlCenter,
-      role: 'control-center',
-    });
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.gridOperator,
-      organisation: ORGANISATIONS.gridOperator,
-      role: 'grid-operator',
-    });
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.equipmentSupplier,
-      organisation: ORGANISATIONS.equipmentSupplier,
-      role: 'equipment-supplier',
-    });
+    await enrolStandardReceivers(ctx, RECEIVERS, ORGANISATIONS);
     const policies = standardPolicies(RECEIVERS);
     meters = await enrolMeters(
       ctx,

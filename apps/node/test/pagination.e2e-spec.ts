@@ -1,5 +1,5 @@
 import { GRID_OPERATOR_FEEDBACK_CONTRACT, instantiateContract } from '@app/contracts';
-import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
+import { enrolMeters, enrolStandardReceivers, type EnrolledMeter } from '@app/devnet';
 import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
 
 import { ADMIN, ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consortium-harness';
@@ -69,21 +69,7 @@ describe('paging through the lists of a node', () => {
   beforeAll(async () => {
     harness = await ConsortiumHarness.start();
     const ctx = harness.enrolment();
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.controlCenter,
-      organisation: ORGANISATIONS.controlCenter,
-      role: 'control-center',
-    });
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.gridOperator,
-      organisation: ORGANISATIONS.gridOperator,
-      role: 'grid-operator',
-    });
-    await enrolReceiver(ctx, {
-      id: RECEIVERS.equipmentSupplier,
-      organisation: ORGANISATIONS.equipmentSupplier,
-      role: 'equipment-supplier',
-    });
+    await enrolStandardReceivers(ctx, RECEIVERS, ORGANISATIONS);
     const policies = standardPolicies(RECEIVERS);
     meters = await enrolMeters(
       ctx,

@@ -7,6 +7,7 @@ import {
   type HolderIdentity,
   MeterReporter,
   type ReceiverListing,
+  type StandardReceivers,
   waitForIdentity,
 } from '@app/meter-sdk';
 
@@ -75,6 +76,36 @@ export async function enrolReceiver(ctx: EnrolmentContext, spec: ReceiverSpec): 
   });
   await waitForIdentity(ctx.nodeUrl, 'receiver', spec.id, 'active');
   return holder;
+}
+
+/** The organisations that register the three standard receivers. */
+export interface StandardOwners {
+  controlCenter: string;
+  gridOperator: string;
+  equipmentSupplier: string;
+}
+
+/** The control center's, the grid operator's and the equipment supplier's receivers, registered and active. */
+export async function enrolStandardReceivers(
+  ctx: EnrolmentContext,
+  receivers: StandardReceivers,
+  owners: StandardOwners,
+): Promise<void> {
+  await enrolReceiver(ctx, {
+    id: receivers.controlCenter,
+    organisation: owners.controlCenter,
+    role: 'control-center',
+  });
+  await enrolReceiver(ctx, {
+    id: receivers.gridOperator,
+    organisation: owners.gridOperator,
+    role: 'grid-operator',
+  });
+  await enrolReceiver(ctx, {
+    id: receivers.equipmentSupplier,
+    organisation: owners.equipmentSupplier,
+    role: 'equipment-supplier',
+  });
 }
 
 export interface MeterSpec {

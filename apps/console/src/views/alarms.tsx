@@ -4,6 +4,7 @@ import { api, describeError } from '../api';
 import type { Alarm, AlarmPage, AlarmSeverity } from '../api-types';
 import { ago, shortHash } from '../format';
 import type { Polled } from '../use-poll';
+import { SearchField } from '../search-field';
 
 export function SeverityBadge({ severity }: { severity: AlarmSeverity }) {
   return <span className={`badge badge-${severity}`}>{severity}</span>;
@@ -72,15 +73,7 @@ export function AlarmsView({ latest }: { latest: Polled<AlarmPage> }) {
             <option value="notice">notice</option>
           </select>
         </label>
-        <label>
-          Search{' '}
-          <input
-            type="search"
-            value={text}
-            placeholder="meter, type, receiver…"
-            onChange={(e) => setText(e.target.value)}
-          />
-        </label>
+        <SearchField value={text} placeholder="meter, type, receiver…" onChange={setText} />
         <span className="muted">
           {shown.length} of {all.length} shown
         </span>

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'react';
 import type { MeterDetail, MeterPage, ReceiverView } from '../api-types';
 import { ago } from '../format';
 import { usePoll } from '../use-poll';
+import { SearchField } from '../search-field';
 
 /** Waits until typing pauses before searching: one request per pause, not per key. */
 function useSettled(value: string, delayMs: number): string {
@@ -74,16 +75,12 @@ function Meters() {
       <section className="card" aria-labelledby="meters-title">
         <h2 id="meters-title">Meters</h2>
         <div className="filters">
-          <label>
-            Search{' '}
-            <input
-              type="search"
-              value={text}
-              placeholder="meter id or location"
-              onChange={(e) => setText(e.target.value)}
-              data-testid="meter-search"
-            />
-          </label>
+          <SearchField
+            value={text}
+            placeholder="meter id or location"
+            onChange={setText}
+            testId="meter-search"
+          />
           <label>
             Status{' '}
             <select value={status} onChange={(e) => setStatus(e.target.value)}>
@@ -154,15 +151,7 @@ function Receivers() {
     <section className="card wide" aria-labelledby="receivers-title">
       <h2 id="receivers-title">Receivers</h2>
       <div className="filters">
-        <label>
-          Search{' '}
-          <input
-            type="search"
-            value={text}
-            placeholder="id, organisation, role"
-            onChange={(e) => setText(e.target.value)}
-          />
-        </label>
+        <SearchField value={text} placeholder="id, organisation, role" onChange={setText} />
       </div>
       {receivers.error && <p className="error">{receivers.error}</p>}
       <table className="table compact" data-testid="receivers">
