@@ -18,6 +18,9 @@ import {
   decodeQuorumCertificate,
   encodeQuorumCertificate,
   finalHeight,
+  holdsBaseMajority,
+  invalidVotes,
+  isQuorum,
   type QuorumCertificate,
   producerOfSlot,
   roundOfSlot,
@@ -25,7 +28,6 @@ import {
   slotAt,
   slotStart,
   type Transaction,
-  verifyVote,
   type Vote,
 } from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
@@ -91,7 +93,10 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly logger = new Logger(ChainService.name);
   private tree!: ChainTree;
   private readonly repository: ChainRepository;
+  /** Verified votes, by block hash then voter. */
   private readonly votes = new Map<string, Map<string, Vote>>();
+  /** Peers' votes not checked yet, by block hash then voter and signature: checked together at quorum. */
+  private readonly heldVotes = new Map<string, Map<string, Vote>>();
   private queue: Promise<unknown> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private slotTimer: NodeJS.Timeout | undefined;
@@ -228,8 +233,15 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   receiveVotes(votes: readonly Vote[]): Promise<void> {
     return this.serial(async () => {
+      const blocks = new Set<string>();
       for (const vote of votes) {
-        await this.recordVote(vote);
+        const hashHex = this.holdVote(vote);
+        if (hashHex) {
+          blocks.add(hashHex);
+        }
+      }
+      for (const hashHex of blocks) {
+        await this.tryCertify(hashHex);
       }
       await this.finalizeWhatWeCan();
     });
@@ -306,12 +318,24 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  private async recordVote(vote: Vote): Promise<void> {
-    const key = this.context.delegateKey(vote.voter);
-    if (key && verifyVote(vote, this.context.chainId, key)) {
-      this.addVote(vote);
-      await this.tryCertify(toHex(vote.blockHash));
+  /**
+   * Keeps a peer's vote, unchecked, until its block could be certified (tryCertify): then the block's
+   * votes are checked together, with one pairing check. A vote on a final height, from a voter
+   * already counted or from an unknown one is dropped here. Held by voter and signature, so that a
+   * forged vote in a voter's name cannot push the real one out.
+   */
+  private holdVote(vote: Vote): string | undefined {
+    if (vote.height <= this.tree.finalTip.height || !this.context.delegateKey(vote.voter)) {
+      return undefined;
     }
+    const hashHex = toHex(vote.blockHash);
+    if (this.votes.get(hashHex)?.has(vote.voter)) {
+      return undefined;
+    }
+    const held = this.heldVotes.get(hashHex) ?? new Map<string, Vote>();
+    held.set(`${vote.voter}/${toHex(vote.signature)}`, vote);
+    this.heldVotes.set(hashHex, held);
+    return hashHex;
   }
 
   private addVote(vote: Vote): void {
@@ -323,11 +347,43 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async tryCertify(hashHex: string): Promise<void> {
     const candidate = this.tree.get(hashHex);
-    const byVoter = this.votes.get(hashHex);
-    if (!candidate || candidate.certificate || !byVoter) {
+    if (!candidate || candidate.certificate) {
       return;
     }
     const schedule = candidate.schedule;
+    const byVoter = this.votes.get(hashHex) ?? new Map<string, Vote>();
+    const held = [...(this.heldVotes.get(hashHex)?.values() ?? [])].filter((v) =>
+      schedule.elected.includes(v.voter),
+    );
+    if (held.length > 0) {
+      const voters = [...new Set([...byVoter.keys(), ...held.map((v) => v.voter)])];
+      if (!isQuorum(voters.length, schedule.elected.length) || !holdsBaseMajority(voters, schedule.base)) {
+        return; // not enough to certify yet, even if every held vote holds: check them later, together
+      }
+      const bad = new Set(
+        invalidVotes(
+          held,
+          { height: candidate.block.height, hash: candidate.block.hash },
+          this.context.chainId,
+          (id) => this.context.delegateKey(id),
+        ),
+      );
+      for (const vote of held) {
+        if (!bad.has(vote)) {
+          byVoter.set(vote.voter, vote);
+        }
+      }
+      if (bad.size > 0) {
+        this.logger.warn(
+          `dropped ${bad.size} vote(s) on block ${hashHex.slice(0, 16)}… that do not verify (voters ${[...bad].map((v) => v.voter).join(', ')})`,
+        );
+      }
+      this.heldVotes.delete(hashHex);
+      this.votes.set(hashHex, byVoter);
+    }
+    if (byVoter.size === 0) {
+      return;
+    }
     const qc = aggregateVotes([...byVoter.values()], schedule.elected, schedule.round, schedule.base);
     if (qc) {
       await this.certify(hashHex, qc);
@@ -374,12 +430,26 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       });
       await this.repository.dropCandidates(dropped.filter((d) => d !== candidate).map((d) => d.block.hash));
       this.votes.delete(candidate.hashHex);
+      this.heldVotes.delete(candidate.hashHex);
       this.finalityDelay.observe(Number(nowSlot - candidate.block.header.slot));
       if (candidate.changes.some((c) => c.type === 'delegate-registered' || c.type === 'delegate-revoked')) {
         await this.context.refreshDelegateKeys();
       }
     }
     this.finalGauge.set(Number(this.tree.finalTip.height));
+    this.forgetVotesUpTo(this.tree.finalTip.height);
+  }
+
+  /** Votes on heights that are final now (on blocks that lost, or never arrived) are of no more use. */
+  private forgetVotesUpTo(height: bigint): void {
+    for (const byBlock of [this.votes, this.heldVotes]) {
+      for (const [hashHex, votes] of byBlock) {
+        const first = votes.values().next().value;
+        if (!first || first.height <= height) {
+          byBlock.delete(hashHex);
+        }
+      }
+    }
   }
 
   /** Arms the timer for the next slot start (a tenth into it, so the previous block has arrived). */

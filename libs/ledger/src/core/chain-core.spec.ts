@@ -20,6 +20,7 @@ import {
   aggregateVotes,
   checkQuorumCertificate,
   decodeQuorumCertificate,
+  invalidVotes,
   encodeQuorumCertificate,
   isQuorum,
   quorumSize,
@@ -192,6 +193,32 @@ describe('votes and quorum certificates', () => {
     );
     expect(decodeQuorumCertificate(encodeQuorumCertificate(qc))).toEqual(qc);
     expect(aggregateVotes(votes.slice(0, 4), elected, 2n)).toBeUndefined();
+  });
+
+  it('given the votes on one block, when checked together, should pass good ones with one aggregate and name each bad one', () => {
+    const keyOf = (id: string) => {
+      const d = set.find((x) => x.id === id);
+      return d ? BlsPublicKey.fromBytes(d.publicKey) : undefined;
+    };
+    const block = { height: 9n, hash: blockHash };
+    const good = set.slice(0, 5).map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
+    expect(invalidVotes(good, block, CHAIN, keyOf)).toEqual([]);
+
+    const inOthersName = { ...signVote(set[5]!.secret, CHAIN, set[5]!.id, 9n, blockHash), voter: set[6]!.id };
+    const otherBlock = signVote(
+      set[5]!.secret,
+      CHAIN,
+      set[5]!.id,
+      9n,
+      createHash('sha256').update('x').digest(),
+    );
+    const otherHeight = signVote(set[5]!.secret, CHAIN, set[5]!.id, 8n, blockHash);
+    const unknown = { ...good[0]!, voter: 'delegate-unknown' };
+    const garbled = { ...good[1]!, signature: new Uint8Array(96).fill(7) };
+    const bad = [inOthersName, otherBlock, otherHeight, unknown, garbled];
+    const found = invalidVotes([...good.slice(2), ...bad], block, CHAIN, keyOf);
+    expect(new Set(found)).toEqual(new Set(bad));
+    expect(found).toHaveLength(bad.length);
   });
 
   it("given one side of a network cut that left the others out of its elected set, its votes should neither aggregate nor check; the larger side's should", () => {
