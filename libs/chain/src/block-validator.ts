@@ -345,7 +345,7 @@ export class BlockValidator {
     if (pending.length === 0) {
       return;
     }
-    const verdict = await this.verifier.verifyReports(pending);
+    const verdict = await this.verifier.verifyReports(pending, 'block');
     const bad = verdict.invalid[0];
     if (bad !== undefined) {
       const v = verdict.verdicts[bad]!;

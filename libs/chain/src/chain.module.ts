@@ -31,7 +31,7 @@ import { ScheduleService } from './schedule.service';
       provide: ChainVerifier,
       inject: [PG_POOL, ChainContext, ReportVerifier],
       useFactory: (pool: Pool, context: ChainContext, verifier: ReportVerifier) =>
-        new ChainVerifier(pool, context, (items) => verifier.verifyReports(items)),
+        new ChainVerifier(pool, context, (items) => verifier.verifyReports(items, 'verify-chain')),
     },
   ],
   exports: [
@@ -45,7 +45,7 @@ import { ScheduleService } from './schedule.service';
       provide: ChainVerifier,
       inject: [PG_POOL, ChainContext, ReportVerifier],
       useFactory: (pool: Pool, context: ChainContext, verifier: ReportVerifier) =>
-        new ChainVerifier(pool, context, (items) => verifier.verifyReports(items)),
+        new ChainVerifier(pool, context, (items) => verifier.verifyReports(items, 'verify-chain')),
     },
   ],
 })

@@ -358,6 +358,7 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
       const stop = this.verifySeconds.startTimer();
       const verdict = await this.verifier.verifyReports(
         unseen.map((c) => ({ report: c.report, meter: c.meter })),
+        'intake',
       );
       stop();
       stopVerify();

@@ -1,8 +1,19 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Counter, Registry } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { type BatchVerdict, CryptoPool, type RegisteredMeter, type Report } from '@app/crypto';
+import {
+  type BatchVerdict,
+  CryptoPool,
+  type RegisteredMeter,
+  type Report,
+  type ReportVerdict,
+} from '@app/crypto';
 import { GenesisService } from '@app/registry';
+
+/** Signatures remembered as checked: more than a few blocks' worth at the intake ceiling. */
+const HELD_CAPACITY = 200_000;
+const VALID: ReportVerdict = Object.freeze({ valid: true });
 
 /**
  * The worker pool that checks report signatures (weighted batch verification in worker threads),
@@ -12,11 +23,25 @@ import { GenesisService } from '@app/registry';
 export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ReportVerifier.name);
   private pool: CryptoPool | undefined;
+  private readonly verified: Counter<'purpose'>;
+  /**
+   * Reports whose signature held here, with the key they held under, oldest first: a report checked
+   * in a block before its gossip arrived (or the other way round) is not checked again.
+   */
+  private readonly held = new Set<string>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly genesis: GenesisService,
-  ) {}
+    metrics: Registry,
+  ) {
+    this.verified = new Counter({
+      name: 'cbsg_report_signatures_checked_total',
+      help: 'Report signatures checked in the worker pool, by purpose (a report should be checked once per node)',
+      labelNames: ['purpose'],
+      registers: [metrics],
+    });
+  }
 
   async onModuleInit(): Promise<void> {
     const workers = this.config.intake.cryptoWorkers;
@@ -28,12 +53,47 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
     await this.pool?.close();
   }
 
-  verifyReports(
+  async verifyReports(
     items: ReadonlyArray<{ report: Report | Uint8Array; meter: RegisteredMeter }>,
+    purpose: 'intake' | 'block' | 'verify-chain',
   ): Promise<BatchVerdict> {
     if (!this.pool) {
       throw new Error('the verification pool is not started yet');
     }
-    return this.pool.verifyReports(items);
+    if (purpose === 'verify-chain') {
+      // An audit recomputes everything from the stored bytes; nothing remembered counts.
+      this.verified.inc({ purpose }, items.length);
+      return this.pool.verifyReports(items);
+    }
+    const keys = items.map((item) =>
+      item.report instanceof Uint8Array
+        ? undefined
+        : `${item.report.idHex}/${Buffer.from(item.meter.publicKey).toString('base64')}/${Buffer.from(item.meter.alpha).toString('base64')}`,
+    );
+    const todo = items.flatMap((_, i) => (keys[i] !== undefined && this.held.has(keys[i]) ? [] : [i]));
+    this.verified.inc({ purpose }, todo.length);
+    const checked =
+      todo.length === items.length
+        ? await this.pool.verifyReports(items)
+        : await this.pool.verifyReports(todo.map((i) => items[i]!));
+    const verdicts: ReportVerdict[] = new Array<ReportVerdict>(items.length).fill(VALID);
+    todo.forEach((position, k) => {
+      verdicts[position] = checked.verdicts[k]!;
+    });
+    verdicts.forEach((verdict, i) => {
+      const key = keys[i];
+      if (verdict.valid && key !== undefined) {
+        this.held.delete(key);
+        this.held.add(key);
+      }
+    });
+    for (const key of this.held) {
+      if (this.held.size <= HELD_CAPACITY) {
+        break;
+      }
+      this.held.delete(key);
+    }
+    const invalid = verdicts.flatMap((v, i) => (v.valid ? [] : [i]));
+    return { allValid: invalid.length === 0, invalid, verdicts };
   }
 }

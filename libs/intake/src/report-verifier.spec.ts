@@ -1,0 +1,74 @@
+import { Registry } from 'prom-client';
+
+import type { AppConfig } from '@app/config';
+import { initCrypto, MeterSigncrypter, Report } from '@app/crypto';
+import type { GenesisService } from '@app/registry';
+
+import { encodeReport } from '../../crypto/src/report';
+import { buildWorld, sampleReading, type World } from '../../crypto/test/world';
+import { ReportVerifier } from './report-verifier';
+
+// Real worker threads; the genesis is only the holder of the system parameters here.
+
+let world: World;
+let reports: Report[];
+const T0 = 1_795_000_000_000;
+
+beforeAll(async () => {
+  await initCrypto();
+  world = buildWorld({ meters: 1, receivers: ['cc'] });
+  const meter = world.meters[0]!;
+  const signcrypter = MeterSigncrypter.create(
+    world.params,
+    meter.key,
+    { dimensionCount: 2, receivers: [{ receiver: world.receivers[0]!.pub, dimensions: [0, 1] }] },
+    { epoch: { maxReports: 8, maxAgeMs: 60_000 } },
+  );
+  reports = Array.from({ length: 6 }, (_, i) => signcrypter.signcrypt(sampleReading(2, i), T0 + i));
+});
+
+async function startVerifier(): Promise<{
+  verifier: ReportVerifier;
+  checks: () => Promise<Record<string, number>>;
+}> {
+  const metrics = new Registry();
+  const verifier = new ReportVerifier(
+    { intake: { cryptoWorkers: 1 } } as AppConfig,
+    { current: () => ({ params: world.params }) } as unknown as GenesisService,
+    metrics,
+  );
+  await verifier.onModuleInit();
+  const checks = async () => {
+    const metric = await metrics.getSingleMetric('cbsg_report_signatures_checked_total')!.get();
+    return Object.fromEntries(metric.values.map((v) => [String(v.labels.purpose), v.value]));
+  };
+  return { verifier, checks };
+}
+
+describe('ReportVerifier', () => {
+  it('given reports checked once, when they come again (gossip after block), should not check them twice; a bad one is checked each time, an audit always', async () => {
+    const { verifier, checks } = await startVerifier();
+    try {
+      const meter = world.meters[0]!.registered;
+      const forged = Report.decode(encodeReport({ ...reports[5]!, timestamp: reports[5]!.timestamp + 1 }));
+      const items = [...reports.slice(0, 5), forged].map((report) => ({ report, meter }));
+
+      const first = await verifier.verifyReports(items.slice(0, 3), 'block');
+      expect(first.allValid).toBe(true);
+      const second = await verifier.verifyReports(items, 'intake');
+      expect(second.invalid).toEqual([5]);
+      expect(second.verdicts.slice(0, 5).every((v) => v.valid)).toBe(true);
+      expect(await checks()).toEqual({ block: 3, intake: 3 });
+
+      const again = await verifier.verifyReports(items, 'intake');
+      expect(again.invalid).toEqual([5]);
+      expect((await checks()).intake).toBe(4);
+
+      const audit = await verifier.verifyReports(items, 'verify-chain');
+      expect(audit.invalid).toEqual([5]);
+      expect((await checks())['verify-chain']).toBe(6);
+    } finally {
+      await verifier.onModuleDestroy();
+    }
+  });
+});
