@@ -124,8 +124,10 @@ async function startNetwork(phase: string, delegates: number): Promise<Network> 
     logDir: dir,
     queuePrefix: `bench-chain-${phase}-${process.pid}`,
     freshDatabases: true,
-    logLevel: 'warn',
+    logLevel: process.env.BENCH_LOG_LEVEL ?? 'warn',
     env: { CRYPTO_WORKERS: '1', MEMPOOL_MAX_REPORTS: '1000000', DATABASE_POOL_SIZE: '12' },
+    // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the nodes (and their workers).
+    nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean),
   });
   stopOnExit.push(() => network.killNow());
   await network.start();
@@ -298,6 +300,20 @@ interface PhaseFigures {
   classicP99Slots: number;
   missedUnderLoad: number;
   slotsUnderLoad: number;
+  /** Report signature checks per accepted report, per node (1 when no report is checked twice). */
+  checksPerReport: number[];
+}
+
+/** The node's count of report signatures it checked (its metrics), by purpose. */
+async function signatureChecks(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let total = 0;
+  for (const m of text.matchAll(
+    /^cbsg_report_signatures_checked_total\{purpose="(intake|block)"\} (\d+)/gm,
+  )) {
+    total += Number(m[2]);
+  }
+  return total;
 }
 
 async function measure(
@@ -322,6 +338,7 @@ async function measure(
     60_000,
   ).catch(() => undefined);
   const counts = await Promise.all(net.databases.map(finalOn));
+  const checks = await Promise.all(net.urls.map(signatureChecks));
   // Receipt to final on the node that gave the receipt.
   const delays: number[] = [];
   const classic: number[] = [];
@@ -368,6 +385,7 @@ async function measure(
     classicP99Slots: percentile(classic, 99),
     missedUnderLoad: Number(missed[0]!.n),
     slotsUnderLoad: Number(last - first + 1n),
+    checksPerReport: checks.map((c) => Math.round((c / Math.max(1, ids.length)) * 100) / 100),
   };
 }
 
@@ -449,6 +467,7 @@ async function main(): Promise<void> {
       'classic median slots': f.classicMedianSlots,
       'classic p99 slots': f.classicP99Slots,
       'missed slots': `${f.missedUnderLoad} of ${f.slotsUnderLoad}`,
+      'signature checks per report (node 1/2/3)': f.checksPerReport.join(' / '),
     })),
   );
   printTable("verify-chain over phase 1's chain (node-1)", [
