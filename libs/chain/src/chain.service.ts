@@ -82,6 +82,9 @@ export function blockFromWire(wire: WireBlock): Block {
   );
 }
 
+const GOSSIP_BATCH = 250;
+const GOSSIP_MAX_WAIT_MS = 500;
+
 /**
  * The consortium chain on this node (DESIGN.md sections 3-4): receives, validates and stores blocks
  * that are not final yet, produces blocks in the slots of the delegates it hosts, votes for blocks
@@ -102,6 +105,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private slotTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private pendingReports: Report[] = [];
+  /** When the oldest report of pendingReports arrived. */
+  private pendingSince = 0;
   private readonly blockListeners = new Set<(block: Block) => void>();
   private readonly totals: FinalizedCounts = { reports: 0, transactions: 0, missedSlots: 0 };
   private readonly produced: Counter;
@@ -159,10 +164,13 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.reloadCandidates();
     this.intake.onAccepted((reports, source) => {
       if (source === 'meter') {
+        if (this.pendingReports.length === 0) {
+          this.pendingSince = Date.now();
+        }
         this.pendingReports.push(...reports);
       }
     });
-    this.every(200, () => this.gossipReports());
+    this.every(100, () => this.gossipReports());
     this.every(5_000, () => this.regossip());
     if (this.config.chain.peers.length > 0) {
       this.every(1_000, () => this.catchUp());
@@ -226,9 +234,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     });
   }
 
-  /** A block from a peer (or produced here): validated, stored, voted for, gossiped if new. */
-  receiveBlock(block: Block, certificate: QuorumCertificate | null = null): Promise<void> {
-    return this.serial(() => this.accept(block, certificate));
+  /** A block from a peer (`from`) or produced here: validated, stored, voted for, gossiped if new. */
+  receiveBlock(block: Block, certificate: QuorumCertificate | null = null, from?: string): Promise<void> {
+    return this.serial(() => this.accept(block, certificate, from));
   }
 
   receiveVotes(votes: readonly Vote[]): Promise<void> {
@@ -247,7 +255,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     });
   }
 
-  private async accept(block: Block, certificate: QuorumCertificate | null): Promise<void> {
+  private async accept(block: Block, certificate: QuorumCertificate | null, from?: string): Promise<void> {
     if (this.tree.get(block.hashHex)) {
       return;
     }
@@ -291,8 +299,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.vote(candidate);
     await this.tryCertify(candidate.hashHex);
     await this.finalizeWhatWeCan();
-    // Relayed too when it came from a peer: a producer that reaches only some nodes still reaches all.
-    void this.peers.broadcast('block', { block: blockToWire(block) });
+    // Relayed too when it came from a peer (not back to it): a producer that reaches only some nodes
+    // still reaches all.
+    void this.peers.broadcast('block', { block: blockToWire(block) }, from);
   }
 
   /** Our delegates of the block's round vote for it, once per height, if it extends what is certified. */
@@ -542,11 +551,21 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
+  /**
+   * Meters' reports go to the peers in batches of GOSSIP_BATCH, or after GOSSIP_MAX_WAIT_MS: each
+   * message costs every peer a BLS check of its envelope, so many small ones cost more than the
+   * quarter slot a report may wait.
+   */
   private async gossipReports(): Promise<void> {
-    if (this.pendingReports.length === 0) {
+    const waited = Date.now() - this.pendingSince;
+    if (
+      this.pendingReports.length === 0 ||
+      (this.pendingReports.length < GOSSIP_BATCH && waited < GOSSIP_MAX_WAIT_MS)
+    ) {
       return;
     }
     const batch = this.pendingReports.splice(0, 2_000);
+    this.pendingSince = Date.now();
     await this.peers.broadcast('reports', { reports: batch.map((r) => toBase64(r.bytes)) });
   }
 

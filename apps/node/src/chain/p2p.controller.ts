@@ -77,6 +77,7 @@ export class P2pController {
         await this.chain.receiveBlock(
           blockFromWire(wireOf<WireBlock>(payload.block, WIRE_BLOCK_FIELDS, 'block')),
           null,
+          message.from,
         );
         break;
       case 'votes':

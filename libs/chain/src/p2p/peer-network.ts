@@ -38,8 +38,11 @@ export class PeerNetwork {
     return [...this.status.values()].map((p) => ({ ...p }));
   }
 
-  /** Sends a signed message to every peer; resolves when all have answered or failed (never throws). */
-  async broadcast(type: MessageType, payload: Record<string, unknown>): Promise<void> {
+  /**
+   * Sends a signed message to every peer (but `except`, the one it came from when relayed); resolves
+   * when all have answered or failed (never throws).
+   */
+  async broadcast(type: MessageType, payload: Record<string, unknown>, except?: string): Promise<void> {
     if (this.status.size === 0 || !this.context.hasNodeKey()) {
       return;
     }
@@ -51,7 +54,9 @@ export class PeerNetwork {
       payload,
     );
     const body = JSON.stringify(message);
-    await Promise.all([...this.status.values()].map((peer) => this.post(peer, body)));
+    await Promise.all(
+      [...this.status.values()].filter((peer) => peer.id !== except).map((peer) => this.post(peer, body)),
+    );
   }
 
   /** GET a path on one peer (JSON); undefined if it does not answer well. */
