@@ -320,6 +320,15 @@ async function main(): Promise<void> {
               QUEUE_PREFIX: 'cbsg-devnet-receiver',
             }
           : {}),
+        // The control center and the supplier publish their analyses on the chain every 10 minutes.
+        ...(id === RECEIVERS.controlCenter || id === RECEIVERS.equipmentSupplier
+          ? {
+              PUBLISH: id === RECEIVERS.controlCenter ? 'theft-suspects' : 'device-report',
+              PUBLISH_EVERY_SECONDS: '600',
+              REDIS_URL,
+              QUEUE_PREFIX: `cbsg-devnet-receiver-${id}`,
+            }
+          : {}),
       },
       readyUrl: `http://127.0.0.1:${RECEIVER_PORT + i}/health/live`,
       logDir,

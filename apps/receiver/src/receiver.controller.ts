@@ -1,7 +1,4 @@
-import { createHash } from 'node:crypto';
-
 import {
-  BadGatewayException,
   BadRequestException,
   Body,
   Controller,
@@ -22,29 +19,11 @@ import { Pool } from 'pg';
 
 import type { ReceiverConfig } from '@app/config';
 import { toHex } from '@app/crypto';
-import { canonicalJson } from '@app/kernel';
-import { Transaction } from '@app/ledger';
-import {
-  analyseTheft,
-  classStatistics,
-  deviceStatistics,
-  faultReports,
-  KeyUserMonitor,
-  parseKeyUserConfig,
-  predictFailures,
-  recoverSeries,
-  trackDeviceStates,
-} from '@app/receivers';
+import { KeyUserMonitor, parseKeyUserConfig, recoverSeries } from '@app/receivers';
 
 import { ChainFollower } from './chain-follower';
-import {
-  limitParam,
-  RECEIVER_CONFIG,
-  RECEIVER_DB,
-  RECEIVER_RUNTIME,
-  type ReceiverRuntime,
-} from './receiver.tokens';
-import { NodeMeters } from './node-meters';
+import { limitParam, RECEIVER_CONFIG, RECEIVER_DB } from './receiver.tokens';
+import { ReceiverAnalyses } from './analyses';
 
 @ApiTags('receiver')
 @ApiBearerAuth()
@@ -55,8 +34,7 @@ export class ReceiverController {
     private readonly follower: ChainFollower,
     @Inject(RECEIVER_DB) private readonly db: Pool,
     @Inject(RECEIVER_CONFIG) private readonly config: ReceiverConfig,
-    @Inject(RECEIVER_RUNTIME) private readonly runtime: ReceiverRuntime,
-    private readonly meters: NodeMeters,
+    private readonly analyses: ReceiverAnalyses,
   ) {}
 
   @Get('health/live')
@@ -108,53 +86,10 @@ export class ReceiverController {
       "Publishes an analysis on the chain as a receiver.publication transaction signed by this receiver's organisation: the SHA-256 of its full content and a short summary (theft-suspects: the suspects and their reason codes; device-report: devices with open or past faults and their fault types).",
   })
   async publish(@Param('subject') subject: string, @Query('hours') hours?: string) {
-    const window = limitParam(hours, 24, 720, 'hours');
-    let content: object;
-    let summary: Array<{ id: string; codes: string[] }>;
-    if (subject === 'theft-suspects') {
-      const theft = await this.theft(String(window));
-      content = theft;
-      summary = theft.suspects.map((s) => ({ id: s.meterId, codes: s.reasons.map((r) => r.code) }));
-    } else if (subject === 'device-report') {
-      const devices = await this.devices(String(window));
-      content = devices;
-      summary = devices.devices
-        .filter((d) => d.faults.length > 0)
-        .map((d) => ({ id: d.deviceId, codes: [...new Set(d.faults.map((f) => String(f.faultType)))] }));
-    } else {
+    if (subject !== 'theft-suspects' && subject !== 'device-report') {
       throw new BadRequestException('subject must be theft-suspects or device-report');
     }
-    const to = Date.now();
-    const contentHash = createHash('sha256').update(canonicalJson(content)).digest('hex');
-    const tx = Transaction.sign(
-      {
-        chainId: this.runtime.chainId,
-        kind: 'receiver.publication',
-        sender: this.config.organisation.id,
-        timestamp: to,
-        body: {
-          receiverId: this.config.receiverId,
-          subject,
-          from: to - window * 3_600_000,
-          to,
-          contentHash,
-          summary: summary.slice(0, 200),
-        },
-      },
-      this.runtime.organisationKey,
-    );
-    const response = await fetch(`${this.config.nodeUrl}/transactions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(tx.toJSON()),
-      signal: AbortSignal.timeout(15_000),
-    });
-    if (!response.ok) {
-      throw new BadGatewayException(
-        `the node refused the publication: ${response.status} ${await response.text()}`,
-      );
-    }
-    return { txHash: tx.hashHex, contentHash, summary, content };
+    return this.analyses.publish(subject, limitParam(hours, 24, 720, 'hours'));
   }
 
   @Get('analyses/theft')
@@ -172,33 +107,11 @@ export class ReceiverController {
     summary:
       'Anti-theft, "high supply, low meter" (paper V.A), over this receiver\'s readings: suspects with reasons and evidence, largest unmetered energy first; needs the three-phase voltages and currents and the consumption in the share.',
   })
-  async theft(@Query('hours') hours?: string, @Query('intervalMinutes') intervalMinutes?: string) {
-    const window = limitParam(hours, 24, 720, 'hours');
-    const interval = limitParam(intervalMinutes, 15, 1440, 'intervalMinutes');
-    const { rows } = await this.db.query<{
-      meter_id: string;
-      read_at: Date;
-      dimensions: Record<string, number | string>;
-    }>(
-      `SELECT meter_id, read_at, dimensions FROM receiver_readings
-       WHERE receiver_id = $1 AND read_at >= now() - make_interval(hours => $2) ORDER BY meter_id, read_at`,
-      [this.config.receiverId, window],
+  theft(@Query('hours') hours?: string, @Query('intervalMinutes') intervalMinutes?: string) {
+    return this.analyses.theft(
+      limitParam(hours, 24, 720, 'hours'),
+      limitParam(intervalMinutes, 15, 1440, 'intervalMinutes'),
     );
-    const byMeter = new Map<string, Array<{ at: number; values: Record<string, number | string> }>>();
-    for (const row of rows) {
-      const list = byMeter.get(row.meter_id) ?? [];
-      list.push({ at: row.read_at.getTime(), values: row.dimensions });
-      byMeter.set(row.meter_id, list);
-    }
-    const report = analyseTheft(
-      [...byMeter].map(([meterId, readings]) => ({ meterId, intervalMs: interval * 60_000, readings })),
-    );
-    return {
-      windowHours: window,
-      suspects: report.suspects,
-      cleared: report.cleared.map((e) => ({ meterId: e.meterId, ratio: e.ratio })),
-      undetermined: report.undetermined.map((u) => ({ meterId: u.meterId, reason: u.reason })),
-    };
   }
 
   @Get('meters/:meterId/recovered')
@@ -299,55 +212,11 @@ export class ReceiverController {
     summary:
       "The equipment supplier's view (paper Fig. 4) over this receiver's readings: each device's states and transitions, fault reports (device, location, type, event number, time), statistics, and a failure prediction; needs device_status in the share.",
   })
-  async devices(@Query('hours') hours?: string, @Query('intervalMinutes') intervalMinutes?: string) {
-    const window = limitParam(hours, 720, 8760, 'hours');
-    const intervalMs = limitParam(intervalMinutes, 15, 1440, 'intervalMinutes') * 60_000;
-    const { rows } = await this.db.query<{ meter_id: string; read_at: Date; status: string }>(
-      `SELECT meter_id, read_at, dimensions->>'device_status' AS status FROM receiver_readings
-       WHERE receiver_id = $1 AND read_at >= now() - make_interval(hours => $2) AND dimensions ? 'device_status'
-       ORDER BY meter_id, read_at`,
-      [this.config.receiverId, window],
+  devices(@Query('hours') hours?: string, @Query('intervalMinutes') intervalMinutes?: string) {
+    return this.analyses.devices(
+      limitParam(hours, 720, 8760, 'hours'),
+      limitParam(intervalMinutes, 15, 1440, 'intervalMinutes'),
     );
-    const byMeter = new Map<string, Array<{ at: number; status: string }>>();
-    for (const row of rows) {
-      const list = byMeter.get(row.meter_id) ?? [];
-      list.push({ at: row.read_at.getTime(), status: row.status });
-      byMeter.set(row.meter_id, list);
-    }
-    const devices = [];
-    for (const [meterId, observations] of byMeter) {
-      const info = {
-        deviceId: meterId,
-        location: await this.locationOf(meterId),
-        deviceClass: 'smart-meter',
-      };
-      const timeline = trackDeviceStates(meterId, observations, intervalMs);
-      devices.push({
-        info,
-        state: timeline.segments.at(-1)?.state ?? null,
-        transitions: timeline.transitions,
-        impossible: timeline.impossible,
-        faults: faultReports(timeline, info),
-        statistics: deviceStatistics(timeline, info),
-      });
-    }
-    const statistics = devices.map((d) => d.statistics);
-    return {
-      windowHours: window,
-      devices: devices.map(({ info, ...rest }) => ({
-        deviceId: info.deviceId,
-        location: info.location,
-        ...rest,
-      })),
-      classes: classStatistics(statistics),
-      predictions: predictFailures(statistics),
-    };
-  }
-
-  /** Where a device is: its registered location (from the node), or "unknown". */
-  private async locationOf(meterId: string): Promise<string> {
-    const meter = await this.meters.get(meterId).catch(() => undefined);
-    return meter?.location ?? 'unknown';
   }
 
   @Get('tampered')

@@ -12,12 +12,14 @@ import { AccessModule, PrincipalResolver } from '@app/auth';
 import type { ReceiverConfig } from '@app/config';
 import { MetricsModule } from '@app/metrics';
 
+import { ReceiverAnalyses } from './analyses';
 import { ChainFollower } from './chain-follower';
 import { NodeMeters } from './node-meters';
 import { FeedbackContractRunner } from './feedback-contract';
 import { OperatorController } from './operator.controller';
 import { ReceiverController } from './receiver.controller';
 import { RECEIVER_CONFIG, RECEIVER_DB, RECEIVER_RUNTIME, type ReceiverRuntime } from './receiver.tokens';
+import { ScheduledPublications } from './scheduled-publications';
 
 /** Starts following when the app is up, and stops (then frees the pool and the database) on shutdown. */
 class FollowerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -26,14 +28,17 @@ class FollowerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly db: Pool,
     private readonly runtime: ReceiverRuntime,
     private readonly contract: FeedbackContractRunner | null,
+    private readonly publications: ScheduledPublications | null,
   ) {}
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     this.contract?.start();
     this.follower.start();
+    await this.publications?.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.publications?.stop();
     await this.follower.stop();
     await this.contract?.stop();
     await this.runtime.crypto.close();
@@ -77,6 +82,15 @@ export class ReceiverModule {
           },
         },
         { provide: NodeMeters, useFactory: () => new NodeMeters(config.nodeUrl, runtime.nodeAuthorization) },
+        ReceiverAnalyses,
+        {
+          provide: ScheduledPublications,
+          inject: [ReceiverAnalyses, ChainFollower],
+          useFactory: (analyses: ReceiverAnalyses, follower: ChainFollower) =>
+            config.publications
+              ? new ScheduledPublications(analyses, follower, config.publications, config.receiverId)
+              : null,
+        },
         {
           provide: FeedbackContractRunner,
           inject: [RECEIVER_DB, Registry, NodeMeters],
@@ -129,9 +143,13 @@ export class ReceiverModule {
         },
         {
           provide: FollowerLifecycle,
-          inject: [ChainFollower, RECEIVER_DB, FeedbackContractRunner],
-          useFactory: (follower: ChainFollower, db: Pool, contract: FeedbackContractRunner | null) =>
-            new FollowerLifecycle(follower, db, runtime, contract),
+          inject: [ChainFollower, RECEIVER_DB, FeedbackContractRunner, ScheduledPublications],
+          useFactory: (
+            follower: ChainFollower,
+            db: Pool,
+            contract: FeedbackContractRunner | null,
+            publications: ScheduledPublications | null,
+          ) => new FollowerLifecycle(follower, db, runtime, contract, publications),
         },
       ],
     };

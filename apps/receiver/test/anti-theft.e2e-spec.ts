@@ -26,6 +26,31 @@ describe("the control center's anti-theft analysis over the shares it opened fro
   let db: TestDatabase;
   let cc: INestApplication;
   let ccUrl: string;
+  let keystore: string;
+  /** The CC's receiver process on its own database, with extra settings. */
+  const startCc = async (database: TestDatabase, extra: Record<string, string> = {}) => {
+    const app = await createReceiverApp(
+      parseReceiverConfig({
+        RECEIVER_ID: CC,
+        RECEIVER_KEYSTORE: keystore,
+        KEYSTORE_PASSPHRASE: TEST_PASSPHRASE,
+        NODE_URL: harness.nodeUrl,
+        GENESIS_FILE: path.join(harness.dir, CONSORTIUM_FILES.genesis),
+        DATABASE_URL: database.url,
+        FOLLOW_POLL_MS: '100',
+        CRYPTO_WORKERS: '1',
+        ORGANISATION_ID: ORGANISATIONS.controlCenter,
+        ORGANISATION_KEYSTORE: path.join(
+          harness.dir,
+          CONSORTIUM_FILES.organisationKey(ORGANISATIONS.controlCenter),
+        ),
+        LOG_LEVEL: process.env.TEST_LOGS ? 'debug' : 'fatal',
+        ...extra,
+      }),
+    );
+    await app.listen(0, '127.0.0.1');
+    return app;
+  };
   const simulator = new FleetSimulator({ seed: 31, meters: 6, thieves: 1 });
   /** A honest meter whose readings arrive with a gap and out of order. */
   const gappy = simulator.meters.find((m) => m.behaviour !== 'thief')!.meterId;
@@ -39,7 +64,7 @@ describe("the control center's anti-theft analysis over the shares it opened fro
       organisation: ORGANISATIONS.controlCenter,
       role: 'control-center',
     });
-    const keystore = path.join(harness.dir, 'keys', `receiver-${CC}.keystore.json`);
+    keystore = path.join(harness.dir, 'keys', `receiver-${CC}.keystore.json`);
     await writeKeystoreFile(
       keystore,
       { kind: 'receiver', id: CC, publicKey: holder.keys.publicKey, key: holder.keys.secret },
@@ -62,25 +87,7 @@ describe("the control center's anti-theft analysis over the shares it opened fro
       })),
     );
     db = await createTestDatabase({ poolSize: 2 });
-    cc = await createReceiverApp(
-      parseReceiverConfig({
-        RECEIVER_ID: CC,
-        RECEIVER_KEYSTORE: keystore,
-        KEYSTORE_PASSPHRASE: TEST_PASSPHRASE,
-        NODE_URL: harness.nodeUrl,
-        GENESIS_FILE: path.join(harness.dir, CONSORTIUM_FILES.genesis),
-        DATABASE_URL: db.url,
-        FOLLOW_POLL_MS: '100',
-        CRYPTO_WORKERS: '1',
-        ORGANISATION_ID: ORGANISATIONS.controlCenter,
-        ORGANISATION_KEYSTORE: path.join(
-          harness.dir,
-          CONSORTIUM_FILES.organisationKey(ORGANISATIONS.controlCenter),
-        ),
-        LOG_LEVEL: process.env.TEST_LOGS ? 'debug' : 'fatal',
-      }),
-    );
-    await cc.listen(0, '127.0.0.1');
+    cc = await startCc(db);
     ccUrl = await cc.getUrl();
 
     const interval = simulator.intervalMs;
@@ -234,5 +241,59 @@ describe("the control center's anti-theft analysis over the shares it opened fro
       body: JSON.stringify({ rules: [], watch: [{ meterId: watched, rules: ['nothing'] }] }),
     });
     expect(bad.status).toBe(400);
+  });
+  it('given PUBLISH, the suspects go on the chain every period unasked, once per period however many processes run', async () => {
+    const started = Date.now();
+    const every = 2;
+    const settings = {
+      PUBLISH: 'theft-suspects',
+      PUBLISH_EVERY_SECONDS: String(every),
+      PUBLISH_WINDOW_HOURS: '12',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: `publish-${process.pid}-${started}`,
+    };
+    const databases = [await createTestDatabase({ poolSize: 2 }), await createTestDatabase({ poolSize: 2 })];
+    const apps: INestApplication[] = [];
+    const scheduled = async () => {
+      const { rows } = await harness.db.pool.query<{ bytes: Buffer }>(
+        `SELECT bytes FROM block_transactions WHERE kind = 'receiver.publication'`,
+      );
+      return rows
+        .map((r) => Transaction.decode(r.bytes))
+        .filter((tx) => (tx.body as { to: number }).to >= started);
+    };
+    let stopped: number;
+    try {
+      // Two processes of the same receiver share the schedule (same Redis, same queue prefix).
+      for (const database of databases) {
+        apps.push(await startCc(database, settings));
+      }
+      const deadline = Date.now() + 60_000;
+      while ((await scheduled()).length < 3 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    } finally {
+      await Promise.all(apps.map((app) => app.close()));
+      stopped = Date.now();
+      await Promise.all(databases.map((d) => d.drop()));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 4_000)); // the last ones become final
+    const published = await scheduled();
+    // One per period: two processes with a timer each would publish about twice as many.
+    expect(published.length).toBeLessThanOrEqual(Math.floor((stopped - started) / (every * 1000)) + 1);
+    const thief = simulator.meters.find((m) => m.behaviour === 'thief')!.meterId;
+    for (const tx of published) {
+      expect(tx.sender).toBe(ORGANISATIONS.controlCenter);
+      const body = tx.body as {
+        subject: string;
+        receiverId: string;
+        from: number;
+        to: number;
+        summary: Array<{ id: string }>;
+      };
+      expect(body).toMatchObject({ subject: 'theft-suspects', receiverId: CC });
+      expect(body.to - body.from).toBe(12 * 3_600_000);
+      expect(body.summary.map((s) => s.id)).toEqual([thief]);
+    }
   });
 });

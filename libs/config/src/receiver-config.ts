@@ -41,11 +41,28 @@ const receiverSchema = z
       .default('cbsg-receiver'),
     /** With CONTRACT: delivery attempts of a notification before it goes to the failed (dead-letter) set. */
     NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+    /** Analyses this receiver publishes on the chain on a schedule, comma-separated (theft-suspects, device-report). */
+    PUBLISH: z
+      .string()
+      .regex(/^\s*(theft-suspects|device-report)\s*(,\s*(theft-suspects|device-report)\s*)*$/, {
+        error: 'must list theft-suspects and/or device-report, comma-separated',
+      })
+      .optional(),
+    /** With PUBLISH: how often, in seconds (one publication per period across all of the receiver's processes). */
+    PUBLISH_EVERY_SECONDS: z.coerce.number().int().min(1).max(604_800).default(3_600),
+    /** With PUBLISH: the hours of readings each publication covers. */
+    PUBLISH_WINDOW_HOURS: z.coerce.number().int().min(1).max(720).default(24),
   })
   .refine((e) => !e.CONTRACT || e.REDIS_URL, {
     error: 'CONTRACT needs REDIS_URL',
     path: ['CONTRACT'],
+  })
+  .refine((e) => !e.PUBLISH || e.REDIS_URL, {
+    error: 'PUBLISH needs REDIS_URL (the schedule lives in Redis, shared by the processes)',
+    path: ['PUBLISH'],
   });
+
+export type PublicationSubject = 'theft-suspects' | 'device-report';
 
 export interface ReceiverConfig {
   receiverId: string;
@@ -70,6 +87,14 @@ export interface ReceiverConfig {
     redisUrl: string;
     queuePrefix: string;
     notifyAttempts: number;
+  };
+  /** Analyses published on a schedule (BullMQ job scheduler: one run per period for all processes). */
+  publications?: {
+    subjects: PublicationSubject[];
+    everyMs: number;
+    windowHours: number;
+    redisUrl: string;
+    queuePrefix: string;
   };
 }
 
@@ -102,6 +127,17 @@ export function parseReceiverConfig(env: Record<string, string | undefined>): Re
             redisUrl: e.REDIS_URL!,
             queuePrefix: e.QUEUE_PREFIX,
             notifyAttempts: e.NOTIFY_ATTEMPTS,
+          },
+        }
+      : {}),
+    ...(e.PUBLISH
+      ? {
+          publications: {
+            subjects: [...new Set(e.PUBLISH.split(',').map((s) => s.trim() as PublicationSubject))],
+            everyMs: e.PUBLISH_EVERY_SECONDS * 1_000,
+            windowHours: e.PUBLISH_WINDOW_HOURS,
+            redisUrl: e.REDIS_URL!,
+            queuePrefix: e.QUEUE_PREFIX,
           },
         }
       : {}),

@@ -1,0 +1,51 @@
+import { ConfigError } from './app-config';
+import { parseReceiverConfig } from './receiver-config';
+
+const BASE = {
+  RECEIVER_ID: 'cc-analytics',
+  RECEIVER_KEYSTORE: '/keys/cc.json',
+  KEYSTORE_PASSPHRASE: 'a long passphrase',
+  NODE_URL: 'http://127.0.0.1:3000',
+  GENESIS_FILE: '/keys/genesis.json',
+  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/cc',
+  ORGANISATION_ID: 'control-center',
+  ORGANISATION_KEYSTORE: '/keys/org.json',
+};
+
+describe('receiver configuration: scheduled publications', () => {
+  it('given PUBLISH with Redis, should schedule each subject once, every period, over the window', () => {
+    const config = parseReceiverConfig({
+      ...BASE,
+      PUBLISH: 'theft-suspects, device-report,theft-suspects',
+      PUBLISH_EVERY_SECONDS: '900',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+    });
+    expect(config.publications).toEqual({
+      subjects: ['theft-suspects', 'device-report'],
+      everyMs: 900_000,
+      windowHours: 24,
+      redisUrl: 'redis://127.0.0.1:6379',
+      queuePrefix: 'cbsg-receiver',
+    });
+    expect(parseReceiverConfig(BASE).publications).toBeUndefined();
+  });
+
+  it('given PUBLISH without Redis, an unknown subject or a zero period, should refuse to start and say why', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        parseReceiverConfig({ ...BASE, ...env });
+        return 'accepted';
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        return (error as Error).message;
+      }
+    };
+    expect(problems({ PUBLISH: 'theft-suspects' })).toMatch(/PUBLISH needs REDIS_URL/);
+    expect(problems({ PUBLISH: 'gossip', REDIS_URL: 'redis://127.0.0.1:6379' })).toMatch(
+      /must list theft-suspects and\/or device-report/,
+    );
+    expect(
+      problems({ PUBLISH: 'device-report', PUBLISH_EVERY_SECONDS: '0', REDIS_URL: 'redis://127.0.0.1:6379' }),
+    ).toMatch(/PUBLISH_EVERY_SECONDS/);
+  });
+});
