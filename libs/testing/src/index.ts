@@ -1,3 +1,4 @@
 export * from './test-database';
 export * from './test-database-names';
 export * from './throwaway-redis';
+export * from './throwaway-postgres';

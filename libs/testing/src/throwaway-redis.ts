@@ -1,19 +1,37 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 
+export interface ThrowawayRedisOptions {
+  /** A fixed port (default: a free one). */
+  port?: number;
+  /**
+   * Keep the data in this directory (append-only file) across stop() and start(), as a production
+   * Redis configured for BullMQ does. Without it nothing is persisted: a restart starts empty.
+   */
+  dataDir?: string;
+}
+
 /**
  * A redis-server of the test's own, on a free port, that the test may stop and start again (the
- * shared Redis on 6379 is never touched). Nothing is persisted: a restart starts empty.
+ * shared Redis on 6379 is never touched).
  */
 export class ThrowawayRedis {
   private child: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly dataDir?: string,
+  ) {}
 
-  static async start(): Promise<ThrowawayRedis> {
-    const redis = new ThrowawayRedis(await freePort());
+  static async start(options: ThrowawayRedisOptions = {}): Promise<ThrowawayRedis> {
+    const redis = new ThrowawayRedis(options.port ?? (await freePort()), options.dataDir);
     await redis.start();
     return redis;
+  }
+
+  /** The server's process id (undefined while it is stopped). */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   get url(): string {
@@ -33,8 +51,9 @@ export class ThrowawayRedis {
         '127.0.0.1',
         '--save',
         '',
-        '--appendonly',
-        'no',
+        ...(this.dataDir
+          ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', this.dataDir]
+          : ['--appendonly', 'no']),
         '--daemonize',
         'no',
       ],
@@ -65,8 +84,11 @@ export class ThrowawayRedis {
     });
   }
 
-  /** Kills the server (SIGKILL: no chance to say goodbye to its clients). */
-  async stop(): Promise<void> {
+  /**
+   * Kills the server: SIGKILL by default (no chance to say goodbye to its clients), or SIGTERM for a
+   * clean stop that writes its data first (with `dataDir`).
+   */
+  async stop(signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
     const child = this.child;
     if (!child) {
       return;
@@ -74,8 +96,14 @@ export class ThrowawayRedis {
     this.child = undefined;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
-      child.kill('SIGKILL');
+      child.kill(signal);
     });
+  }
+
+  /** Synchronous last resort for exit handlers. */
+  killNow(): void {
+    this.child?.kill('SIGKILL');
+    this.child = undefined;
   }
 }
 
