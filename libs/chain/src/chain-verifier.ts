@@ -115,6 +115,33 @@ export class ChainVerifier {
       ...(firstBad ? { firstBad: { height: firstBad.height.toString(), reason: firstBad.reason } } : {}),
       seconds: (performance.now() - started) / 1000,
     });
+    // The reports of one group of blocks are checked in the worker pool while the main thread reads
+    // and checks the next group. Verdicts are taken in order: a group's bad report is named before
+    // anything found after it.
+    const checkReports = (
+      reports: Array<{ height: bigint; report: Uint8Array; meter: RegisteredMeter }>,
+      groupEnd: bigint,
+      before: Promise<ChainVerification | undefined>,
+    ): Promise<ChainVerification | undefined> => {
+      const verdict =
+        reports.length > 0
+          ? this.verifyReports(reports.map((r) => ({ report: r.report, meter: r.meter })))
+          : undefined;
+      verdict?.catch(() => undefined); // awaited below, after the groups before it
+      return before.then(async (earlier) => {
+        if (earlier) {
+          return earlier;
+        }
+        const bad = verdict ? (await verdict).invalid[0] : undefined;
+        if (bad !== undefined) {
+          return result({ height: reports[bad]!.height, reason: 'a report signature does not verify' });
+        }
+        reportsChecked += reports.length;
+        options.onProgress?.(groupEnd, reportsChecked, lastHeight);
+        return undefined;
+      });
+    };
+    let previousGroup: Promise<ChainVerification | undefined> = Promise.resolve(undefined);
     for (;;) {
       const { rows } = await this.pool.query<StoredBlockRow>(
         `SELECT b.height, b.hash, b.previous_hash, b.header, b.signature, c.certificate FROM blocks b
@@ -122,7 +149,7 @@ export class ChainVerifier {
         [expectedHeight.toString(), lastHeight.toString(), batchBlocks],
       );
       if (rows.length === 0) {
-        return result();
+        return (await previousGroup) ?? result();
       }
       const last = BigInt(rows[rows.length - 1]!.height);
       const { rows: txRows } = await this.pool.query<StoredTransactionRow>(
@@ -133,8 +160,6 @@ export class ChainVerifier {
       for (const row of txRows) {
         byHeight.set(row.height, [...(byHeight.get(row.height) ?? []), row]);
       }
-      // Reports are checked in one weighted batch per group of blocks; a structural fault found
-      // later in the group must not hide a bad report in an earlier block, so the batch runs first.
       const reports: Array<{ height: bigint; report: Uint8Array; meter: RegisteredMeter }> = [];
       let structural: { height: bigint; reason: string } | undefined;
       for (const row of rows) {
@@ -157,18 +182,17 @@ export class ChainVerifier {
         expectedHeight += 1n;
         blocksChecked += 1;
       }
-      if (reports.length > 0) {
-        const verdict = await this.verifyReports(reports.map((r) => ({ report: r.report, meter: r.meter })));
-        const bad = verdict.invalid[0];
-        if (bad !== undefined) {
-          return result({ height: reports[bad]!.height, reason: 'a report signature does not verify' });
-        }
-        reportsChecked += reports.length;
-      }
+      const thisGroup = checkReports(reports, expectedHeight - 1n, previousGroup);
       if (structural) {
-        return result(structural);
+        // A structural fault later in the group must not hide a bad report before it.
+        return (await thisGroup) ?? result(structural);
       }
-      options.onProgress?.(expectedHeight - 1n, reportsChecked, lastHeight);
+      // One group in the pool while the next is checked here: memory stays at two groups.
+      const earlier = await previousGroup;
+      if (earlier) {
+        return earlier;
+      }
+      previousGroup = thisGroup;
     }
   }
 
