@@ -9,12 +9,13 @@ import { Gauge, type Registry } from 'prom-client';
 import {
   compileContract,
   type CompiledContract,
+  ContractError,
   GRID_OPERATOR_FEEDBACK_CONTRACT,
   instantiateContract,
 } from '@app/contracts';
 import { blsSign, type SecretScalar, toHex } from '@app/crypto';
 import { OutboxRelay, ProcessedJobs } from '@app/event-store';
-import { Transaction } from '@app/ledger';
+import { OWNER_SENDER_PREFIX, Transaction } from '@app/ledger';
 
 import type { BlockReadings } from './chain-follower';
 import { NodeMeters } from './node-meters';
@@ -29,7 +30,13 @@ export const METER_COMMAND_TYPES: ReadonlySet<string> = new Set([
   'power-saving-mode',
   'forced-trip',
   're-upload-alarm',
+  // An owner's device contract switches appliances behind the meter (paper III.F).
+  'device-on',
+  'device-off',
 ]);
+
+/** A local result key for an owner's contract: `<trigger>#<contract id>` (the chain carries both apart). */
+const OWNER_RESULT_SEPARATOR = '#';
 
 /** Domain of a meter's signature on its command requests: "<verb>:<meter>[:<command>]:<timestamp>". */
 export const METER_COMMANDS_TAG = 'CBSG-METER-COMMANDS-V1';
@@ -107,6 +114,8 @@ export class FeedbackContractRunner {
   private readonly builtin: CompiledContract;
   private contract: CompiledContract;
   private deployedCheckedAt = 0;
+  private ownerContractsByMeter = new Map<string, CompiledContract[]>();
+  private ownerContractsCheckedAt = 0;
   private readonly processed: ProcessedJobs;
   private readonly queues = new Map<string, Queue>();
   private readonly workers: Worker[] = [];
@@ -254,9 +263,51 @@ export class FeedbackContractRunner {
     return this.contract;
   }
 
+  /**
+   * The device contracts meters' owners deployed for this receiver (paper III.F; the registry lets an
+   * owner deploy only for its own meter, to a receiver that gets its data), by meter. Looked up at
+   * most every 2 s.
+   */
+  private async ownerContracts(): Promise<Map<string, CompiledContract[]>> {
+    if (Date.now() - this.ownerContractsCheckedAt < 2_000) {
+      return this.ownerContractsByMeter;
+    }
+    const byMeter = new Map<string, CompiledContract[]>();
+    let cursor: string | null = null;
+    do {
+      const query = new URLSearchParams({ receiverId: this.options.receiverId, limit: '500' });
+      if (cursor) {
+        query.set('cursor', cursor);
+      }
+      const response = await fetch(`${this.options.nodeUrl}/contracts?${query.toString()}`, {
+        headers: { authorization: this.options.nodeAuthorization() },
+        signal: AbortSignal.timeout(10_000),
+      }).catch(() => undefined);
+      if (!response?.ok) {
+        return this.ownerContractsByMeter; // keep the last known set; looked up again next time
+      }
+      const page = (await response.json()) as {
+        contracts: Array<{ owner: string; document: unknown }>;
+        next: string | null;
+      };
+      for (const deployed of page.contracts) {
+        if (!deployed.owner.startsWith(OWNER_SENDER_PREFIX)) {
+          continue;
+        }
+        const meterId = deployed.owner.slice(OWNER_SENDER_PREFIX.length);
+        byMeter.set(meterId, [...(byMeter.get(meterId) ?? []), compileContract(deployed.document)]);
+      }
+      cursor = page.next;
+    } while (cursor);
+    this.ownerContractsByMeter = byMeter;
+    this.ownerContractsCheckedAt = Date.now();
+    return byMeter;
+  }
+
   private async evaluate(job: Job<EvaluationJob>): Promise<void> {
     const { meterId, reportId, consumption, tampered } = job.data;
     const contract = await this.currentContract();
+    const ownerContracts = (await this.ownerContracts()).get(meterId) ?? [];
     const trigger = `report:${reportId}`;
     const ran = await this.processed.once(QUEUES.evaluations, job.id!, async (tx) => {
       const { rows } = await tx.query<OperatorAccount & { version: number }>(
@@ -266,64 +317,96 @@ export class FeedbackContractRunner {
       );
       const { version: _version, ...account } = rows[0] ?? { version: 0, ...DEFAULT_ACCOUNT };
       const input = { ...account, tampered, meter_value: consumption ?? 0 };
-      const evaluation = contract.evaluate(meterId, input, trigger);
-      const actions = evaluation.result.functions.flatMap((f) =>
-        f.actions.map((a) => ({ id: a.actionId, type: a.type, message: a.message })),
-      );
-      await tx.query(
-        `INSERT INTO contract_results (receiver_id, trigger, meter_id, contract_id, contract_version, input, result_hash, actions, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING`,
-        [
-          this.options.receiverId,
-          trigger,
-          meterId,
-          contract.contract.id,
-          contract.contract.version,
-          JSON.stringify(input),
-          evaluation.resultHash,
-          JSON.stringify(actions),
-        ],
-      );
-      // What the meter itself must do waits for it in its command queue (it fetches and acknowledges).
-      const commands = actions.filter((a) => METER_COMMAND_TYPES.has(a.type));
-      if (commands.length > 0) {
-        await tx.query(
-          `INSERT INTO meter_commands (receiver_id, command_id, meter_id, type, message, trigger, created_at)
-           SELECT $1, c.id, $2, c.type, c.message, $3, now() FROM unnest($4::text[], $5::text[], $6::text[]) AS c(id, type, message)
-           ON CONFLICT DO NOTHING`,
-          [
-            this.options.receiverId,
-            meterId,
-            trigger,
-            commands.map((c) => c.id),
-            commands.map((c) => c.type),
-            commands.map((c) => c.message),
-          ],
-        );
+      await this.record(tx, contract, meterId, trigger, trigger, input);
+      // The owner's device contracts see the same input (undeclared fields do not enter their hash).
+      for (const own of ownerContracts) {
+        if (tampered || !own.appliesTo({ meterId })) {
+          continue; // a tampered reading drives no appliance
+        }
+        try {
+          await this.record(tx, own, meterId, trigger, `${trigger}${OWNER_RESULT_SEPARATOR}${own.id}`, input);
+        } catch (error) {
+          if (!(error instanceof ContractError)) {
+            throw error;
+          }
+          // The owner's contract needs what this receiver does not have: it does not run, the rest does.
+          this.logger.warn(
+            `owner contract ${own.id} v${own.version} not run for ${meterId}: ${error.message}`,
+          );
+        }
       }
-      const outbox: Array<[string, string, string, unknown]> = [
-        [QUEUES.publications, 'publish', jobId('publish', this.options.receiverId, trigger), { trigger }],
-        ...actions.map((action): [string, string, string, unknown] => [
-          QUEUES.notifications,
-          'notify',
-          jobId('notify', action.id),
-          { meterId, trigger, action } satisfies NotificationJob,
-        ]),
-      ];
-      await tx.query(
-        `INSERT INTO outbox (queue, job_name, job_id, payload)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) ON CONFLICT (job_id) DO NOTHING`,
-        [
-          outbox.map((o) => o[0]),
-          outbox.map((o) => o[1]),
-          outbox.map((o) => o[2]),
-          outbox.map((o) => JSON.stringify(o[3])),
-        ],
-      );
     });
     if (ran) {
       this.relay?.wake();
     }
+  }
+
+  /**
+   * One contract's result for one trigger: the row (under `key`, unique per receiver), the meter's
+   * commands, and the outbox jobs that publish it and notify the owner, in the caller's transaction.
+   */
+  private async record(
+    tx: PoolClient,
+    contract: CompiledContract,
+    meterId: string,
+    trigger: string,
+    key: string,
+    input: Record<string, number | boolean>,
+  ): Promise<void> {
+    const evaluation = contract.evaluate(meterId, input, trigger);
+    const actions = evaluation.result.functions.flatMap((f) =>
+      f.actions.map((a) => ({ id: a.actionId, type: a.type, message: a.message })),
+    );
+    await tx.query(
+      `INSERT INTO contract_results (receiver_id, trigger, meter_id, contract_id, contract_version, input, result_hash, actions, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING`,
+      [
+        this.options.receiverId,
+        key,
+        meterId,
+        contract.contract.id,
+        contract.contract.version,
+        JSON.stringify(input),
+        evaluation.resultHash,
+        JSON.stringify(actions),
+      ],
+    );
+    // What the meter itself must do waits for it in its command queue (it fetches and acknowledges).
+    const commands = actions.filter((a) => METER_COMMAND_TYPES.has(a.type));
+    if (commands.length > 0) {
+      await tx.query(
+        `INSERT INTO meter_commands (receiver_id, command_id, meter_id, type, message, trigger, created_at)
+         SELECT $1, c.id, $2, c.type, c.message, $3, now() FROM unnest($4::text[], $5::text[], $6::text[]) AS c(id, type, message)
+         ON CONFLICT DO NOTHING`,
+        [
+          this.options.receiverId,
+          meterId,
+          trigger,
+          commands.map((c) => c.id),
+          commands.map((c) => c.type),
+          commands.map((c) => c.message),
+        ],
+      );
+    }
+    const outbox: Array<[string, string, string, unknown]> = [
+      [QUEUES.publications, 'publish', jobId('publish', this.options.receiverId, key), { trigger: key }],
+      ...actions.map((action): [string, string, string, unknown] => [
+        QUEUES.notifications,
+        'notify',
+        jobId('notify', action.id),
+        { meterId, trigger, action } satisfies NotificationJob,
+      ]),
+    ];
+    await tx.query(
+      `INSERT INTO outbox (queue, job_name, job_id, payload)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) ON CONFLICT (job_id) DO NOTHING`,
+      [
+        outbox.map((o) => o[0]),
+        outbox.map((o) => o[1]),
+        outbox.map((o) => o[2]),
+        outbox.map((o) => JSON.stringify(o[3])),
+      ],
+    );
   }
 
   private async publish(job: Job<{ trigger: string }>): Promise<void> {
@@ -357,7 +440,8 @@ export class FeedbackContractRunner {
           contractId: row.contract_id,
           contractVersion: row.contract_version,
           meterId: row.meter_id,
-          trigger: job.data.trigger,
+          // The chain's trigger is the report; an owner's result is told apart by its contract id.
+          trigger: job.data.trigger.split(OWNER_RESULT_SEPARATOR)[0],
           input: row.input,
           resultHash: row.result_hash,
           actions: row.actions,

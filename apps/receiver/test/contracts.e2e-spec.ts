@@ -5,9 +5,14 @@ import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 
 import { parseReceiverConfig } from '@app/config';
-import { compileContract, GRID_OPERATOR_FEEDBACK_CONTRACT, instantiateContract } from '@app/contracts';
+import {
+  compileContract,
+  GRID_OPERATOR_FEEDBACK_CONTRACT,
+  instantiateContract,
+  WATER_HEATER_CONTRACT_EXAMPLE,
+} from '@app/contracts';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { BlsPublicKey, blsSign, blsVerify, toHex, writeKeystoreFile } from '@app/crypto';
+import { BlsPublicKey, blsGenerateKey, blsSign, blsVerify, toHex, writeKeystoreFile } from '@app/crypto';
 import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
 import { Transaction } from '@app/ledger';
 import { FleetSimulator, STANDARD_DIMENSIONS } from '@app/meter-sdk';
@@ -41,6 +46,8 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
   const deliveries: Delivery[] = [];
   const attempts = new Map<string, number>();
   const simulator = new FleetSimulator({ seed: 9, meters: 3 });
+  /** Each meter's owner has a key of its own, for its device contracts (paper III.F). */
+  let ownerKeys: Array<ReturnType<typeof blsGenerateKey>>;
 
   function readBody(request: IncomingMessage): Promise<string> {
     return new Promise((resolve) => {
@@ -52,6 +59,7 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
 
   beforeAll(async () => {
     harness = await ConsortiumHarness.start();
+    ownerKeys = simulator.meters.map(() => blsGenerateKey());
     // The owners' phones: the first attempt of every action fails (503), the next one is taken.
     webhook = createServer((request, response) => {
       void readBody(request).then((text) => {
@@ -102,7 +110,7 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
         dimensions: STANDARD_DIMENSIONS,
         policy: [{ receiver: OPERATOR, dimensions: ['consumption_kwh', 'device_status'] }],
         epoch: { maxReports: 4, maxAgeMs: 3_600_000 },
-        owner: { name: `owner ${i}`, notifyUrl },
+        owner: { name: `owner ${i}`, notifyUrl, publicKey: toHex(ownerKeys[i]!.publicKey) },
       })),
     );
     db = await createTestDatabase({ poolSize: 2 });
@@ -283,6 +291,144 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
       headers: signed(`commands:${other}`, meters[1]!.holder.keys.secret),
     });
     expect(await theirs.json()).toEqual([]);
+  });
+  it("given a meter owner's device contract for its own meter, the operator's receiver runs it: result on the chain, appliance command and phone notice once; the owner can do nothing else", async () => {
+    const meter = meters[2]!;
+    const id = meter.spec.meterId;
+    const owner = `owner:${id}`;
+    const deploy = (contract: object, key = ownerKeys[2]!.secret, sender = owner, receiverId = OPERATOR) =>
+      harness.post(
+        '/transactions',
+        Transaction.sign(
+          {
+            chainId: harness.chainId,
+            kind: 'contract.deploy',
+            sender,
+            timestamp: Date.now(),
+            body: { receiverId, contract },
+          },
+          key,
+        ).toJSON(),
+      );
+    const heater = (appliesTo: string[], extra: object = {}) => ({
+      ...instantiateContract(WATER_HEATER_CONTRACT_EXAMPLE, {
+        owner,
+        id: `${owner}/water-heater`,
+        appliesTo: { scope: 'meters', meters: appliesTo },
+      }),
+      ...extra,
+    });
+    // Refused: another meter's devices, another owner's key, another kind of contract, a receiver
+    // that does not get this meter's data, and anything but a contract.
+    expect(await deploy(heater([meters[1]!.spec.meterId]))).toMatchObject({
+      status: 400,
+      body: { code: 'TX.INVALID_BODY' },
+    });
+    expect((await deploy(heater([id]), ownerKeys[1]!.secret)).status).toBe(401);
+    expect(await deploy(heater([id], { kind: 'feedback' }))).toMatchObject({
+      status: 403,
+      body: { code: 'TX.NOT_ALLOWED' },
+    });
+    expect(await deploy(heater([id]), undefined, owner, 'cc-analytics')).toMatchObject({ status: 400 });
+    const revoke = Transaction.sign(
+      {
+        chainId: harness.chainId,
+        kind: 'meter.revoke',
+        sender: owner,
+        timestamp: Date.now(),
+        body: { meterId: id, reason: 'mine' },
+      },
+      ownerKeys[2]!.secret,
+    );
+    expect(await harness.post('/transactions', revoke.toJSON())).toMatchObject({
+      status: 403,
+      body: { code: 'TX.NOT_ALLOWED' },
+    });
+
+    expect((await deploy(heater([id]))).status).toBe(202);
+    await harness.waitFor(`/contracts?owner=${encodeURIComponent(owner)}`, (body) =>
+      (body as { contracts: Array<{ receiverId: string }> }).contracts.some((c) => c.receiverId === OPERATOR),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2_100)); // the receiver looks every 2 s
+
+    // A cheap price switches the heater on (rule "cheap" of the example: price below 0.15).
+    const put = await harness.fetchAs(ORGANISATIONS.gridOperator, `${operatorUrl}/accounts/${id}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        prepaid: false,
+        prepaid_balance: 0,
+        prepaid_low_level: 5,
+        arrears: 0,
+        arrears_level: 20,
+        serious_arrears_level: 200,
+        threshold_value: 100,
+        latest_price: 0.12,
+      }),
+    });
+    expect(put.status).toBe(200);
+    const now = Date.now() + 5;
+    const report = meter.reporter.report(simulator.reading(id, now), now);
+    expect((await harness.post('/reports', report.toJSON())).status).toBe(201);
+
+    const deadline = Date.now() + 60_000;
+    let results: Transaction[] = [];
+    while (results.length < 2 && Date.now() < deadline) {
+      const { rows } = await harness.db.pool.query<{ bytes: Buffer }>(
+        `SELECT bytes FROM block_transactions WHERE kind = 'contract.result'`,
+      );
+      results = rows
+        .map((r) => Transaction.decode(r.bytes))
+        .filter((tx) => (tx.body as { trigger: string }).trigger === `report:${report.idHex}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    // Two results for the report: the operator's Algorithm 1 and the owner's device contract,
+    // both signed by the operator that ran them; the owner's re-runs to the same hash.
+    expect(results.map((tx) => (tx.body as { contractId: string }).contractId).sort()).toEqual(
+      ['grid-operator/feedback', `${owner}/water-heater`].sort(),
+    );
+    const own = results.find(
+      (tx) => (tx.body as { contractId: string }).contractId !== 'grid-operator/feedback',
+    )!;
+    expect(own.sender).toBe(ORGANISATIONS.gridOperator);
+    const body = own.body as {
+      input: Record<string, unknown>;
+      trigger: string;
+      resultHash: string;
+      actions: Array<{ id: string; type: string }>;
+    };
+    expect(body.actions.map((a) => a.type)).toEqual(['device-on']);
+    expect(compileContract(heater([id])).evaluate(id, body.input, body.trigger).resultHash).toBe(
+      body.resultHash,
+    );
+
+    // The meter's gateway finds the switch in its command queue; the owner's phone gets it once.
+    const timestamp = Date.now();
+    const commands = (await (
+      await fetch(`${operatorUrl}/meters/${id}/commands`, {
+        headers: {
+          'x-cbsg-timestamp': String(timestamp),
+          'x-cbsg-signature': toHex(
+            blsSign(
+              meter.holder.keys.secret,
+              { tag: METER_COMMANDS_TAG, chainId: harness.chainId },
+              Buffer.from(`commands:${id}:${timestamp}`),
+            ),
+          ),
+        },
+      })
+    ).json()) as Array<{ id: string; type: string }>;
+    expect(commands).toContainEqual(expect.objectContaining({ id: body.actions[0]!.id, type: 'device-on' }));
+    const until = Date.now() + 30_000;
+    const acceptedFor = () => deliveries.filter((d) => d.status === 200 && d.key === body.actions[0]!.id);
+    while (acceptedFor().length === 0 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(acceptedFor()).toHaveLength(1);
+    // verify-chain checks the owner's signature on its deployment like any sender's.
+    expect((await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body).toMatchObject({
+      ok: true,
+    });
   });
   it('given a new version of the contract deployed on the chain, later results come from it, and bad deployments are refused', async () => {
     const v2 = instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, {

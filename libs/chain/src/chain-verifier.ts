@@ -60,6 +60,7 @@ interface ChainKeys {
   schedules: Map<bigint, RoundSchedule>;
   delegates: Map<string, BlsPublicKey>;
   organisations: Map<string, BlsPublicKey>;
+  owners: Map<string, BlsPublicKey>;
   meters: Map<string, RegisteredMeter>;
 }
 
@@ -100,6 +101,11 @@ export class ChainVerifier {
       schedules: await this.loadSchedules(),
       delegates: await this.keysOf('SELECT id, public_key FROM registry_delegates'),
       organisations: await this.keysOf('SELECT id, public_key FROM registry_organisations'),
+      // Meters' owners sign their device contracts as `owner:<meterId>` (paper III.F).
+      owners: await this.keysOf(
+        `SELECT 'owner:' || id AS id, decode(owner->>'publicKey', 'hex') AS public_key FROM registry_meters
+         WHERE owner->>'publicKey' IS NOT NULL`,
+      ),
       meters: await this.meterKeys(),
     };
     let previous: { hash: Uint8Array; slot: bigint } = { hash: this.context.genesisHash, slot: 0n };
@@ -283,7 +289,8 @@ export class ChainVerifier {
     let transactionCount = 0;
     for (const entry of entries) {
       if (entry.type === 'transaction') {
-        const key = keys.organisations.get(entry.transaction.sender);
+        const sender = entry.transaction.sender;
+        const key = keys.organisations.get(sender) ?? keys.owners.get(sender);
         if (!key || !entry.transaction.verifySignature(key)) {
           return `transaction ${entry.transaction.hashHex.slice(0, 16)}… is not signed by ${entry.transaction.sender}`;
         }

@@ -114,7 +114,8 @@ export interface MeterSpec {
   dimensions: readonly string[];
   policy: ReadonlyArray<{ receiver: string; dimensions: readonly string[] }>;
   epoch: EpochPolicy;
-  owner: { name: string; notifyUrl: string };
+  /** publicKey (compressed G1, hex): the owner's key for its device contracts (paper III.F). */
+  owner: { name: string; notifyUrl: string; publicKey?: string };
   location?: string;
 }
 

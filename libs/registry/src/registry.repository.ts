@@ -68,8 +68,9 @@ export class PostgresRegistryView implements RegistryView {
       dimensions: string[];
       policy: MeterState['policy'];
       verification_key: Buffer | null;
+      owner: MeterState['owner'];
     }>(
-      'SELECT id, registrar, public_key, status, dimensions, policy, verification_key FROM registry_meters WHERE id = ANY($1::text[])',
+      'SELECT id, registrar, public_key, status, dimensions, policy, verification_key, owner FROM registry_meters WHERE id = ANY($1::text[])',
       [[...new Set(ids)]],
     );
     return new Map(
@@ -83,6 +84,7 @@ export class PostgresRegistryView implements RegistryView {
           dimensions: row.dimensions,
           policy: row.policy,
           ...(row.verification_key ? { verificationKey: row.verification_key } : {}),
+          ...(row.owner ? { owner: row.owner } : {}),
         },
       ]),
     );

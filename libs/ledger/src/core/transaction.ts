@@ -14,6 +14,12 @@ import {
 import { canonicalJson, InvalidInputError } from '@app/kernel';
 
 /**
+ * A meter's owner signs its transactions (device contracts, paper III.F) as `owner:<meterId>`, with
+ * the key registered in the meter's `owner.publicKey`; every other sender is an organisation.
+ */
+export const OWNER_SENDER_PREFIX = 'owner:';
+
+/**
  * Every change to the consortium's state other than a meter report is a transaction signed by the
  * organisation that sends it (DESIGN.md section 3). Reports carry their meter's certificateless
  * signature instead and travel in their own format (@app/crypto Report).

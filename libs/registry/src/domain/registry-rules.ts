@@ -8,7 +8,7 @@ import {
   RegisteredMeter,
   type SystemParams,
 } from '@app/crypto';
-import type { Transaction } from '@app/ledger';
+import { OWNER_SENDER_PREFIX, type Transaction } from '@app/ledger';
 
 import { RegistryErrors } from '../registry.errors';
 import {
@@ -52,7 +52,12 @@ export interface MeterState {
   policy: MeterPolicyEntry[];
   /** @app/crypto RegisteredMeter storage form, once active. */
   verificationKey?: Uint8Array;
+  /** Who owns it: where actions are pushed, and the key they deploy device contracts with. */
+  owner?: { name: string; notifyUrl: string; publicKey?: string };
 }
+
+/** The role an owner acts in: deploying contracts for the devices behind its own meter, nothing else. */
+const OWNER_ROLE = 'meter-owner';
 
 export interface ReceiverState {
   id: string;
@@ -151,7 +156,9 @@ export async function checkEnvelope(
   if (tx.timestamp > ctx.now + ctx.futureSkewMs) {
     throw RegistryErrors.future(tx.timestamp);
   }
-  const sender = await view.organisation(tx.sender);
+  const sender = tx.sender.startsWith(OWNER_SENDER_PREFIX)
+    ? await ownerOf(tx.sender, view)
+    : await view.organisation(tx.sender);
   if (!sender) {
     throw RegistryErrors.unknownSender(tx.sender);
   }
@@ -165,6 +172,23 @@ export async function checkEnvelope(
   return sender;
 }
 
+/** The owner of a registered, not revoked meter that has an owner key, as a sender. */
+async function ownerOf(senderId: string, view: RegistryView): Promise<OrganisationState | undefined> {
+  const meter = await view.meter(senderId.slice(OWNER_SENDER_PREFIX.length));
+  const key = meter?.owner?.publicKey;
+  if (!meter || meter.status === 'revoked' || !key) {
+    return undefined;
+  }
+  return {
+    id: senderId,
+    name: meter.owner!.name,
+    roles: [OWNER_ROLE],
+    // Checked in full when the meter was registered.
+    publicKey: BlsPublicKey.fromTrustedBytes(fromHex(key, 'owner key', 48)),
+    stake: 0n,
+  };
+}
+
 export async function decideRegistryTransaction(
   tx: Transaction,
   view: RegistryView,
@@ -176,8 +200,9 @@ export async function decideRegistryTransaction(
   }
   const sender = await checkEnvelope(tx, view, ctx);
   const role = REQUIRED_ROLE[kind];
-  if (role !== 'member' && !sender.roles.includes(role)) {
-    throw RegistryErrors.notAllowed(sender.id, kind, role);
+  const isOwner = sender.roles.includes(OWNER_ROLE);
+  if (isOwner ? kind !== 'contract.deploy' : role !== 'member' && !sender.roles.includes(role)) {
+    throw RegistryErrors.notAllowed(sender.id, kind, isOwner ? 'an organisation' : role);
   }
   const parsed = REGISTRY_BODIES[kind].safeParse(tx.body);
   if (!parsed.success) {
@@ -270,7 +295,9 @@ export async function decideRegistryTransaction(
     }
     case 'contract.deploy': {
       const { receiverId, contract: document } = REGISTRY_BODIES[kind].parse(body);
-      await ownActiveReceiver(view, sender.id, kind, receiverId);
+      if (!isOwner) {
+        await ownActiveReceiver(view, sender.id, kind, receiverId);
+      }
       let compiled;
       try {
         compiled = compileContract(document);
@@ -278,6 +305,9 @@ export async function decideRegistryTransaction(
         throw RegistryErrors.invalidBody(kind, `the contract does not compile: ${(error as Error).message}`);
       }
       const contract = compiled.contract;
+      if (isOwner) {
+        await checkOwnerContract(view, sender.id, receiverId, contract);
+      }
       if (contract.owner !== sender.id) {
         throw RegistryErrors.notAllowed(
           sender.id,
@@ -386,6 +416,16 @@ async function registerMeter(
     throw RegistryErrors.alreadyRegistered('meter', body.meterId);
   }
   const keyBytes = checkPossession(`meter ${body.meterId}`, body.publicKey, body.possession);
+  if (body.owner.publicKey) {
+    try {
+      BlsPublicKey.fromBytes(fromHex(body.owner.publicKey, 'owner key', 48));
+    } catch (error) {
+      if (error instanceof CryptoError) {
+        throw RegistryErrors.badKey(`the owner of meter ${body.meterId}`, error.message);
+      }
+      throw error;
+    }
+  }
   const dimensions = new Set(body.dimensions);
   if (dimensions.size !== body.dimensions.length) {
     throw RegistryErrors.badPolicy('a dimension is named twice');
@@ -431,6 +471,38 @@ async function registerMeter(
       location: body.location,
     },
   };
+}
+
+/**
+ * An owner's contract (paper III.F) is a device contract for its own meter alone, run by a receiver
+ * that gets that meter's data (in its sharing policy) and is active.
+ */
+async function checkOwnerContract(
+  view: RegistryView,
+  senderId: string,
+  receiverId: string,
+  contract: { kind: string; appliesTo: { scope: string; meters?: readonly string[] } },
+): Promise<void> {
+  const meterId = senderId.slice(OWNER_SENDER_PREFIX.length);
+  const kind = 'contract.deploy';
+  if (contract.kind !== 'device') {
+    throw RegistryErrors.notAllowed(senderId, kind, `an organisation (a ${contract.kind} contract)`);
+  }
+  const scope = contract.appliesTo;
+  if (scope.scope !== 'meters' || scope.meters?.length !== 1 || scope.meters[0] !== meterId) {
+    throw RegistryErrors.invalidBody(kind, `an owner's contract applies to its own meter ${meterId} only`);
+  }
+  const meter = await view.meter(meterId);
+  if (!meter?.policy.some((entry) => entry.receiver === receiverId)) {
+    throw RegistryErrors.invalidBody(
+      kind,
+      `receiver ${receiverId} does not get ${meterId}'s data, so it cannot run a contract on it`,
+    );
+  }
+  const receiver = await view.receiver(receiverId);
+  if (!receiver || receiver.status !== 'active') {
+    throw RegistryErrors.invalidBody(kind, `receiver ${receiverId} is not active`);
+  }
 }
 
 /**

@@ -47,6 +47,14 @@ export const meterRegisterBody = z
         name: z.string().min(1).max(200),
         /** The owner's phone endpoint: contract actions are pushed here (webhook). */
         notifyUrl: z.url({ protocol: /^https?$/ }).max(2_000),
+        /**
+         * The owner's BLS public key (compressed G1, hex): with it the owner deploys contracts for
+         * this meter's devices (paper III.F), as the sender `owner:<meterId>`.
+         */
+        publicKey: z
+          .string()
+          .regex(/^[0-9a-f]{96}$/, 'must be a compressed BLS12-381 G1 point in lower-case hex')
+          .optional(),
       })
       .strict(),
     location: z.string().max(200).optional(),
