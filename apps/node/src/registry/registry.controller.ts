@@ -71,7 +71,11 @@ const TRANSACTION_SCHEMA = {
     version: { type: 'integer', enum: [1] },
     chainId: { type: 'string' },
     kind: { type: 'string', example: 'meter.register' },
-    sender: { type: 'string', description: 'the signing organisation' },
+    sender: {
+      type: 'string',
+      description:
+        'the signing organisation, or owner:<meterId> for a meter owner (contract.deploy of a device contract only)',
+    },
     timestamp: { type: 'integer', description: 'epoch milliseconds' },
     body: {
       type: 'object',
