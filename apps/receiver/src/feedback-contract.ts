@@ -10,7 +10,9 @@ import {
   compileContract,
   type CompiledContract,
   ContractError,
+  type ContractEvaluation,
   GRID_OPERATOR_FEEDBACK_CONTRACT,
+  type InputValue,
   instantiateContract,
 } from '@app/contracts';
 import { blsSign, type SecretScalar, toHex } from '@app/crypto';
@@ -93,10 +95,42 @@ interface EvaluationJob {
   tampered: boolean;
 }
 
+/** An action as a contract.result transaction records it (the registry's contractResultBody). */
+export interface ChainAction {
+  id: string;
+  type: string;
+  message: string;
+}
+
+/** An action as the meter owner's endpoint receives it: with its parameters (the price, the amount owed). */
+export interface DeliveredAction extends ChainAction {
+  params?: Record<string, InputValue | null>;
+}
+
+/**
+ * The actions of an evaluation, in result order, as they are delivered. The chain records each one's
+ * id, type and message (chainAction), and anyone re-derives the parameters from the input the result
+ * carries; the owner is told the parameters themselves: "the latest price" is no use without the price.
+ */
+export function deliveredActions(evaluation: ContractEvaluation): DeliveredAction[] {
+  return evaluation.result.functions.flatMap((f) =>
+    f.actions.map((a) => ({
+      id: a.actionId,
+      type: a.type,
+      message: a.message,
+      ...(a.params === undefined ? {} : { params: a.params }),
+    })),
+  );
+}
+
+export function chainAction(action: DeliveredAction): ChainAction {
+  return { id: action.id, type: action.type, message: action.message };
+}
+
 interface NotificationJob {
   meterId: string;
   trigger: string;
-  action: { id: string; type: string; message: string };
+  action: DeliveredAction;
 }
 
 /**
@@ -354,9 +388,8 @@ export class FeedbackContractRunner {
     input: Record<string, number | boolean>,
   ): Promise<void> {
     const evaluation = contract.evaluate(meterId, input, trigger);
-    const actions = evaluation.result.functions.flatMap((f) =>
-      f.actions.map((a) => ({ id: a.actionId, type: a.type, message: a.message })),
-    );
+    const delivered = deliveredActions(evaluation);
+    const actions = delivered.map(chainAction);
     await tx.query(
       `INSERT INTO contract_results (receiver_id, trigger, meter_id, contract_id, contract_version, input, result_hash, actions, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING`,
@@ -390,7 +423,7 @@ export class FeedbackContractRunner {
     }
     const outbox: Array<[string, string, string, unknown]> = [
       [QUEUES.publications, 'publish', jobId('publish', this.options.receiverId, key), { trigger: key }],
-      ...actions.map((action): [string, string, string, unknown] => [
+      ...delivered.map((action): [string, string, string, unknown] => [
         QUEUES.notifications,
         'notify',
         jobId('notify', action.id),
