@@ -167,6 +167,10 @@ export interface SoakResult {
   lost: number;
   /** Report ids more than once in some node's final chain. */
   duplicated: number;
+  /** Receipts missing from each node's final chain, in NODES order. */
+  missingByNode: number[];
+  /** Receipts missing somewhere, by the node that gave them. */
+  lostByReceiptNode: number[];
   reportsInChain: number;
   refusals: { busy429: number; full503: number; unavailable: number; failedRequests: number; other: number };
   refusalCodes: Record<string, number>;
@@ -1091,6 +1095,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       included,
       lost,
       duplicated: duplicatedIds.size,
+      missingByNode: scanners.map((s) => missingOn(s)),
+      lostByReceiptNode: NODES.map(
+        (_, node) =>
+          receiptIds.filter(
+            (id) => load.receipts.get(id)!.node === node && !scanners.every((s) => s.counts.has(id)),
+          ).length,
+      ),
       reportsInChain: reference.counts.size,
       refusals: { ...load.refusals },
       refusalCodes: { ...load.refusalCodes },
@@ -1204,6 +1215,8 @@ export function printSoakReport(result: SoakResult, slotMs: number): void {
       receipts: result.receipts,
       'included everywhere': result.included,
       lost: result.lost,
+      'missing on node-1/2/3': result.missingByNode.join('/'),
+      'lost, by receipt node 1/2/3': result.lostByReceiptNode.join('/'),
       duplicated: result.duplicated,
       'at risk (killed node)': result.receiptsAtRisk,
       '429': result.refusals.busy429,
