@@ -105,6 +105,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private slotTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private pendingReports: Report[] = [];
+  /** A peer's final height is above our head (last catch-up poll): our delegates do not produce. */
+  private behindPeers = false;
   /** When the oldest report of pendingReports arrived. */
   private pendingSince = 0;
   private readonly blockListeners = new Set<(block: Block) => void>();
@@ -173,6 +175,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     this.every(100, () => this.gossipReports());
     this.every(5_000, () => this.regossip());
     if (this.config.chain.peers.length > 0) {
+      // Until the first poll says otherwise, a (re)started node may be behind: it does not produce.
+      this.behindPeers = true;
       this.every(1_000, () => this.catchUp());
     }
     this.scheduleSlot();
@@ -256,7 +260,14 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async accept(block: Block, certificate: QuorumCertificate | null, from?: string): Promise<void> {
-    if (this.tree.get(block.hashHex)) {
+    const known = this.tree.get(block.hashHex);
+    if (known) {
+      // Gossip may have brought the block before its certificate: catch-up brings them together,
+      // and without the certificate the block (and all above it) could wait for ever to be final.
+      if (certificate && !known.certificate && this.validator.certifies(certificate, block, known.schedule)) {
+        await this.certify(known.hashHex, certificate);
+        await this.finalizeWhatWeCan();
+      }
       return;
     }
     let candidate: Candidate;
@@ -498,6 +509,11 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     if (!key) {
       return;
     }
+    if (this.behindPeers) {
+      // A block on a stale head is a fork nobody else can take: miss the slot, catch up first.
+      this.logger.warn(`not producing slot ${slot} for ${producer}: this node is behind its peers`);
+      return;
+    }
     const timestamp = slotStart(this.context.timing, slot);
     const entries = await this.mempool.select(path, timestamp, this.config.chain.maxBlockTransactions);
     if (head && !head.certificate) {
@@ -520,15 +536,21 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     this.produced.inc();
   }
 
-  /** Final blocks and candidates from peers ahead of us, block by block, each validated. */
+  /**
+   * Final blocks and candidates from peers ahead of us, block by block, each validated. While a peer's
+   * final height is above our head, this node is behind, and its delegates do not produce.
+   */
   private async catchUp(): Promise<void> {
+    let behind = false;
     for (const peer of this.peers.peers()) {
       const status = await this.peers.get<ChainStatus>(peer.id, '/p2p/status');
       if (!status) {
         continue;
       }
+      const headHeight = () => this.tree.head()?.block.height ?? this.tree.finalTip.height;
       while (!this.stopped && BigInt(status.final.height) > this.tree.finalTip.height) {
-        const ours = this.tree.head()?.block.height ?? this.tree.finalTip.height;
+        const finalBefore = this.tree.finalTip.height;
+        const sizeBefore = this.tree.size;
         const batch = await this.peers.get<WireBlock[]>(
           peer.id,
           `/p2p/blocks?from=${this.tree.finalTip.height + 1n}&limit=50`,
@@ -537,18 +559,22 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
           break;
         }
         for (const wire of batch) {
-          await this.receiveBlock(blockFromWire(wire), certificateFromWire(wire)).catch(() => undefined);
+          await this.receiveBlock(blockFromWire(wire), certificateFromWire(wire)).catch((error: unknown) =>
+            this.logger.debug(`catching up from ${peer.id}: ${(error as Error).message}`),
+          );
         }
-        if ((this.tree.head()?.block.height ?? this.tree.finalTip.height) <= ours) {
+        if (this.tree.finalTip.height <= finalBefore && this.tree.size <= sizeBefore) {
           break; // nothing of it fitted (another branch, or refused): leave it to the next round
         }
       }
-      if (BigInt(status.head.height) > (this.tree.head()?.block.height ?? this.tree.finalTip.height)) {
+      if (BigInt(status.head.height) > headHeight()) {
         for (const wire of (await this.peers.get<WireBlock[]>(peer.id, '/p2p/candidates')) ?? []) {
           await this.receiveBlock(blockFromWire(wire), null).catch(() => undefined);
         }
       }
+      behind ||= BigInt(status.final.height) > headHeight();
     }
+    this.behindPeers = behind;
   }
 
   /**
