@@ -78,6 +78,8 @@ export class ReceiverModule {
           useFactory: () => {
             const pool = new Pool({ connectionString: config.databaseUrl, max: 5 });
             pool.on('error', () => undefined); // a dropped idle client; the next query reconnects
+            // A client lost while checked out fails its next query instead of killing the process.
+            pool.on('connect', (client) => client.on('error', () => undefined));
             return pool;
           },
         },

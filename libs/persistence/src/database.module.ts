@@ -36,7 +36,8 @@ class PoolLifecycle implements OnApplicationShutdown {
   }
 }
 
-async function connectPool(config: AppConfig): Promise<Pool> {
+/** The node's pool: checked at start (reachable, migrated), and safe against connections that drop. */
+export async function connectPool(config: AppConfig): Promise<Pool> {
   const logger = new Logger('Database');
   const pool = new Pool({
     connectionString: config.database.url,
@@ -47,6 +48,12 @@ async function connectPool(config: AppConfig): Promise<Pool> {
   // An idle client that loses its connection (Postgres restarted) must not crash the process: the pool
   // drops it and the next query opens a new one.
   pool.on('error', (error) => logger.warn(`idle database connection lost: ${error.message}`));
+  // A client checked out when Postgres goes (inside a transaction, between two queries) emits its
+  // error with nobody listening, which would kill the process: its next query fails instead, the
+  // transaction rolls back, and the pool replaces it. Found by the soak's Postgres restart.
+  pool.on('connect', (client) =>
+    client.on('error', (error) => logger.warn(`database connection lost in use: ${error.message}`)),
+  );
   try {
     await pool.query('SELECT 1');
   } catch (error) {
