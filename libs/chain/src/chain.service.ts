@@ -228,7 +228,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     return this.headPath().map((c) => ({ block: c.block, certificate: c.certificate }));
   }
 
-  submitTransaction(tx: Transaction, fromPeer = false): Promise<TransactionReceipt> {
+  async submitTransaction(tx: Transaction, fromPeer = false): Promise<TransactionReceipt> {
+    await this.mempool.precheck(tx);
     return this.serial(async () => {
       const receipt = await this.mempool.admit(tx, this.headPath());
       if (!receipt.duplicate && !fromPeer) {

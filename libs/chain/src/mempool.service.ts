@@ -8,6 +8,7 @@ import { CLOCK, type Clock } from '@app/kernel';
 import { type BlockEntry, Transaction } from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
 import {
+  checkEnvelope,
   decideRegistryTransaction,
   GenesisService,
   BlockRegistryView,
@@ -54,6 +55,17 @@ export class MempoolService {
     private readonly store: EventStore,
     private readonly genesis: GenesisService,
   ) {}
+
+  /**
+   * Checks the transaction's signature ahead of admission, which runs in the chain's queue: the rules
+   * remember the outcome, so admission pays no pairing there, and a stream of transactions (a
+   * receiver's contract results) does not hold blocks up behind it. A refusal is left to admit().
+   */
+  async precheck(tx: Transaction): Promise<void> {
+    await checkEnvelope(tx, new BlockRegistryView(this.pool), this.context(this.clock.now().getTime())).catch(
+      () => undefined,
+    );
+  }
 
   /** Admits a signed transaction; `headPath` are the candidate blocks from the final tip to the head. */
   async admit(tx: Transaction, headPath: readonly Candidate[]): Promise<TransactionReceipt> {
