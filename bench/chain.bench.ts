@@ -29,8 +29,14 @@ import {
   startService,
 } from '@app/devnet';
 import { slotStart, type Timing } from '@app/ledger';
-import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
+import { FleetSimulator } from '@app/meter-sdk';
 
+import {
+  CONSORTIUM_ORGANISATIONS,
+  CONSORTIUM_RECEIVER_OWNERS,
+  CONSORTIUM_RECEIVERS,
+  fleetSpecs,
+} from './lib/consortium';
 import { machineLine, median, parseFlags, percentile, printSummary, printTable } from './lib/harness';
 
 const flags = parseFlags(process.argv.slice(2), 300);
@@ -45,31 +51,7 @@ const PASSPHRASE = 'bench-chain-passphrase';
 const PG = process.env.BENCH_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NODES = ['node-1', 'node-2', 'node-3'];
-const RECEIVERS = {
-  controlCenter: 'cc-analytics',
-  gridOperator: 'operator-billing',
-  equipmentSupplier: 'supplier-maintenance',
-};
-const ORGS = [
-  {
-    id: 'control-center',
-    name: 'CC',
-    roles: ['control-center', 'meter-registrar', 'receiver'] as const,
-    stake: 100,
-  },
-  {
-    id: 'grid-operator',
-    name: 'Operator',
-    roles: ['grid-operator', 'meter-registrar', 'receiver', 'delegate-operator'] as const,
-    stake: 60,
-  },
-  {
-    id: 'equipment-supplier',
-    name: 'Supplier',
-    roles: ['equipment-supplier', 'receiver'] as const,
-    stake: 20,
-  },
-];
+const RECEIVERS = CONSORTIUM_RECEIVERS;
 
 function databaseUrl(phase: string, node: string): string {
   const url = new URL(PG);
@@ -103,8 +85,8 @@ async function startNetwork(phase: string, delegates: number): Promise<Network> 
   const ids = Array.from({ length: delegates }, (_, i) => `delegate-${String(i + 1).padStart(3, '0')}`);
   const consortium = await createConsortium({
     chainId: `cbsg-bench-chain-${phase}`,
-    organisations: ORGS.map((o) => ({ ...o, roles: [...o.roles] })),
-    delegates: ids.map((id, i) => ({ id, organisation: ORGS[i % 2]!.id })),
+    organisations: CONSORTIUM_ORGANISATIONS,
+    delegates: ids.map((id, i) => ({ id, organisation: CONSORTIUM_ORGANISATIONS[i % 2]!.id })),
     nodes: NODES.map((id) => ({ id, organisation: 'control-center' })),
     producers: delegates,
     slotMs: SLOT_MS,
@@ -180,25 +162,11 @@ async function stopNetwork(net: Network): Promise<void> {
 /** Receivers and meters, then the reports of `seconds` at RATE, signcrypted before the clock starts. */
 async function prepareLoad(net: Network, seconds: number): Promise<string[][]> {
   const { ctx } = net;
-  await enrolStandardReceivers(ctx, RECEIVERS, {
-    controlCenter: 'control-center',
-    gridOperator: 'grid-operator',
-    equipmentSupplier: 'equipment-supplier',
-  });
+  await enrolStandardReceivers(ctx, RECEIVERS, CONSORTIUM_RECEIVER_OWNERS);
   const simulator = new FleetSimulator({ seed: 400, meters: METERS });
-  const policies = standardPolicies(RECEIVERS);
-  const fleet = await enrolMeters(
-    ctx,
-    simulator.meters.map((m, i) => ({
-      meterId: m.meterId,
-      registrar: 'grid-operator',
-      dimensions: STANDARD_DIMENSIONS,
-      policy: policies[i % policies.length]!,
-      epoch: { maxReports: 96, maxAgeMs: 24 * 3_600_000 },
-      owner: { name: `owner ${i}`, notifyUrl: 'https://phones.example/owner' },
-    })),
-    { concurrency: 16 },
-  );
+  const fleet = await enrolMeters(ctx, fleetSpecs(simulator, 'https://phones.example/owner'), {
+    concurrency: 16,
+  });
   // Each node must know every meter before it takes their reports.
   for (const url of net.urls) {
     await waitUntil(async () => (await fetch(`${url}/meters/${fleet.at(-1)!.spec.meterId}`)).ok, 120_000);

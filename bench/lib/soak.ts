@@ -37,43 +37,30 @@ import {
   startService,
 } from '@app/devnet';
 import { slotAt, slotStart, type Timing } from '@app/ledger';
-import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
+import { FleetSimulator } from '@app/meter-sdk';
 import { repoRoot } from '@app/persistence';
 import { ThrowawayPostgres, ThrowawayRedis } from '@app/testing';
 
+import {
+  CONSORTIUM_ORGANISATIONS,
+  CONSORTIUM_RECEIVER_OWNERS,
+  CONSORTIUM_RECEIVERS,
+  fleetSpecs,
+} from './consortium';
 import { printTable } from './harness';
 
 export const NODES = ['node-1', 'node-2', 'node-3'] as const;
-export const RECEIVERS = {
-  controlCenter: 'cc-analytics',
-  gridOperator: 'operator-billing',
-  equipmentSupplier: 'supplier-maintenance',
-};
-const RECEIVER_OWNERS: Record<string, 'control-center' | 'grid-operator' | 'equipment-supplier'> = {
-  [RECEIVERS.controlCenter]: 'control-center',
-  [RECEIVERS.gridOperator]: 'grid-operator',
-  [RECEIVERS.equipmentSupplier]: 'equipment-supplier',
-};
-const ORGS = [
-  {
-    id: 'control-center',
-    name: 'CC',
-    roles: ['control-center', 'meter-registrar', 'receiver'] as const,
-    stake: 100,
-  },
-  {
-    id: 'grid-operator',
-    name: 'Operator',
-    roles: ['grid-operator', 'meter-registrar', 'receiver', 'delegate-operator'] as const,
-    stake: 60,
-  },
-  {
-    id: 'equipment-supplier',
-    name: 'Supplier',
-    roles: ['equipment-supplier', 'receiver'] as const,
-    stake: 20,
-  },
-];
+export const RECEIVERS = CONSORTIUM_RECEIVERS;
+/** Who registers (and runs) each receiver, by receiver id. */
+const RECEIVER_OWNERS: Record<
+  string,
+  (typeof CONSORTIUM_RECEIVER_OWNERS)[keyof typeof CONSORTIUM_RECEIVER_OWNERS]
+> = Object.fromEntries(
+  (Object.keys(CONSORTIUM_RECEIVERS) as Array<keyof typeof CONSORTIUM_RECEIVERS>).map((role) => [
+    CONSORTIUM_RECEIVERS[role],
+    CONSORTIUM_RECEIVER_OWNERS[role],
+  ]),
+);
 const PASSPHRASE = 'soak-passphrase';
 const BATCH = 50;
 const TICK_MS = 250;
@@ -474,8 +461,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     );
     const consortium = await createConsortium({
       chainId: 'cbsg-soak',
-      organisations: ORGS.map((o) => ({ ...o, roles: [...o.roles] })),
-      delegates: delegateIds.map((id, i) => ({ id, organisation: ORGS[i % 2]!.id })),
+      organisations: CONSORTIUM_ORGANISATIONS,
+      delegates: delegateIds.map((id, i) => ({ id, organisation: CONSORTIUM_ORGANISATIONS[i % 2]!.id })),
       nodes: NODES.map((id) => ({ id, organisation: 'control-center' })),
       producers: options.delegates,
       slotMs: options.slotMs,
@@ -615,18 +602,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     // The fleet, then its reports, signcrypted before the clock starts.
     const simulator = new FleetSimulator({ seed: 800, meters: options.meters });
-    const policies = standardPolicies(RECEIVERS);
     const enrolStarted = Date.now();
     const fleet = await enrolMeters(
       ctx,
-      simulator.meters.map((m, i) => ({
-        meterId: m.meterId,
-        registrar: 'grid-operator',
-        dimensions: STANDARD_DIMENSIONS,
-        policy: policies[i % policies.length]!,
-        epoch: { maxReports: 96, maxAgeMs: 24 * 3_600_000 },
-        owner: { name: `owner ${i}`, notifyUrl: `http://127.0.0.1:${options.ports.phones}/notify` },
-      })),
+      fleetSpecs(simulator, `http://127.0.0.1:${options.ports.phones}/notify`),
       { concurrency: 16 },
     );
     for (const url of urls) {
