@@ -311,15 +311,19 @@ describe('the admin console in a headless Chromium', () => {
         timestamp: Date.now(),
         body: {
           receiverId: OPERATOR_RECEIVER,
-          contractId: contract.contract.id,
-          contractVersion: contract.contract.version,
-          meterId,
-          trigger,
-          input,
-          resultHash: evaluation.resultHash,
-          actions: evaluation.result.functions.flatMap((f) =>
-            f.actions.map((a) => ({ id: a.actionId, type: a.type, message: a.message })),
-          ),
+          results: [
+            {
+              contractId: contract.contract.id,
+              contractVersion: contract.contract.version,
+              meterId,
+              trigger,
+              input,
+              resultHash: evaluation.resultHash,
+              actions: evaluation.result.functions.flatMap((f) =>
+                f.actions.map((a) => ({ id: a.actionId, type: a.type, message: a.message })),
+              ),
+            },
+          ],
         },
       },
       consortium.organisationKeys.get(ORGS.operator)!,

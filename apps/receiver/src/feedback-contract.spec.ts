@@ -31,8 +31,7 @@ describe('deliveredActions', () => {
     const evaluation = evaluate({ arrears: 450 });
     const actions = deliveredActions(evaluation).map(chainAction);
     expect(actions.every((a) => Object.keys(a).sort().join() === 'id,message,type')).toBe(true);
-    const body = {
-      receiverId: 'operator-billing',
+    const result = {
       contractId: contract.contract.id,
       contractVersion: contract.contract.version,
       meterId: 'meter-00001',
@@ -41,10 +40,38 @@ describe('deliveredActions', () => {
       resultHash: evaluation.resultHash,
       actions,
     };
-    expect(contractResultBody.safeParse(body).success).toBe(true);
+    const body = (results: unknown[]) => ({ receiverId: 'operator-billing', results });
+    expect(contractResultBody.safeParse(body([result])).success).toBe(true);
     // With the parameters the registry refuses the body: they stay off the chain.
-    expect(contractResultBody.safeParse({ ...body, actions: deliveredActions(evaluation) }).success).toBe(
-      false,
-    );
+    expect(
+      contractResultBody.safeParse(body([{ ...result, actions: deliveredActions(evaluation) }])).success,
+    ).toBe(false);
+  });
+
+  it('given a batch of results, should take several meters but refuse an empty batch and the same result twice', () => {
+    const result = (meterId: string, trigger: string) => {
+      const evaluation = contract.evaluate(
+        meterId,
+        { ...DEFAULT_ACCOUNT, tampered: false, meter_value: 1 },
+        trigger,
+      );
+      return {
+        contractId: contract.contract.id,
+        contractVersion: contract.contract.version,
+        meterId,
+        trigger,
+        input: { ...DEFAULT_ACCOUNT, tampered: false, meter_value: 1 },
+        resultHash: evaluation.resultHash,
+        actions: deliveredActions(evaluation).map(chainAction),
+      };
+    };
+    const other = `report:${'cd'.repeat(32)}`;
+    const parse = (results: unknown[]) =>
+      contractResultBody.safeParse({ receiverId: 'operator-billing', results });
+    expect(parse([result('meter-00001', trigger), result('meter-00002', other)]).success).toBe(true);
+    expect(parse([]).success).toBe(false);
+    const twice = parse([result('meter-00001', trigger), result('meter-00001', trigger)]);
+    expect(twice.success).toBe(false);
+    expect(twice.error?.issues[0]?.message).toMatch(/twice/);
   });
 });

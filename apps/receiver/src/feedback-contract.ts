@@ -17,9 +17,10 @@ import {
 } from '@app/contracts';
 import { blsSign, type SecretScalar, toHex } from '@app/crypto';
 import { OutboxRelay, ProcessedJobs } from '@app/event-store';
-import { OWNER_SENDER_PREFIX, Transaction } from '@app/ledger';
+import { OWNER_SENDER_PREFIX } from '@app/ledger';
 
 import type { BlockReadings } from './chain-follower';
+import { ContractResultPublisher, OWNER_RESULT_SEPARATOR } from './contract-result-publisher';
 import { NodeMeters } from './node-meters';
 
 /** BullMQ job ids may not hold ':': a job's logical key, hashed. */
@@ -36,9 +37,6 @@ export const METER_COMMAND_TYPES: ReadonlySet<string> = new Set([
   'device-on',
   'device-off',
 ]);
-
-/** A local result key for an owner's contract: `<trigger>#<contract id>` (the chain carries both apart). */
-const OWNER_RESULT_SEPARATOR = '#';
 
 /** Domain of a meter's signature on its command requests: "<verb>:<meter>[:<command>]:<timestamp>". */
 export const METER_COMMANDS_TAG = 'CBSG-METER-COMMANDS-V1';
@@ -138,7 +136,7 @@ interface NotificationJob {
  * the follower writes one evaluation job per share into the outbox, in the block's transaction; a
  * BullMQ worker evaluates it with the operator's account data (once per job: ProcessedJobs) and
  * writes the result, a publication job and one notification job per action; the publication worker
- * signs the result as a contract.result transaction and submits it to the node; the notification
+ * puts the result on the chain, batched with the others pending (ContractResultPublisher); the notification
  * worker posts each action, signed, to the meter owner's endpoint, with retries and back-off, keyed by
  * the action id so that the owner sees each action once. Jobs that run out of attempts stay in
  * BullMQ's failed set: the dead-letter queue.
@@ -154,6 +152,7 @@ export class FeedbackContractRunner {
   private readonly queues = new Map<string, Queue>();
   private readonly workers: Worker[] = [];
   private relay: OutboxRelay | undefined;
+  private readonly publisher: ContractResultPublisher;
   private connection: Redis | undefined;
 
   constructor(
@@ -185,6 +184,7 @@ export class FeedbackContractRunner {
     );
     this.contract = this.builtin;
     this.processed = new ProcessedJobs(db);
+    this.publisher = new ContractResultPublisher(db, options);
   }
 
   /** In the follower's block transaction: one evaluation per share opened or found tampered. */
@@ -443,61 +443,7 @@ export class FeedbackContractRunner {
   }
 
   private async publish(job: Job<{ trigger: string }>): Promise<void> {
-    const { rows } = await this.db.query<{
-      meter_id: string;
-      contract_id: string;
-      contract_version: number;
-      input: Record<string, number | string | boolean>;
-      result_hash: string;
-      actions: Array<{ id: string; type: string; message: string }>;
-      tx_hash: Buffer | null;
-      created_at: Date;
-    }>(
-      `SELECT meter_id, contract_id, contract_version, input, result_hash, actions, tx_hash, created_at
-       FROM contract_results WHERE receiver_id = $1 AND trigger = $2`,
-      [this.options.receiverId, job.data.trigger],
-    );
-    const row = rows[0];
-    if (!row || row.tx_hash) {
-      return;
-    }
-    // The result's own time as the transaction's: a retry signs the very same transaction.
-    const tx = Transaction.sign(
-      {
-        chainId: this.options.chainId,
-        kind: 'contract.result',
-        sender: this.options.organisationId,
-        timestamp: row.created_at.getTime(),
-        body: {
-          receiverId: this.options.receiverId,
-          contractId: row.contract_id,
-          contractVersion: row.contract_version,
-          meterId: row.meter_id,
-          // The chain's trigger is the report; an owner's result is told apart by its contract id.
-          trigger: job.data.trigger.split(OWNER_RESULT_SEPARATOR)[0],
-          input: row.input,
-          resultHash: row.result_hash,
-          actions: row.actions,
-        },
-      },
-      this.options.organisationKey,
-    );
-    const response = await fetch(`${this.options.nodeUrl}/transactions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(tx.toJSON()),
-      signal: AbortSignal.timeout(15_000),
-    });
-    if (!response.ok) {
-      throw new Error(
-        `the node refused contract.result for ${row.meter_id}: ${response.status} ${await response.text()}`,
-      );
-    }
-    await this.db.query('UPDATE contract_results SET tx_hash = $3 WHERE receiver_id = $1 AND trigger = $2', [
-      this.options.receiverId,
-      job.data.trigger,
-      Buffer.from(tx.hash),
-    ]);
+    await this.publisher.publish(job.data.trigger);
   }
 
   private async notify(job: Job<NotificationJob>): Promise<void> {

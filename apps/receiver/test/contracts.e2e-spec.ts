@@ -15,6 +15,7 @@ import { CONSORTIUM_FILES } from '@app/control-center';
 import { BlsPublicKey, blsGenerateKey, blsSign, blsVerify, toHex, writeKeystoreFile } from '@app/crypto';
 import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
 import { Transaction } from '@app/ledger';
+import type { ContractResultBody, ContractResultEntry } from '@app/registry';
 import { FleetSimulator, STANDARD_DIMENSIONS } from '@app/meter-sdk';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
@@ -25,9 +26,29 @@ import {
   TEST_SCRYPT,
 } from '../../../test/support/consortium-harness';
 import { createReceiverApp } from '../src/bootstrap';
-import { METER_COMMANDS_TAG, NOTIFY_SIGNATURE_TAG } from '../src/feedback-contract';
+import { ContractResultPublisher } from '../src/contract-result-publisher';
+import {
+  chainAction,
+  DEFAULT_ACCOUNT,
+  deliveredActions,
+  METER_COMMANDS_TAG,
+  NOTIFY_SIGNATURE_TAG,
+} from '../src/feedback-contract';
 
 const OPERATOR = 'operator-billing';
+
+/** The contract results on the node's final chain, each with the transaction that carries it. */
+async function chainResults(pool: {
+  query: TestDatabase['pool']['query'];
+}): Promise<Array<{ tx: Transaction; result: ContractResultEntry }>> {
+  const { rows } = await pool.query<{ bytes: Buffer }>(
+    `SELECT bytes FROM block_transactions WHERE kind = 'contract.result' ORDER BY height, position`,
+  );
+  return rows.flatMap((r) => {
+    const tx = Transaction.decode(r.bytes);
+    return (tx.body as ContractResultBody).results.map((result) => ({ tx, result }));
+  });
+}
 
 interface Delivery {
   key: string;
@@ -195,33 +216,26 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
       instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner: ORGANISATIONS.gridOperator }),
     );
     const deadline = Date.now() + 60_000;
-    let onChain: Transaction[] = [];
+    let onChain: Array<{ tx: Transaction; result: ContractResultEntry }> = [];
     while (onChain.length < reports.length && Date.now() < deadline) {
-      const { rows } = await harness.db.pool.query<{ bytes: Buffer }>(
-        `SELECT bytes FROM block_transactions WHERE kind = 'contract.result'`,
-      );
-      onChain = rows.map((r) => Transaction.decode(r.bytes));
+      onChain = await chainResults(harness.db.pool);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     expect(onChain).toHaveLength(reports.length);
-    for (const tx of onChain) {
-      const body = tx.body as {
-        meterId: string;
-        trigger: string;
-        input: Record<string, unknown>;
-        resultHash: string;
-        actions: Array<{ type: string }>;
-      };
+    // Published in batches: fewer transactions than results, never a result twice.
+    expect(new Set(onChain.map((r) => r.tx.hashHex)).size).toBeLessThanOrEqual(reports.length);
+    expect(new Set(onChain.map((r) => r.result.trigger)).size).toBe(reports.length);
+    for (const { tx, result } of onChain) {
       expect(tx.sender).toBe(ORGANISATIONS.gridOperator);
-      expect(contract.evaluate(body.meterId, body.input, body.trigger).resultHash).toBe(body.resultHash);
-      const types = body.actions.map((a) => a.type);
-      expect(types).toContain(body.meterId === arrears ? 'forced-trip' : 'report-price');
+      expect(contract.evaluate(result.meterId, result.input, result.trigger).resultHash).toBe(
+        result.resultHash,
+      );
+      const types = result.actions.map((a) => a.type);
+      expect(types).toContain(result.meterId === arrears ? 'forced-trip' : 'report-price');
     }
 
     // Each action reached the owner's endpoint: once accepted (after one refused attempt), signed.
-    const actions = onChain.flatMap((tx) =>
-      (tx.body as { actions: Array<{ id: string }> }).actions.map((a) => a.id),
-    );
+    const actions = onChain.flatMap(({ result }) => result.actions.map((a) => a.id));
     const until = Date.now() + 30_000;
     while (deliveries.filter((d) => d.status === 200).length < actions.length && Date.now() < until) {
       await new Promise((resolve) => setTimeout(resolve, 250));
@@ -234,8 +248,19 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
     ).toBeDefined();
 
     // Only the receiver's own organisation may publish its results.
-    const forged = await harness.submit(ORGANISATIONS.controlCenter, 'contract.result', onChain[0]!.body);
+    const forged = await harness.submit(ORGANISATIONS.controlCenter, 'contract.result', onChain[0]!.tx.body);
     expect(forged).toMatchObject({ status: 403, body: { code: 'TX.NOT_ALLOWED' } });
+    // A batch is taken whole or not at all: one result for a meter nobody registered refuses it.
+    const stray = {
+      ...onChain[0]!.result,
+      meterId: 'meter-nobody',
+      trigger: `report:${'0'.repeat(64)}`,
+    };
+    const mixed = await harness.submit(ORGANISATIONS.gridOperator, 'contract.result', {
+      receiverId: OPERATOR,
+      results: [{ ...onChain[0]!.result, trigger: `report:${'1'.repeat(64)}` }, stray],
+    });
+    expect(mixed).toMatchObject({ status: 404, body: { code: 'REGISTRY.UNKNOWN' } });
 
     const queues = (await (
       await harness.fetchAs(ORGANISATIONS.gridOperator, `${operatorUrl}/queues`)
@@ -372,31 +397,21 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
     expect((await harness.post('/reports', report.toJSON())).status).toBe(201);
 
     const deadline = Date.now() + 60_000;
-    let results: Transaction[] = [];
+    let results: Array<{ tx: Transaction; result: ContractResultEntry }> = [];
     while (results.length < 2 && Date.now() < deadline) {
-      const { rows } = await harness.db.pool.query<{ bytes: Buffer }>(
-        `SELECT bytes FROM block_transactions WHERE kind = 'contract.result'`,
+      results = (await chainResults(harness.db.pool)).filter(
+        (r) => r.result.trigger === `report:${report.idHex}`,
       );
-      results = rows
-        .map((r) => Transaction.decode(r.bytes))
-        .filter((tx) => (tx.body as { trigger: string }).trigger === `report:${report.idHex}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     // Two results for the report: the operator's Algorithm 1 and the owner's device contract,
     // both signed by the operator that ran them; the owner's re-runs to the same hash.
-    expect(results.map((tx) => (tx.body as { contractId: string }).contractId).sort()).toEqual(
+    expect(results.map((r) => r.result.contractId).sort()).toEqual(
       ['grid-operator/feedback', `${owner}/water-heater`].sort(),
     );
-    const own = results.find(
-      (tx) => (tx.body as { contractId: string }).contractId !== 'grid-operator/feedback',
-    )!;
-    expect(own.sender).toBe(ORGANISATIONS.gridOperator);
-    const body = own.body as {
-      input: Record<string, unknown>;
-      trigger: string;
-      resultHash: string;
-      actions: Array<{ id: string; type: string }>;
-    };
+    const own = results.find((r) => r.result.contractId !== 'grid-operator/feedback')!;
+    expect(own.tx.sender).toBe(ORGANISATIONS.gridOperator);
+    const body = own.result;
     expect(body.actions.map((a) => a.type)).toEqual(['device-on']);
     expect(compileContract(heater([id])).evaluate(id, body.input, body.trigger).resultHash).toBe(
       body.resultHash,
@@ -476,15 +491,94 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
         }
       | undefined;
     while (!body && Date.now() < deadline) {
-      const { rows } = await harness.db.pool.query<{ bytes: Buffer }>(
-        `SELECT bytes FROM block_transactions WHERE kind = 'contract.result'`,
-      );
-      body = rows
-        .map((r) => Transaction.decode(r.bytes).body as NonNullable<typeof body>)
+      body = (await chainResults(harness.db.pool))
+        .map((r) => r.result)
         .find((b) => b.trigger === `report:${report.idHex}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     expect(body).toMatchObject({ contractVersion: 2 });
     expect(compiled.evaluate(body!.meterId, body!.input, body!.trigger).resultHash).toBe(body!.resultHash);
+  });
+
+  it('given a batch that waited out the window before a node took it, signs it again fresh, and its result reaches the chain once', async () => {
+    const meterId = meters[2]!.spec.meterId;
+    const trigger = `report:${'5a'.repeat(32)}`;
+    const contract = compileContract(
+      instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner: ORGANISATIONS.gridOperator }),
+    );
+    const input = { ...DEFAULT_ACCOUNT, tampered: false, meter_value: 0.7 };
+    const evaluation = contract.evaluate(meterId, input, trigger);
+    const result: ContractResultEntry = {
+      contractId: contract.contract.id,
+      contractVersion: contract.contract.version,
+      meterId,
+      trigger,
+      input,
+      resultHash: evaluation.resultHash,
+      actions: deliveredActions(evaluation).map(chainAction),
+    };
+    // As a receiver leaves a batch it could not send (its node down for longer than the window).
+    const stale = Transaction.sign(
+      {
+        chainId: harness.chainId,
+        kind: 'contract.result',
+        sender: ORGANISATIONS.gridOperator,
+        timestamp: Date.now() - 2 * 3_600_000,
+        body: { receiverId: OPERATOR, results: [result] },
+      },
+      harness.organisationKey(ORGANISATIONS.gridOperator),
+    );
+    await db.pool.query(
+      `INSERT INTO contract_results (receiver_id, trigger, meter_id, contract_id, contract_version, input, result_hash, actions, tx_hash, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())`,
+      [
+        OPERATOR,
+        trigger,
+        meterId,
+        result.contractId,
+        result.contractVersion,
+        JSON.stringify(input),
+        result.resultHash,
+        JSON.stringify(result.actions),
+        Buffer.from(stale.hash),
+      ],
+    );
+    await db.pool.query(
+      `INSERT INTO contract_result_batches (receiver_id, tx_hash, tx, results, created_at) VALUES ($1, $2, $3, 1, now())`,
+      [OPERATOR, Buffer.from(stale.hash), Buffer.from(stale.encode())],
+    );
+
+    const publisher = new ContractResultPublisher(db.pool, {
+      receiverId: OPERATOR,
+      organisationId: ORGANISATIONS.gridOperator,
+      organisationKey: harness.organisationKey(ORGANISATIONS.gridOperator),
+      chainId: harness.chainId,
+      nodeUrl: harness.nodeUrl,
+    });
+    await publisher.publish(trigger);
+
+    const { rows: batches } = await db.pool.query<{ tx_hash: Buffer; accepted: boolean }>(
+      `SELECT b.tx_hash, b.accepted_at IS NOT NULL AS accepted FROM contract_result_batches b
+       JOIN contract_results r ON r.receiver_id = b.receiver_id AND r.tx_hash = b.tx_hash
+       WHERE r.receiver_id = $1 AND r.trigger = $2`,
+      [OPERATOR, trigger],
+    );
+    expect(batches).toHaveLength(1);
+    expect(batches[0]!.accepted).toBe(true);
+    expect(toHex(batches[0]!.tx_hash)).not.toBe(stale.hashHex);
+    const { rows: left } = await db.pool.query('SELECT 1 FROM contract_result_batches WHERE tx_hash = $1', [
+      Buffer.from(stale.hash),
+    ]);
+    expect(left).toHaveLength(0);
+
+    const deadline = Date.now() + 60_000;
+    let found: Array<{ tx: Transaction; result: ContractResultEntry }> = [];
+    while (found.length === 0 && Date.now() < deadline) {
+      found = (await chainResults(harness.db.pool)).filter((r) => r.result.trigger === trigger);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(found).toHaveLength(1);
+    expect(found[0]!.tx.hashHex).toBe(toHex(batches[0]!.tx_hash));
+    expect(found[0]!.result).toEqual(result);
   });
 });

@@ -68,18 +68,20 @@ export function alarmsOf(entry: BlockEntry, height: bigint | string, position: n
   // The chain only holds bodies the registry's rules accepted (libs/registry transaction-bodies).
   if (tx.kind === 'contract.result') {
     const body = tx.body as ContractResultBody;
-    return body.actions
-      .filter((action) => !ROUTINE_ACTIONS.has(action.type))
-      .map((action) => ({
-        ...common,
-        source: 'contract.result' as const,
-        type: action.type,
-        severity: ACTION_SEVERITY[action.type] ?? 'warning',
-        receiverId: body.receiverId,
-        meterId: body.meterId,
-        message: action.message,
-        subjects: [],
-      }));
+    return body.results.flatMap((result) =>
+      result.actions
+        .filter((action) => !ROUTINE_ACTIONS.has(action.type))
+        .map((action) => ({
+          ...common,
+          source: 'contract.result' as const,
+          type: action.type,
+          severity: ACTION_SEVERITY[action.type] ?? 'warning',
+          receiverId: body.receiverId,
+          meterId: result.meterId,
+          message: action.message,
+          subjects: [],
+        })),
+    );
   }
   if (tx.kind === 'receiver.publication') {
     const body = tx.body as ReceiverPublicationBody;

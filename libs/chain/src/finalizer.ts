@@ -119,21 +119,22 @@ export class Finalizer {
       const versions = new Map<string, number>();
       for (const [i, change] of candidate.changes.entries()) {
         const tx: Transaction = transactions[i]!;
-        const { streamId, event } = await applyRegistryChange(sql, change, tx, at);
-        let version = versions.get(streamId);
-        if (version === undefined) {
-          const { rows } = await sql.query<{ version: number | null }>(
-            'SELECT MAX(stream_version) AS version FROM events WHERE stream_id = $1',
-            [streamId],
-          );
-          version = rows[0]?.version ?? 0;
+        for (const { streamId, event } of await applyRegistryChange(sql, change, tx, at)) {
+          let version = versions.get(streamId);
+          if (version === undefined) {
+            const { rows } = await sql.query<{ version: number | null }>(
+              'SELECT MAX(stream_version) AS version FROM events WHERE stream_id = $1',
+              [streamId],
+            );
+            version = rows[0]?.version ?? 0;
+          }
+          uow.append({
+            streamId,
+            expectedVersion: version,
+            events: [{ ...event, metadata: { actor: tx.sender, causationId: tx.hashHex } }],
+          });
+          versions.set(streamId, version + 1);
         }
-        uow.append({
-          streamId,
-          expectedVersion: version,
-          events: [{ ...event, metadata: { actor: tx.sender, causationId: tx.hashHex } }],
-        });
-        versions.set(streamId, version + 1);
       }
       await this.mempool.removeIncluded(sql, block.entries);
       await sql.query('DELETE FROM candidate_blocks WHERE hash = $1', [Buffer.from(block.hash)]);

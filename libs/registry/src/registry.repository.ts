@@ -184,16 +184,48 @@ export class BlockRegistryView implements RegistryView {
   }
 }
 
+/** A journal event and the stream it belongs to. */
+export interface StreamEvent {
+  streamId: string;
+  event: NewEvent;
+}
+
 /**
- * Writes a decided change to the state tables and returns the journal event that records it, with
- * the stream it belongs to. Runs inside the transaction that appends that event.
+ * Writes a decided change to the state tables and returns the journal events that record it, each
+ * with the stream it belongs to. Runs inside the transaction that appends those events.
  */
 export async function applyRegistryChange(
   sql: SqlExecutor,
   change: RegistryChange,
   tx: Transaction,
   at: Date,
-): Promise<{ streamId: string; event: NewEvent }> {
+): Promise<StreamEvent[]> {
+  if (change.type === 'contract-result') {
+    // Nothing in the registry changes: the chain and each meter's journal stream record them.
+    const { receiverId, results } = change.result;
+    return results.map((result) => ({
+      streamId: streamOf.meter(result.meterId),
+      event: ContractResultRecordedEvent.create({
+        organisation: change.organisation,
+        receiverId,
+        contractId: result.contractId,
+        contractVersion: result.contractVersion,
+        trigger: result.trigger,
+        resultHash: result.resultHash,
+        actions: result.actions.map((a) => ({ id: a.id, type: a.type })),
+        tx: tx.hashHex,
+      }),
+    }));
+  }
+  return [await applyStateChange(sql, change, tx, at)];
+}
+
+async function applyStateChange(
+  sql: SqlExecutor,
+  change: Exclude<RegistryChange, { type: 'contract-result' }>,
+  tx: Transaction,
+  at: Date,
+): Promise<StreamEvent> {
   const txHash = Buffer.from(tx.hash);
   const hex = tx.hashHex;
   switch (change.type) {
@@ -322,21 +354,6 @@ export async function applyRegistryChange(
         event: BallotCastEvent.create({
           organisation: change.organisation,
           approves: change.approves,
-          tx: hex,
-        }),
-      };
-    case 'contract-result':
-      // Nothing in the registry changes: the chain and the meter's journal stream record it.
-      return {
-        streamId: streamOf.meter(change.result.meterId),
-        event: ContractResultRecordedEvent.create({
-          organisation: change.organisation,
-          receiverId: change.result.receiverId,
-          contractId: change.result.contractId,
-          contractVersion: change.result.contractVersion,
-          trigger: change.result.trigger,
-          resultHash: change.result.resultHash,
-          actions: change.result.actions.map((a) => ({ id: a.id, type: a.type })),
           tx: hex,
         }),
       };

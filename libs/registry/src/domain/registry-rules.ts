@@ -339,8 +339,10 @@ export async function decideRegistryTransaction(
     case 'contract.result': {
       const result = REGISTRY_BODIES[kind].parse(body);
       await ownActiveReceiver(view, sender.id, kind, result.receiverId);
-      if (!(await view.meter(result.meterId))) {
-        throw RegistryErrors.unknown('meter', result.meterId);
+      for (const entry of result.results) {
+        if (!(await view.meter(entry.meterId))) {
+          throw RegistryErrors.unknown('meter', entry.meterId);
+        }
       }
       return { type: 'contract-result', organisation: sender.id, result };
     }

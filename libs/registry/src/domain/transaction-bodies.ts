@@ -96,17 +96,16 @@ export const voteBody = z
   .refine((b) => new Set(b.approves).size === b.approves.length, { error: 'a delegate is approved twice' });
 
 /**
- * A contract's result for one meter, published by the receiver organisation that ran it: enough for
- * anyone to re-run the contract on the same input and compare (paper V; issue 6).
+ * One contract's result for one meter: enough for anyone to re-run the contract on the same input and
+ * compare (paper V; issue 6).
  */
-export const contractResultBody = z
+export const contractResultEntry = z
   .object({
-    receiverId: identifier,
     // Contract ids may hold '/' (grid-operator/feedback), as @app/contracts names them.
     contractId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'must be a contract id'),
     contractVersion: z.number().int().min(1).max(1_000_000),
     meterId: identifier,
-    /** What triggered it (report:<id hex>), unique per contract and meter. */
+    /** What triggered it (report:<id hex>), unique per contract. */
     trigger: z.string().regex(/^[a-z]+:[0-9a-f]{64}$/, 'must be <kind>:<64 lower-case hex characters>'),
     /** The evaluation's input, exactly as evaluated. */
     input: z.record(z.string().max(64), z.union([z.number(), z.string().max(200), z.boolean()])),
@@ -124,6 +123,25 @@ export const contractResultBody = z
       .max(16),
   })
   .strict();
+
+/** Results in one contract.result transaction at most (the body's byte limit usually binds first). */
+export const MAX_CONTRACT_RESULTS_PER_TX = 256;
+
+/**
+ * Contract results published by the receiver organisation that ran them, as many as fit in one
+ * transaction: a result per report, each its own signed transaction, cost the consortium a signature
+ * check per result on every node, more than the report itself.
+ */
+export const contractResultBody = z
+  .object({
+    receiverId: identifier,
+    results: z.array(contractResultEntry).min(1).max(MAX_CONTRACT_RESULTS_PER_TX),
+  })
+  .strict()
+  .refine(
+    (b) => new Set(b.results.map((r) => `${r.contractId}\u0000${r.trigger}`)).size === b.results.length,
+    { error: 'a contract result is in the body twice (same contract and trigger)' },
+  );
 
 /**
  * A receiver's processed results, published back to the chain (paper III.D-E): what it is about, the
@@ -152,6 +170,7 @@ export const contractDeployBody = z
 export type MeterRegisterBody = z.infer<typeof meterRegisterBody>;
 export type ReceiverPublicationBody = z.infer<typeof receiverPublicationBody>;
 export type ContractResultBody = z.infer<typeof contractResultBody>;
+export type ContractResultEntry = z.infer<typeof contractResultEntry>;
 export type MeterRevokeBody = z.infer<typeof meterRevokeBody>;
 export type ReceiverRegisterBody = z.infer<typeof receiverRegisterBody>;
 export type ReceiverRevokeBody = z.infer<typeof receiverRevokeBody>;

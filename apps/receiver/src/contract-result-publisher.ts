@@ -1,0 +1,266 @@
+import { Logger } from '@nestjs/common';
+import type { Pool } from 'pg';
+
+import type { SecretScalar } from '@app/crypto';
+import { canonicalJson } from '@app/kernel';
+import { MAX_TX_BODY_BYTES, Transaction } from '@app/ledger';
+import { type ContractResultEntry, MAX_CONTRACT_RESULTS_PER_TX } from '@app/registry';
+
+/** A local result key for an owner's contract: `<trigger>#<contract id>` (the chain carries both apart). */
+export const OWNER_RESULT_SEPARATOR = '#';
+
+/** Room left in a body for its receiver id and framing. */
+const BODY_FRAMING_BYTES = 256;
+
+export interface ContractResultPublisherOptions {
+  receiverId: string;
+  organisationId: string;
+  organisationKey: SecretScalar;
+  chainId: string;
+  nodeUrl: string;
+}
+
+interface ResultRow {
+  trigger: string;
+  meter_id: string;
+  contract_id: string;
+  contract_version: number;
+  input: Record<string, number | string | boolean>;
+  result_hash: string;
+  actions: Array<{ id: string; type: string; message: string }>;
+}
+
+/** The node's answer to a transaction it did not take. */
+class NodeRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string | undefined,
+    text: string,
+  ) {
+    super(`the node refused contract.result: ${status} ${text}`);
+  }
+}
+
+/**
+ * Puts a receiver's contract results on the chain, as many per contract.result transaction as fit
+ * (a transaction per result cost every node a signature check per result, more than the report it
+ * answers). A batch is claimed and its signed transaction stored in one database transaction, then
+ * sent; until a node accepts it, every flush sends those same bytes again (the node answers a known
+ * transaction as a duplicate), so a result is never in two transactions. A batch a node finds too old
+ * (TX.STALE: it waited out an outage) is signed again with a fresh timestamp, which is safe: a node
+ * refuses it as stale only if it does not know it. Several processes of one receiver may flush at
+ * once: rows are claimed with SKIP LOCKED.
+ */
+export class ContractResultPublisher {
+  private readonly logger = new Logger(ContractResultPublisher.name);
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Pool,
+    private readonly options: ContractResultPublisherOptions,
+  ) {}
+
+  /**
+   * Resolves once the result under `key` is in a transaction a node accepted; throws if it is not yet
+   * (the caller's job retries with back-off).
+   */
+  async publish(key: string): Promise<void> {
+    // A flush already running may have read the results before this one was written: then a second.
+    for (let round = 0; round < 2; round += 1) {
+      await this.flush();
+      if (await this.accepted(key)) {
+        return;
+      }
+    }
+    throw new Error(`contract result ${key} is not on the node yet`);
+  }
+
+  /** One flush at a time in this process: sends what is pending, then batches and sends the rest. */
+  flush(): Promise<void> {
+    this.flushing ??= this.flushNow().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async accepted(key: string): Promise<boolean> {
+    const { rows } = await this.db.query<{ accepted: boolean }>(
+      `SELECT b.accepted_at IS NOT NULL AS accepted FROM contract_results r
+       LEFT JOIN contract_result_batches b ON b.receiver_id = r.receiver_id AND b.tx_hash = r.tx_hash
+       WHERE r.receiver_id = $1 AND r.trigger = $2`,
+      [this.options.receiverId, key],
+    );
+    // No such row: nothing to publish (a job from before a reset).
+    return rows[0]?.accepted ?? true;
+  }
+
+  private async flushNow(): Promise<void> {
+    const failures: unknown[] = [];
+    const { rows: pending } = await this.db.query<{ tx: Buffer }>(
+      `SELECT tx FROM contract_result_batches WHERE receiver_id = $1 AND accepted_at IS NULL ORDER BY created_at`,
+      [this.options.receiverId],
+    );
+    for (const { tx } of pending) {
+      await this.send(Transaction.decode(tx)).catch((error: unknown) => failures.push(error));
+    }
+    for (;;) {
+      const batch = await this.claim();
+      if (!batch) {
+        break;
+      }
+      await this.send(batch).catch((error: unknown) => failures.push(error));
+    }
+    if (failures.length > 0) {
+      throw failures[0];
+    }
+  }
+
+  /** The oldest results no batch holds, as many as fit, in a signed transaction stored with them. */
+  private async claim(): Promise<Transaction | undefined> {
+    const client = await this.db.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<ResultRow>(
+        `SELECT trigger, meter_id, contract_id, contract_version, input, result_hash, actions
+         FROM contract_results WHERE receiver_id = $1 AND tx_hash IS NULL
+         ORDER BY created_at, trigger LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [this.options.receiverId, MAX_CONTRACT_RESULTS_PER_TX],
+      );
+      const keys: string[] = [];
+      const results: ContractResultEntry[] = [];
+      let bytes = BODY_FRAMING_BYTES;
+      for (const row of rows) {
+        const entry = chainEntry(row);
+        bytes += Buffer.byteLength(canonicalJson(entry)) + 1;
+        if (bytes > MAX_TX_BODY_BYTES) {
+          break;
+        }
+        keys.push(row.trigger);
+        results.push(entry);
+      }
+      if (results.length === 0) {
+        await client.query('ROLLBACK');
+        return undefined;
+      }
+      const tx = this.sign(results, Date.now());
+      await client.query(
+        `INSERT INTO contract_result_batches (receiver_id, tx_hash, tx, results, created_at) VALUES ($1, $2, $3, $4, now())`,
+        [this.options.receiverId, Buffer.from(tx.hash), Buffer.from(tx.encode()), results.length],
+      );
+      await client.query(
+        'UPDATE contract_results SET tx_hash = $3 WHERE receiver_id = $1 AND trigger = ANY($2::text[])',
+        [this.options.receiverId, keys, Buffer.from(tx.hash)],
+      );
+      await client.query('COMMIT');
+      return tx;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  private sign(results: ContractResultEntry[], timestamp: number): Transaction {
+    return Transaction.sign(
+      {
+        chainId: this.options.chainId,
+        kind: 'contract.result',
+        sender: this.options.organisationId,
+        timestamp,
+        body: { receiverId: this.options.receiverId, results },
+      },
+      this.options.organisationKey,
+    );
+  }
+
+  private async send(tx: Transaction): Promise<void> {
+    let sent = tx;
+    try {
+      await this.submit(tx);
+    } catch (error) {
+      if (!(error instanceof NodeRefusal && error.code === 'TX.STALE')) {
+        throw error;
+      }
+      const fresh = await this.resign(tx);
+      if (!fresh) {
+        return; // another process signed it again, and sends it
+      }
+      this.logger.warn(
+        `contract.result ${tx.hashHex} waited too long for the node; signed again as ${fresh.hashHex}`,
+      );
+      await this.submit(fresh);
+      sent = fresh;
+    }
+    await this.db.query(
+      'UPDATE contract_result_batches SET accepted_at = now() WHERE receiver_id = $1 AND tx_hash = $2',
+      [this.options.receiverId, Buffer.from(sent.hash)],
+    );
+  }
+
+  private async submit(tx: Transaction): Promise<void> {
+    const response = await fetch(`${this.options.nodeUrl}/transactions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(tx.toJSON()),
+      signal: AbortSignal.timeout(15_000),
+    });
+    if (!response.ok) {
+      const text = await response.text();
+      let code: string | undefined;
+      try {
+        code = (JSON.parse(text) as { code?: string }).code;
+      } catch {
+        // not the node's JSON error (a proxy's page): no code
+      }
+      throw new NodeRefusal(response.status, code, text);
+    }
+    await response.body?.cancel();
+  }
+
+  /** The same results under a fresh timestamp, in place of the stale transaction. */
+  private async resign(stale: Transaction): Promise<Transaction | undefined> {
+    const { results } = stale.body as { results: ContractResultEntry[] };
+    const fresh = this.sign(results, Date.now());
+    const client = await this.db.connect();
+    try {
+      await client.query('BEGIN');
+      // Taken first, so that of two processes only one replaces it.
+      const { rowCount } = await client.query(
+        'DELETE FROM contract_result_batches WHERE receiver_id = $1 AND tx_hash = $2 AND accepted_at IS NULL',
+        [this.options.receiverId, Buffer.from(stale.hash)],
+      );
+      if (rowCount === 0) {
+        await client.query('ROLLBACK');
+        return undefined;
+      }
+      await client.query(
+        `INSERT INTO contract_result_batches (receiver_id, tx_hash, tx, results, created_at) VALUES ($1, $2, $3, $4, now())`,
+        [this.options.receiverId, Buffer.from(fresh.hash), Buffer.from(fresh.encode()), results.length],
+      );
+      await client.query('UPDATE contract_results SET tx_hash = $3 WHERE receiver_id = $1 AND tx_hash = $2', [
+        this.options.receiverId,
+        Buffer.from(stale.hash),
+        Buffer.from(fresh.hash),
+      ]);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+    return fresh;
+  }
+}
+
+/** A result as the chain records it: the chain's trigger is the report; an owner's result is told apart by its contract id. */
+function chainEntry(row: ResultRow): ContractResultEntry {
+  return {
+    contractId: row.contract_id,
+    contractVersion: row.contract_version,
+    meterId: row.meter_id,
+    trigger: row.trigger.split(OWNER_RESULT_SEPARATOR)[0]!,
+    input: row.input,
+    resultHash: row.result_hash,
+    actions: row.actions,
+  };
+}
