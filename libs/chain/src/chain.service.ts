@@ -116,6 +116,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly finalGauge: Gauge;
   private readonly headGauge: Gauge;
   private readonly finalityDelay: Histogram;
+  private readonly expired: Counter<'kind'>;
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
@@ -151,6 +152,12 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       help: 'Height of the head (final or not)',
       registers: [metrics],
     });
+    this.expired = new Counter({
+      name: 'cbsg_mempool_expired_total',
+      help: 'Accepted reports and transactions that no block took within the accept window',
+      labelNames: ['kind'],
+      registers: [metrics],
+    });
     this.finalityDelay = new Histogram({
       name: 'cbsg_finality_slots',
       help: 'Slots from a block to its finality on this node',
@@ -173,7 +180,10 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       }
     });
     this.every(100, () => this.gossipReports());
-    this.every(5_000, () => this.regossip());
+    this.every(5_000, async () => {
+      await this.expireMempool();
+      await this.regossip();
+    });
     if (this.config.chain.peers.length > 0) {
       // Until the first poll says otherwise, a (re)started node may be behind: it does not produce.
       this.behindPeers = true;
@@ -594,6 +604,19 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     const batch = this.pendingReports.splice(0, 2_000);
     this.pendingSince = Date.now();
     await this.peers.broadcast('reports', { reports: batch.map((r) => toBase64(r.bytes)) });
+  }
+
+  /** Receipts the chain can no longer honour are said so (event, metric, log), not gossiped forever. */
+  private async expireMempool(): Promise<void> {
+    const inCandidates = new Set(this.tree.all().flatMap((c) => [...c.entries]));
+    const { reports, transactions } = await this.mempool.expire(inCandidates);
+    if (reports + transactions > 0) {
+      this.expired.inc({ kind: 'report' }, reports);
+      this.expired.inc({ kind: 'transaction' }, transactions);
+      this.logger.warn(
+        `${reports} reports and ${transactions} transactions expired unincluded: no block took them within ${this.config.intake.acceptWindowMs} ms`,
+      );
+    }
   }
 
   /** What a peer may have missed (it was down, a message was lost): sent again until it is in a block. */

@@ -37,6 +37,22 @@ export interface TransactionAccepted {
 @DomainEvent('mempool.transaction-accepted', 1)
 export class TransactionAcceptedEvent extends JournalEvent<TransactionAccepted> {}
 
+/** An accepted report or transaction that no block took before it left the accept window. */
+export interface MempoolEntryExpired {
+  /** The report id or transaction hash. */
+  id: string;
+  /** report, or the transaction kind. */
+  kind: string;
+  /** The window it left (ms), as configured on this node. */
+  windowMs: number;
+}
+
+@DomainEvent('mempool.entry-expired', 1)
+export class MempoolEntryExpiredEvent extends JournalEvent<MempoolEntryExpired> {}
+
+/** Entries expired by one sweep at most: a long outage's backlog leaves over several sweeps. */
+const EXPIRY_BATCH = 5_000;
+
 /**
  * The mempool's organisation transactions and the choice of what goes into a block. A transaction is
  * admitted if the registry's rules accept it against the state it will meet: the final state, the
@@ -275,6 +291,59 @@ export class MempoolService {
     }
     this.pending = { headHex, overlay };
     return overlay;
+  }
+
+  /**
+   * Removes what no block can take any more: reports and transactions older than the accept window
+   * (a block's timestamp only grows, and every node refuses a block holding one). Each leaves a
+   * `mempool.entry-expired` event on its own stream, after the one that accepted it, so that a
+   * receipt that never reached the chain is on record rather than silently gone. `inCandidates`: ids
+   * (hex) in blocks not final yet, which may still become final and are left alone.
+   */
+  async expire(inCandidates: ReadonlySet<string>): Promise<{ reports: number; transactions: number }> {
+    const windowMs = this.config.intake.acceptWindowMs;
+    const now = this.clock.now().getTime();
+    // A transaction's timestamp is at most futureSkewMs after its arrival.
+    const reportCutoff = new Date(now - windowMs);
+    const transactionCutoff = new Date(now - windowMs - this.config.intake.futureSkewMs);
+    const held = [...inCandidates].map((id) => Buffer.from(id, 'hex'));
+    const { result } = await this.store.transaction(async (uow) => {
+      const { rows: reports } = await uow.sql.query<{ id: Buffer }>(
+        `DELETE FROM mempool_reports WHERE id IN
+           (SELECT id FROM mempool_reports WHERE timestamp < $1 AND NOT (id = ANY($3::bytea[]))
+            ORDER BY timestamp LIMIT $2)
+         RETURNING id`,
+        [reportCutoff, EXPIRY_BATCH, held],
+      );
+      const { rows: transactions } = await uow.sql.query<{ hash: Buffer; kind: string }>(
+        `DELETE FROM mempool_transactions WHERE hash IN
+           (SELECT hash FROM mempool_transactions WHERE received_at < $1 AND NOT (hash = ANY($3::bytea[]))
+            ORDER BY received_at LIMIT $2)
+         RETURNING hash, kind`,
+        [transactionCutoff, EXPIRY_BATCH, held],
+      );
+      const expired = [
+        ...reports.map((r) => ({ stream: 'report', id: r.id.toString('hex'), kind: 'report' })),
+        ...transactions.map((t) => ({ stream: 'transaction', id: t.hash.toString('hex'), kind: t.kind })),
+      ];
+      for (const entry of expired) {
+        uow.append({
+          streamId: `${entry.stream}-${entry.id}`,
+          expectedVersion: 1,
+          events: [
+            {
+              ...MempoolEntryExpiredEvent.create({ id: entry.id, kind: entry.kind, windowMs }),
+              metadata: { actor: 'mempool' },
+            },
+          ],
+        });
+      }
+      return { reports: reports.length, transactions: transactions.length };
+    });
+    if (result.transactions > 0) {
+      this.invalidate();
+    }
+    return result;
   }
 
   /** The final state or the mempool changed under the pending state: rebuild it at the next admission. */
