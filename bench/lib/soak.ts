@@ -36,9 +36,10 @@ import {
   type ServiceSpec,
   startService,
 } from '@app/devnet';
-import { slotAt, slotStart, type Timing } from '@app/ledger';
+import { slotAt, slotStart, type Timing, Transaction } from '@app/ledger';
 import { FleetSimulator } from '@app/meter-sdk';
 import { repoRoot } from '@app/persistence';
+import type { ContractResultBody } from '@app/registry';
 import { ThrowawayPostgres, ThrowawayRedis } from '@app/testing';
 
 import {
@@ -111,8 +112,8 @@ export interface SoakOptions {
   redisDownMs: number;
   schedule: readonly FaultPlan[];
   /**
-   * Reports prepared, as a multiple of rate x duration (default 1.25): the load goes on past the
-   * duration until the last fault has recovered, while they last.
+   * Reports prepared, as a multiple of rate x duration (default 1.25, and at least 90 s more): the
+   * load goes on past the duration until the last fault has recovered, while they last.
    */
   reserve?: number;
   /** Keep the consortium directory and logs (they are kept anyway when a check fails). */
@@ -143,6 +144,8 @@ export interface ReceiverCheck {
   extra: number;
   tampered: number;
   contractResults: number | null;
+  /** The operator's results in the reference node's final chain (each once), or null. */
+  contractResultsOnChain: number | null;
   ok: boolean;
 }
 
@@ -616,7 +619,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       );
     }
     // A reserve beyond --duration: the load goes on until the last fault has recovered.
-    const total = Math.ceil(options.rate * options.durationSeconds * (options.reserve ?? 1.25));
+    // Faults wait for the one before to recover, so a short run stretches more: at least 90 s more.
+    const reserve = options.reserve ?? Math.max(1.25, 1 + 90 / options.durationSeconds);
+    const total = Math.ceil(options.rate * options.durationSeconds * reserve);
     const signStarted = Date.now();
     const batches: Prepared[][] = [];
     let current: Prepared[] = [];
@@ -1009,6 +1014,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           ).rows[0]!.n,
         );
         let contractResults: number | null = null;
+        let contractResultsOnChain: number | null = null;
         let contractOk = true;
         if (id === RECEIVERS.gridOperator) {
           const triggers = new Set(
@@ -1020,8 +1026,22 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
             ).rows.map((r) => r.trigger),
           );
           contractResults = triggers.size;
+          // Published in batches, then included and final: every result in the chain, once.
+          let onChain: string[] = [];
+          await waitUntil(
+            `${id}'s contract results in the final chain`,
+            async () => {
+              onChain = await chainContractTriggers(databases[0]!, id);
+              return onChain.length >= triggers.size;
+            },
+            120_000,
+          ).catch(() => log(`!! ${id}'s contract results are not all in the final chain`));
+          contractResultsOnChain = new Set(onChain).size;
           contractOk =
-            triggers.size === readings.length && readings.every((r) => triggers.has(`report:${r}`));
+            triggers.size === readings.length &&
+            readings.every((r) => triggers.has(`report:${r}`)) &&
+            onChain.length === triggers.size &&
+            contractResultsOnChain === triggers.size;
         }
         const got = new Set(readings);
         const skipped = [...expected].filter((r) => !got.has(r)).length;
@@ -1034,6 +1054,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           extra,
           tampered,
           contractResults,
+          contractResultsOnChain,
           ok: skipped === 0 && extra === 0 && tampered === 0 && contractOk && expected.size > 0,
         });
       } finally {
@@ -1129,6 +1150,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       log(`consortium and logs kept in ${dir}`);
     }
   }
+}
+
+/** The triggers of `receiverId`'s contract results in a node's final chain, as often as they are there. */
+async function chainContractTriggers(databaseUrl: string, receiverId: string): Promise<string[]> {
+  const rows = await sql<{ bytes: Buffer }>(
+    databaseUrl,
+    `SELECT bytes FROM block_transactions WHERE kind = 'contract.result'`,
+  );
+  return rows.flatMap((row) => {
+    const body = Transaction.decode(row.bytes).body as ContractResultBody;
+    return body.receiverId === receiverId ? body.results.map((r) => r.trigger) : [];
+  });
 }
 
 async function dropDatabase(url: string): Promise<void> {
@@ -1228,6 +1261,7 @@ export function printSoakReport(result: SoakResult, slotMs: number): void {
       extra: r.extra,
       tampered: r.tampered,
       'contract results': r.contractResults ?? '-',
+      'on chain': r.contractResultsOnChain ?? '-',
       ok: r.ok ? 'yes' : 'NO',
     })),
   );

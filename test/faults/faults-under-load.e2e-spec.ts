@@ -16,12 +16,7 @@ const SLOT_MS = 2_000;
 // Setup (enrolment, signcryption), the run, and the drain and checks after it.
 jest.setTimeout(20 * 60_000);
 
-// Opt-in (CBSG_SOAK_TEST=1) until it fits CI's time: with the catch-up and Postgres fixes it loses
-// nothing, but on this 2-core machine a run takes over 20 minutes (the operator's contract results,
-// one transaction each, and verify-chain on three nodes), and the last run hit the hook's timeout.
-const describeSoak = process.env.CBSG_SOAK_TEST === '1' ? describe : describe.skip;
-
-describeSoak('faults under load (the soak, short)', () => {
+describe('faults under load (the soak, short)', () => {
   let result: SoakResult;
 
   beforeAll(async () => {
@@ -84,13 +79,12 @@ describeSoak('faults under load (the soak, short)', () => {
     expect(result.chainsAgree).toBe(true);
   });
 
-  it('should let each receiver process every included report of its own exactly once', () => {
+  it('should let each receiver process every included report of its own exactly once, and the operator answer each', () => {
     for (const receiver of result.receivers) {
       expect(receiver).toMatchObject({ skipped: 0, extra: 0, tampered: 0 });
       expect(receiver.readings).toBe(receiver.expected);
-      // The operator's contract runs behind its readings on this loaded machine (one result, one
-      // transaction each): how far behind is throughput, printed by the soak; never twice is a fault.
-      expect(receiver.contractResults ?? 0).toBeLessThanOrEqual(receiver.readings);
+      // The operator's contract: one result per reading, each on the chain (the soak checks triggers).
+      expect(receiver.ok).toBe(true);
     }
     expect(result.receivers).toHaveLength(3);
   });
