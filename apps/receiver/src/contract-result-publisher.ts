@@ -101,7 +101,8 @@ export class ContractResultPublisher {
     for (const { tx } of pending) {
       await this.send(Transaction.decode(tx)).catch((error: unknown) => failures.push(error));
     }
-    for (;;) {
+    // While the node refuses or cannot be reached, results stay unclaimed: fewer, fuller batches later.
+    while (failures.length === 0) {
       const batch = await this.claim();
       if (!batch) {
         break;
