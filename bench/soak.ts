@@ -69,6 +69,7 @@ async function main(): Promise<void> {
     receipts_at_risk: result.receiptsAtRisk,
     fault_free_intake_per_s: result.faultFreeIntake,
     final_reports_per_s: result.finalReportsPerS,
+    contract_lag_after_load_s: result.contractLagSeconds ?? NaN,
     verify_chain_ok: result.verifyChain.every((v) => v.ok) ? 1 : 0,
     chains_agree: result.chainsAgree ? 1 : 0,
     receivers_ok: result.receivers.every((r) => r.ok) ? 1 : 0,

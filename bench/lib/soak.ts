@@ -170,6 +170,8 @@ export interface SoakResult {
   faultFreeIntake: number;
   tailIntake: number;
   finalReportsPerS: number;
+  /** Seconds from the end of the load until the operator's contract had answered every reading. */
+  contractLagSeconds: number | null;
   recoveryRoundsMax: number;
   throughputAfterFaultRatio: number;
   verifyChain: Array<{ node: string; ok: boolean; output: string }>;
@@ -208,6 +210,32 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs:
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     }
     await sleep(500);
+  }
+}
+
+/**
+ * Waits until `remaining` reaches 0, as long as it keeps falling: it gives up after `stallMs` without
+ * progress (a backlog that drains slowly is throughput, one that stops is a fault).
+ */
+async function waitWhileProgressing(
+  what: string,
+  remaining: () => Promise<number>,
+  stallMs: number,
+): Promise<void> {
+  let least = Infinity;
+  let progressAt = Date.now();
+  for (;;) {
+    const left = await remaining().catch(() => least);
+    if (left <= 0) {
+      return;
+    }
+    if (left < least) {
+      least = left;
+      progressAt = Date.now();
+    } else if (Date.now() - progressAt > stallMs) {
+      throw new Error(`${what}: ${left} left, and no progress for ${stallMs} ms`);
+    }
+    await sleep(1_000);
   }
 }
 
@@ -924,6 +952,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       await sleep(2_000);
     }
     const drainedAt = Date.now();
+    let contractsDrainedAt: number | undefined;
     supervising = false;
     await supervisor;
 
@@ -985,8 +1014,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const pool = new Pool({ connectionString: receiverDatabases[i]!, max: 1 });
       try {
         if (id === RECEIVERS.gridOperator) {
-          // Its contract runs as jobs after each block: wait for them to drain.
-          await waitUntil(
+          // Its contract runs as jobs after each block: wait for them to drain, while they do.
+          await waitWhileProgressing(
             `${id}'s contract results`,
             async () => {
               const { rows } = await pool.query<{ r: string; c: string }>(
@@ -994,10 +1023,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
                         (SELECT count(*) FROM contract_results WHERE receiver_id = $1) AS c`,
                 [id],
               );
-              return rows[0]!.r === rows[0]!.c;
+              return Number(rows[0]!.r) - Number(rows[0]!.c);
             },
             120_000,
-          ).catch(() => log(`!! ${id}'s contract results did not catch up with its readings`));
+          ).catch((error: unknown) => log(`!! ${String(error)}`));
+          contractsDrainedAt = Date.now();
         }
         const readings = (
           await pool.query<{ report_id: Buffer }>(
@@ -1028,14 +1058,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           contractResults = triggers.size;
           // Published in batches, then included and final: every result in the chain, once.
           let onChain: string[] = [];
-          await waitUntil(
+          await waitWhileProgressing(
             `${id}'s contract results in the final chain`,
             async () => {
               onChain = await chainContractTriggers(databases[0]!, id);
-              return onChain.length >= triggers.size;
+              return triggers.size - onChain.length;
             },
             120_000,
-          ).catch(() => log(`!! ${id}'s contract results are not all in the final chain`));
+          ).catch((error: unknown) => log(`!! ${String(error)}`));
           contractResultsOnChain = new Set(onChain).size;
           contractOk =
             triggers.size === readings.length &&
@@ -1110,6 +1140,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       faultFreeIntake,
       tailIntake,
       finalReportsPerS: reference.counts.size / ((drainedAt - load.start) / 1000),
+      contractLagSeconds:
+        contractsDrainedAt === undefined ? null : Math.max(0, (contractsDrainedAt - loadEnded) / 1000),
       recoveryRoundsMax: recoveryRounds.length > 0 ? Math.max(...recoveryRounds) : 0,
       throughputAfterFaultRatio: afterRatios.length > 0 ? Math.min(...afterRatios) : NaN,
       verifyChain,
@@ -1270,6 +1302,7 @@ export function printSoakReport(result: SoakResult, slotMs: number): void {
       'fault-free intake /s': result.faultFreeIntake,
       'intake after the last fault /s': result.tailIntake,
       'final reports /s (whole run)': result.finalReportsPerS,
+      'contract lag after load s': result.contractLagSeconds ?? '-',
       'worst after/fault-free': result.throughputAfterFaultRatio,
       'slot ms': slotMs,
       'load s': result.loadSeconds,
