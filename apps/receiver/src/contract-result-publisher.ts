@@ -61,18 +61,21 @@ export class ContractResultPublisher {
   ) {}
 
   /**
-   * Resolves once the result under `key` is in a transaction a node accepted; throws if it is not yet
-   * (the caller's job retries with back-off).
+   * Resolves once the results under `keys` are in transactions a node accepted; throws if they are
+   * not yet (the caller's job retries with back-off).
    */
-  async publish(key: string): Promise<void> {
-    // A flush already running may have read the results before this one was written: then a second.
+  async publish(keys: readonly string[]): Promise<void> {
+    // A flush already running may have read the results before these were written: then a second.
     for (let round = 0; round < 2; round += 1) {
       await this.flush();
-      if (await this.accepted(key)) {
+      const waiting = await this.unaccepted(keys);
+      if (waiting === 0) {
         return;
       }
+      if (round === 1) {
+        throw new Error(`${waiting} of ${keys.length} contract results are not on the node yet`);
+      }
     }
-    throw new Error(`contract result ${key} is not on the node yet`);
   }
 
   /** One flush at a time in this process: sends what is pending, then batches and sends the rest. */
@@ -81,15 +84,15 @@ export class ContractResultPublisher {
     return this.flushing;
   }
 
-  private async accepted(key: string): Promise<boolean> {
-    const { rows } = await this.db.query<{ accepted: boolean }>(
-      `SELECT b.accepted_at IS NOT NULL AS accepted FROM contract_results r
+  /** How many of these results no node has accepted yet (a key without a row has nothing to publish). */
+  private async unaccepted(keys: readonly string[]): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM contract_results r
        LEFT JOIN contract_result_batches b ON b.receiver_id = r.receiver_id AND b.tx_hash = r.tx_hash
-       WHERE r.receiver_id = $1 AND r.trigger = $2`,
-      [this.options.receiverId, key],
+       WHERE r.receiver_id = $1 AND r.trigger = ANY($2::text[]) AND b.accepted_at IS NULL`,
+      [this.options.receiverId, keys],
     );
-    // No such row: nothing to publish (a job from before a reset).
-    return rows[0]?.accepted ?? true;
+    return rows[0]!.n;
   }
 
   private async flushNow(): Promise<void> {

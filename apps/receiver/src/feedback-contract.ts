@@ -86,12 +86,26 @@ export interface FeedbackContractOptions {
   notifyAttempts: number;
 }
 
-interface EvaluationJob {
+/** One share to answer: the reading's consumption, or that it was tampered with. */
+interface Evaluation {
   meterId: string;
   reportId: string;
   consumption: number | null;
   tampered: boolean;
 }
+
+/** A block's shares, answered in one job and one database transaction. */
+interface BlockEvaluationJob {
+  height: string;
+  evaluations: Evaluation[];
+}
+
+/** The results of one evaluation job, published together (keys of contract_results). */
+interface PublicationJob {
+  keys: string[];
+}
+
+type OutboxRow = [queue: string, name: string, id: string, payload: unknown];
 
 /** An action as a contract.result transaction records it (the registry's contractResultBody). */
 export interface ChainAction {
@@ -133,13 +147,13 @@ interface NotificationJob {
 
 /**
  * The grid operator's feedback contract (paper Algorithm 1) run on every share the receiver opens:
- * the follower writes one evaluation job per share into the outbox, in the block's transaction; a
- * BullMQ worker evaluates it with the operator's account data (once per job: ProcessedJobs) and
- * writes the result, a publication job and one notification job per action; the publication worker
- * puts the result on the chain, batched with the others pending (ContractResultPublisher); the notification
- * worker posts each action, signed, to the meter owner's endpoint, with retries and back-off, keyed by
- * the action id so that the owner sees each action once. Jobs that run out of attempts stay in
- * BullMQ's failed set: the dead-letter queue.
+ * the follower writes one evaluation job per block into the outbox, in the block's transaction; a
+ * BullMQ worker evaluates its shares with the operator's account data (once per job: ProcessedJobs)
+ * and writes the results, one publication job and one notification job per action; the publication
+ * worker puts the results on the chain, batched with the others pending (ContractResultPublisher); the
+ * notification worker posts each action, signed, to the meter owner's endpoint, with retries and
+ * back-off, keyed by the action id so that the owner sees each action once. Jobs that run out of
+ * attempts stay in BullMQ's failed set: the dead-letter queue.
  */
 export class FeedbackContractRunner {
   private readonly logger = new Logger(FeedbackContractRunner.name);
@@ -187,9 +201,9 @@ export class FeedbackContractRunner {
     this.publisher = new ContractResultPublisher(db, options);
   }
 
-  /** In the follower's block transaction: one evaluation per share opened or found tampered. */
-  async enqueue(client: PoolClient, _height: bigint, readings: BlockReadings): Promise<void> {
-    const jobs: EvaluationJob[] = [
+  /** In the follower's block transaction: one job that answers every share of the block, opened or tampered. */
+  async enqueue(client: PoolClient, height: bigint, readings: BlockReadings): Promise<void> {
+    const evaluations: Evaluation[] = [
       ...readings.opened.map((o) => ({
         meterId: o.report.meterId,
         reportId: o.report.idHex,
@@ -203,17 +217,16 @@ export class FeedbackContractRunner {
         tampered: true,
       })),
     ].filter((j) => j.tampered || j.consumption !== null);
-    if (jobs.length === 0) {
+    if (evaluations.length === 0) {
       return;
     }
     await client.query(
-      `INSERT INTO outbox (queue, job_name, job_id, payload)
-       SELECT $1, 'evaluate', j.id, j.payload FROM unnest($2::text[], $3::jsonb[]) AS j(id, payload)
+      `INSERT INTO outbox (queue, job_name, job_id, payload) VALUES ($1, 'evaluate-block', $2, $3)
        ON CONFLICT (job_id) DO NOTHING`,
       [
         QUEUES.evaluations,
-        jobs.map((j) => jobId('evaluate', this.options.receiverId, j.reportId)),
-        jobs.map((j) => JSON.stringify(j)),
+        jobId('evaluate-block', this.options.receiverId, height.toString()),
+        JSON.stringify({ height: height.toString(), evaluations } satisfies BlockEvaluationJob),
       ],
     );
   }
@@ -223,14 +236,22 @@ export class FeedbackContractRunner {
     connection.on('error', () => undefined); // BullMQ reconnects; the relay keeps jobs meanwhile
     this.connection = connection;
     const worker = (queue: string, handler: (job: Job) => Promise<void>, concurrency: number) => {
-      const w = new Worker(queue, handler, { connection, prefix: this.options.queuePrefix, concurrency });
+      const w = new Worker(queue, handler, {
+        connection,
+        prefix: this.options.queuePrefix,
+        concurrency,
+        // A job of a killed process runs again within seconds, not BullMQ's default half-minute;
+        // running one twice is harmless (ProcessedJobs, idempotent batches and action ids).
+        lockDuration: 10_000,
+        stalledInterval: 5_000,
+      });
       w.on('failed', (job, error) =>
         this.logger.warn(`${queue} job ${job?.id} failed (attempt ${job?.attemptsMade}): ${error.message}`),
       );
       this.workers.push(w);
     };
-    worker(QUEUES.evaluations, (job) => this.evaluate(job as Job<EvaluationJob>), 8);
-    worker(QUEUES.publications, (job) => this.publish(job as Job<{ trigger: string }>), 4);
+    worker(QUEUES.evaluations, (job) => this.evaluate(job as Job<BlockEvaluationJob>), 4);
+    worker(QUEUES.publications, (job) => this.publish(job as Job<PublicationJob>), 4);
     worker(QUEUES.notifications, (job) => this.notify(job as Job<NotificationJob>), 8);
     this.relay = new OutboxRelay(this.db, { get: (name) => this.queue(name) }, { pollMs: 200 });
     this.relay.start();
@@ -338,37 +359,70 @@ export class FeedbackContractRunner {
     return byMeter;
   }
 
-  private async evaluate(job: Job<EvaluationJob>): Promise<void> {
-    const { meterId, reportId, consumption, tampered } = job.data;
+  /**
+   * A block's shares: each one's result under Algorithm 1 (or the version deployed) and the owner's
+   * device contracts, with the operator's account data, all in one transaction recorded once
+   * (ProcessedJobs), then one publication job for all of them.
+   */
+  private async evaluate(job: Job<BlockEvaluationJob>): Promise<void> {
+    const { evaluations } = job.data;
     const contract = await this.currentContract();
-    const ownerContracts = (await this.ownerContracts()).get(meterId) ?? [];
-    const trigger = `report:${reportId}`;
+    const ownerContracts = await this.ownerContracts();
     const ran = await this.processed.once(QUEUES.evaluations, job.id!, async (tx) => {
-      const { rows } = await tx.query<OperatorAccount & { version: number }>(
-        `SELECT version, prepaid, prepaid_balance, prepaid_low_level, arrears, arrears_level, serious_arrears_level,
-                threshold_value, latest_price FROM operator_accounts WHERE meter_id = $1`,
-        [meterId],
+      const meterIds = [...new Set(evaluations.map((e) => e.meterId))];
+      const { rows } = await tx.query<OperatorAccount & { meter_id: string }>(
+        `SELECT meter_id, prepaid, prepaid_balance, prepaid_low_level, arrears, arrears_level, serious_arrears_level,
+                threshold_value, latest_price FROM operator_accounts WHERE meter_id = ANY($1::text[])`,
+        [meterIds],
       );
-      const { version: _version, ...account } = rows[0] ?? { version: 0, ...DEFAULT_ACCOUNT };
-      const input = { ...account, tampered, meter_value: consumption ?? 0 };
-      await this.record(tx, contract, meterId, trigger, trigger, input);
-      // The owner's device contracts see the same input (undeclared fields do not enter their hash).
-      for (const own of ownerContracts) {
-        if (tampered || !own.appliesTo({ meterId })) {
-          continue; // a tampered reading drives no appliance
-        }
-        try {
-          await this.record(tx, own, meterId, trigger, `${trigger}${OWNER_RESULT_SEPARATOR}${own.id}`, input);
-        } catch (error) {
-          if (!(error instanceof ContractError)) {
-            throw error;
+      const accounts = new Map(rows.map(({ meter_id, ...account }) => [meter_id, account]));
+      const keys: string[] = [];
+      const outbox: OutboxRow[] = [];
+      for (const { meterId, reportId, consumption, tampered } of evaluations) {
+        const trigger = `report:${reportId}`;
+        const input = {
+          ...(accounts.get(meterId) ?? DEFAULT_ACCOUNT),
+          tampered,
+          meter_value: consumption ?? 0,
+        };
+        outbox.push(...(await this.record(tx, contract, meterId, trigger, trigger, input)));
+        keys.push(trigger);
+        // The owner's device contracts see the same input (undeclared fields do not enter their hash).
+        for (const own of ownerContracts.get(meterId) ?? []) {
+          if (tampered || !own.appliesTo({ meterId })) {
+            continue; // a tampered reading drives no appliance
           }
-          // The owner's contract needs what this receiver does not have: it does not run, the rest does.
-          this.logger.warn(
-            `owner contract ${own.id} v${own.version} not run for ${meterId}: ${error.message}`,
-          );
+          const key = `${trigger}${OWNER_RESULT_SEPARATOR}${own.id}`;
+          try {
+            outbox.push(...(await this.record(tx, own, meterId, trigger, key, input)));
+            keys.push(key);
+          } catch (error) {
+            if (!(error instanceof ContractError)) {
+              throw error;
+            }
+            // The owner's contract needs what this receiver does not have: it does not run, the rest does.
+            this.logger.warn(
+              `owner contract ${own.id} v${own.version} not run for ${meterId}: ${error.message}`,
+            );
+          }
         }
       }
+      outbox.push([
+        QUEUES.publications,
+        'publish',
+        jobId('publish', this.options.receiverId, job.id!),
+        { keys } satisfies PublicationJob,
+      ]);
+      await tx.query(
+        `INSERT INTO outbox (queue, job_name, job_id, payload)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) ON CONFLICT (job_id) DO NOTHING`,
+        [
+          outbox.map((o) => o[0]),
+          outbox.map((o) => o[1]),
+          outbox.map((o) => o[2]),
+          outbox.map((o) => JSON.stringify(o[3])),
+        ],
+      );
     });
     if (ran) {
       this.relay?.wake();
@@ -376,8 +430,8 @@ export class FeedbackContractRunner {
   }
 
   /**
-   * One contract's result for one trigger: the row (under `key`, unique per receiver), the meter's
-   * commands, and the outbox jobs that publish it and notify the owner, in the caller's transaction.
+   * One contract's result for one trigger: the row (under `key`, unique per receiver) and the meter's
+   * commands, in the caller's transaction; returns the notification jobs for the outbox.
    */
   private async record(
     tx: PoolClient,
@@ -386,7 +440,7 @@ export class FeedbackContractRunner {
     trigger: string,
     key: string,
     input: Record<string, number | boolean>,
-  ): Promise<void> {
+  ): Promise<OutboxRow[]> {
     const evaluation = contract.evaluate(meterId, input, trigger);
     const delivered = deliveredActions(evaluation);
     const actions = delivered.map(chainAction);
@@ -421,29 +475,16 @@ export class FeedbackContractRunner {
         ],
       );
     }
-    const outbox: Array<[string, string, string, unknown]> = [
-      [QUEUES.publications, 'publish', jobId('publish', this.options.receiverId, key), { trigger: key }],
-      ...delivered.map((action): [string, string, string, unknown] => [
-        QUEUES.notifications,
-        'notify',
-        jobId('notify', action.id),
-        { meterId, trigger, action } satisfies NotificationJob,
-      ]),
-    ];
-    await tx.query(
-      `INSERT INTO outbox (queue, job_name, job_id, payload)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) ON CONFLICT (job_id) DO NOTHING`,
-      [
-        outbox.map((o) => o[0]),
-        outbox.map((o) => o[1]),
-        outbox.map((o) => o[2]),
-        outbox.map((o) => JSON.stringify(o[3])),
-      ],
-    );
+    return delivered.map((action): OutboxRow => [
+      QUEUES.notifications,
+      'notify',
+      jobId('notify', action.id),
+      { meterId, trigger, action } satisfies NotificationJob,
+    ]);
   }
 
-  private async publish(job: Job<{ trigger: string }>): Promise<void> {
-    await this.publisher.publish(job.data.trigger);
+  private async publish(job: Job<PublicationJob>): Promise<void> {
+    await this.publisher.publish(job.data.keys);
   }
 
   private async notify(job: Job<NotificationJob>): Promise<void> {

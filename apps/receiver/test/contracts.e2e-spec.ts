@@ -555,7 +555,7 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
       chainId: harness.chainId,
       nodeUrl: harness.nodeUrl,
     });
-    await publisher.publish(trigger);
+    await publisher.publish([trigger]);
 
     const { rows: batches } = await db.pool.query<{ tx_hash: Buffer; accepted: boolean }>(
       `SELECT b.tx_hash, b.accepted_at IS NOT NULL AS accepted FROM contract_result_batches b
