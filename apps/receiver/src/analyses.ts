@@ -16,6 +16,7 @@ import {
 } from '@app/receivers';
 
 import { NodeMeters } from './node-meters';
+import { NodeRefusal, submitTransaction } from './node-transactions';
 import { RECEIVER_CONFIG, RECEIVER_DB, RECEIVER_RUNTIME, type ReceiverRuntime } from './receiver.tokens';
 
 export interface Publication {
@@ -152,16 +153,13 @@ export class ReceiverAnalyses {
       },
       this.runtime.organisationKey,
     );
-    const response = await fetch(`${this.config.nodeUrl}/transactions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(tx.toJSON()),
-      signal: AbortSignal.timeout(15_000),
-    });
-    if (!response.ok) {
-      throw new BadGatewayException(
-        `the node refused the publication: ${response.status} ${await response.text()}`,
-      );
+    try {
+      await submitTransaction(this.config.nodeUrl, tx);
+    } catch (error) {
+      if (error instanceof NodeRefusal) {
+        throw new BadGatewayException(`the node refused the publication: ${error.status} ${error.text}`);
+      }
+      throw error;
     }
     return { txHash: tx.hashHex, contentHash, summary, content };
   }

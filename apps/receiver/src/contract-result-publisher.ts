@@ -4,7 +4,10 @@ import type { Pool } from 'pg';
 import type { SecretScalar } from '@app/crypto';
 import { canonicalJson } from '@app/kernel';
 import { MAX_TX_BODY_BYTES, Transaction } from '@app/ledger';
+import { inTransaction, type SqlExecutor } from '@app/persistence';
 import { type ContractResultEntry, MAX_CONTRACT_RESULTS_PER_TX } from '@app/registry';
+
+import { NodeRefusal, submitTransaction } from './node-transactions';
 
 /** A local result key for an owner's contract: `<trigger>#<contract id>` (the chain carries both apart). */
 export const OWNER_RESULT_SEPARATOR = '#';
@@ -28,17 +31,6 @@ interface ResultRow {
   input: Record<string, number | string | boolean>;
   result_hash: string;
   actions: Array<{ id: string; type: string; message: string }>;
-}
-
-/** The node's answer to a transaction it did not take. */
-class NodeRefusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string | undefined,
-    text: string,
-  ) {
-    super(`the node refused contract.result: ${status} ${text}`);
-  }
 }
 
 /**
@@ -65,16 +57,15 @@ export class ContractResultPublisher {
    * not yet (the caller's job retries with back-off).
    */
   async publish(keys: readonly string[]): Promise<void> {
-    // A flush already running may have read the results before these were written: then a second.
-    for (let round = 0; round < 2; round += 1) {
-      await this.flush();
-      const waiting = await this.unaccepted(keys);
-      if (waiting === 0) {
-        return;
-      }
-      if (round === 1) {
-        throw new Error(`${waiting} of ${keys.length} contract results are not on the node yet`);
-      }
+    await this.flush();
+    if ((await this.unaccepted(keys)) === 0) {
+      return;
+    }
+    // A flush already running may have read the results before these were written: one more.
+    await this.flush();
+    const waiting = await this.unaccepted(keys);
+    if (waiting > 0) {
+      throw new Error(`${waiting} of ${keys.length} contract results are not on the node yet`);
     }
   }
 
@@ -118,11 +109,9 @@ export class ContractResultPublisher {
   }
 
   /** The oldest results no batch holds, as many as fit, in a signed transaction stored with them. */
-  private async claim(): Promise<Transaction | undefined> {
-    const client = await this.db.connect();
-    try {
-      await client.query('BEGIN');
-      const { rows } = await client.query<ResultRow>(
+  private claim(): Promise<Transaction | undefined> {
+    return inTransaction(this.db, async (sql) => {
+      const { rows } = await sql.query<ResultRow>(
         `SELECT trigger, meter_id, contract_id, contract_version, input, result_hash, actions
          FROM contract_results WHERE receiver_id = $1 AND tx_hash IS NULL
          ORDER BY created_at, trigger LIMIT $2 FOR UPDATE SKIP LOCKED`,
@@ -141,26 +130,24 @@ export class ContractResultPublisher {
         results.push(entry);
       }
       if (results.length === 0) {
-        await client.query('ROLLBACK');
         return undefined;
       }
       const tx = this.sign(results, Date.now());
-      await client.query(
-        `INSERT INTO contract_result_batches (receiver_id, tx_hash, tx, results, created_at) VALUES ($1, $2, $3, $4, now())`,
-        [this.options.receiverId, Buffer.from(tx.hash), Buffer.from(tx.encode()), results.length],
-      );
-      await client.query(
+      await this.store(sql, tx, results.length);
+      await sql.query(
         'UPDATE contract_results SET tx_hash = $3 WHERE receiver_id = $1 AND trigger = ANY($2::text[])',
         [this.options.receiverId, keys, Buffer.from(tx.hash)],
       );
-      await client.query('COMMIT');
       return tx;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
+  }
+
+  /** A batch's signed transaction, kept until a node accepts it. */
+  private async store(sql: SqlExecutor, tx: Transaction, results: number): Promise<void> {
+    await sql.query(
+      `INSERT INTO contract_result_batches (receiver_id, tx_hash, tx, results, created_at) VALUES ($1, $2, $3, $4, now())`,
+      [this.options.receiverId, Buffer.from(tx.hash), Buffer.from(tx.encode()), results],
+    );
   }
 
   private sign(results: ContractResultEntry[], timestamp: number): Transaction {
@@ -179,7 +166,7 @@ export class ContractResultPublisher {
   private async send(tx: Transaction): Promise<void> {
     let sent = tx;
     try {
-      await this.submit(tx);
+      await submitTransaction(this.options.nodeUrl, tx);
     } catch (error) {
       if (!(error instanceof NodeRefusal && error.code === 'TX.STALE')) {
         throw error;
@@ -191,7 +178,7 @@ export class ContractResultPublisher {
       this.logger.warn(
         `contract.result ${tx.hashHex} waited too long for the node; signed again as ${fresh.hashHex}`,
       );
-      await this.submit(fresh);
+      await submitTransaction(this.options.nodeUrl, fresh);
       sent = fresh;
     }
     await this.db.query(
@@ -200,59 +187,27 @@ export class ContractResultPublisher {
     );
   }
 
-  private async submit(tx: Transaction): Promise<void> {
-    const response = await fetch(`${this.options.nodeUrl}/transactions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(tx.toJSON()),
-      signal: AbortSignal.timeout(15_000),
-    });
-    if (!response.ok) {
-      const text = await response.text();
-      let code: string | undefined;
-      try {
-        code = (JSON.parse(text) as { code?: string }).code;
-      } catch {
-        // not the node's JSON error (a proxy's page): no code
-      }
-      throw new NodeRefusal(response.status, code, text);
-    }
-    await response.body?.cancel();
-  }
-
   /** The same results under a fresh timestamp, in place of the stale transaction. */
-  private async resign(stale: Transaction): Promise<Transaction | undefined> {
+  private resign(stale: Transaction): Promise<Transaction | undefined> {
     const { results } = stale.body as { results: ContractResultEntry[] };
     const fresh = this.sign(results, Date.now());
-    const client = await this.db.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.db, async (sql) => {
       // Taken first, so that of two processes only one replaces it.
-      const { rowCount } = await client.query(
+      const { rowCount } = await sql.query(
         'DELETE FROM contract_result_batches WHERE receiver_id = $1 AND tx_hash = $2 AND accepted_at IS NULL',
         [this.options.receiverId, Buffer.from(stale.hash)],
       );
       if (rowCount === 0) {
-        await client.query('ROLLBACK');
         return undefined;
       }
-      await client.query(
-        `INSERT INTO contract_result_batches (receiver_id, tx_hash, tx, results, created_at) VALUES ($1, $2, $3, $4, now())`,
-        [this.options.receiverId, Buffer.from(fresh.hash), Buffer.from(fresh.encode()), results.length],
-      );
-      await client.query('UPDATE contract_results SET tx_hash = $3 WHERE receiver_id = $1 AND tx_hash = $2', [
+      await this.store(sql, fresh, results.length);
+      await sql.query('UPDATE contract_results SET tx_hash = $3 WHERE receiver_id = $1 AND tx_hash = $2', [
         this.options.receiverId,
         Buffer.from(stale.hash),
         Buffer.from(fresh.hash),
       ]);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
-    return fresh;
+      return fresh;
+    });
   }
 }
 

@@ -4,7 +4,7 @@ import { Counter, Registry } from 'prom-client';
 import { EventStore } from '@app/event-store';
 import { encodeQuorumCertificate, entryBytes, roundOfSlot, type Transaction } from '@app/ledger';
 import { DomainEvent, JournalEvent } from '@app/event-store';
-import { applyRegistryChange } from '@app/registry';
+import { applyRegistryChange, type StreamEvent } from '@app/registry';
 import type { PoolClient } from 'pg';
 
 import { ChainContext } from './chain-context.service';
@@ -114,27 +114,31 @@ export class Finalizer {
         );
       }
       const transactions = block.entries.flatMap((e) => (e.type === 'transaction' ? [e.transaction] : []));
-      // Appends are written at commit: two changes of one stream in a block (a meter registered and
-      // activated, two contract results) must count on from each other, not from the table.
-      const versions = new Map<string, number>();
+      const changed: Array<StreamEvent & { tx: Transaction }> = [];
       for (const [i, change] of candidate.changes.entries()) {
         const tx: Transaction = transactions[i]!;
         for (const { streamId, event } of await applyRegistryChange(sql, change, tx, at)) {
-          let version = versions.get(streamId);
-          if (version === undefined) {
-            const { rows } = await sql.query<{ version: number | null }>(
-              'SELECT MAX(stream_version) AS version FROM events WHERE stream_id = $1',
-              [streamId],
-            );
-            version = rows[0]?.version ?? 0;
-          }
-          uow.append({
-            streamId,
-            expectedVersion: version,
-            events: [{ ...event, metadata: { actor: tx.sender, causationId: tx.hashHex } }],
-          });
-          versions.set(streamId, version + 1);
+          changed.push({ streamId, event, tx });
         }
+      }
+      // The streams' versions in one read. Appends are written at commit: two changes of one stream in
+      // a block (a meter registered and activated, two contract results) count on from each other.
+      const { rows: current } =
+        changed.length === 0
+          ? { rows: [] }
+          : await sql.query<{ stream_id: string; version: number }>(
+              'SELECT stream_id, MAX(stream_version) AS version FROM events WHERE stream_id = ANY($1::text[]) GROUP BY stream_id',
+              [[...new Set(changed.map((c) => c.streamId))]],
+            );
+      const versions = new Map(current.map((r) => [r.stream_id, r.version]));
+      for (const { streamId, event, tx } of changed) {
+        const version = versions.get(streamId) ?? 0;
+        uow.append({
+          streamId,
+          expectedVersion: version,
+          events: [{ ...event, metadata: { actor: tx.sender, causationId: tx.hashHex } }],
+        });
+        versions.set(streamId, version + 1);
       }
       await this.mempool.removeIncluded(sql, block.entries);
       await sql.query('DELETE FROM candidate_blocks WHERE hash = $1', [Buffer.from(block.hash)]);
