@@ -46,7 +46,9 @@ export class AccessModule {
           imports: [settings],
           inject: [ACCESS_SETTINGS],
           useFactory: (s: AccessSettings) => ({
-            throttlers: [{ name: 'client', ttl: 10_000, limit: s.requestsPerSecond * 10 }],
+            // Unnamed, so it is the 'default' throttler: `@SkipThrottle()` without arguments skips that
+            // one only, and a throttler of another name went on counting intake and peer traffic.
+            throttlers: [{ ttl: 10_000, limit: s.requestsPerSecond * 10 }],
           }),
         }),
       ],

@@ -27,10 +27,8 @@ const REPORT_SCHEMA = {
   required: ['version', 'meterId', 'timestamp', 'nonce', 'epoch', 'D', 'receivers', 'shares', 'signature'],
 };
 
-// Meters: each report is signcrypted and signed; intake has its own back-pressure (429/503).
 @ApiTags('reports')
 @Public()
-@SkipThrottle()
 @Controller('reports')
 export class ReportsController {
   constructor(
@@ -38,7 +36,10 @@ export class ReportsController {
     private readonly queries: ChainQueries,
   ) {}
 
+  // Meters: each report is signcrypted and signed, and intake has its own back-pressure (429/503
+  // with Retry-After), so submissions are not rate-limited per address; reads are.
   @Post()
+  @SkipThrottle()
   @ApiOperation({
     summary:
       'Submit one report. 201 with a receipt once it is verified and durable; 200 with the same receipt if it was accepted before.',
@@ -52,6 +53,7 @@ export class ReportsController {
   }
 
   @Post('batch')
+  @SkipThrottle()
   @HttpCode(HttpStatus.OK)
   @ApiOperation({
     summary: `Submit up to ${MAX_BATCH_REPORTS} reports. Each gets its own receipt or refusal; one bad report never rejects the others.`,
