@@ -460,4 +460,41 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
       stdout: expect.stringContaining(`CHAIN INVALID at height ${target.height}`),
     });
   });
+
+  it('given a stored quorum certificate edited in SQL, verify-chain should name its block', async () => {
+    // Runs after the report edit above: a certificate below that height is named first.
+    const firstBad = (
+      (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
+        firstBad: { height: string };
+      }
+    ).firstBad;
+    const sql = new Client({ connectionString: harness.db.url });
+    await sql.connect();
+    let edited: string;
+    try {
+      const { rows } = await sql.query<{ height: string; certificate: Buffer }>(
+        'SELECT height, certificate FROM block_certificates WHERE height < $1 ORDER BY height DESC LIMIT 1',
+        [firstBad.height],
+      );
+      expect(rows).toHaveLength(1);
+      edited = rows[0]!.height;
+      // The certified block hash (after the 8-byte height): the votes were not cast for it.
+      const certificate = Buffer.from(rows[0]!.certificate);
+      certificate[8] = certificate[8]! ^ 0x01;
+      await sql.query('BEGIN');
+      await sql.query('SET LOCAL session_replication_role = replica');
+      await sql.query('UPDATE block_certificates SET certificate = $1 WHERE height = $2', [
+        certificate,
+        edited,
+      ]);
+      await sql.query('COMMIT');
+    } finally {
+      await sql.end();
+    }
+    const after = (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body;
+    expect(after).toMatchObject({
+      ok: false,
+      firstBad: { height: edited, reason: expect.stringContaining('quorum certificate') },
+    });
+  });
 });
