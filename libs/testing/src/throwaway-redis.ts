@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+
+import { freePort } from './free-port';
 
 export interface ThrowawayRedisOptions {
   /** A fixed port (default: a free one). */
@@ -105,18 +106,4 @@ export class ThrowawayRedis {
     this.child?.kill('SIGKILL');
     this.child = undefined;
   }
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
