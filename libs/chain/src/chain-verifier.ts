@@ -276,16 +276,15 @@ export class ChainVerifier {
     }
     let certificates;
     try {
+      // The certificate on the parent usually is the one stored with the parent, checked a block
+      // ago: the same bytes need not be checked twice (a pairing check each).
+      const parent = header.parentCertificate;
+      const checkedWithParent =
+        parent !== null &&
+        previous.certificate !== null &&
+        Buffer.from(encodeQuorumCertificate(parent)).equals(previous.certificate);
       certificates = [
-        // The certificate on the parent usually is the one stored with the parent, checked a block
-        // ago: the same bytes need not be checked twice (a pairing check each).
-        header.parentCertificate &&
-        !(
-          previous.certificate &&
-          Buffer.from(encodeQuorumCertificate(header.parentCertificate)).equals(previous.certificate)
-        )
-          ? header.parentCertificate
-          : null,
+        checkedWithParent ? null : parent,
         row.certificate ? decodeQuorumCertificate(row.certificate) : null,
       ];
     } catch (error) {

@@ -123,14 +123,10 @@ export class Finalizer {
       }
       // The streams' versions in one read. Appends are written at commit: two changes of one stream in
       // a block (a meter registered and activated, two contract results) count on from each other.
-      const { rows: current } =
-        changed.length === 0
-          ? { rows: [] }
-          : await sql.query<{ stream_id: string; version: number }>(
-              'SELECT stream_id, MAX(stream_version) AS version FROM events WHERE stream_id = ANY($1::text[]) GROUP BY stream_id',
-              [[...new Set(changed.map((c) => c.streamId))]],
-            );
-      const versions = new Map(current.map((r) => [r.stream_id, r.version]));
+      const versions = await this.store.streamVersions(
+        changed.map((c) => c.streamId),
+        sql,
+      );
       for (const { streamId, event, tx } of changed) {
         const version = versions.get(streamId) ?? 0;
         uow.append({

@@ -239,11 +239,22 @@ export class EventStore {
   }
 
   async streamVersion(streamId: string): Promise<number> {
-    const { rows } = await this.pool.query<{ version: number | null }>(
-      'SELECT MAX(stream_version) AS version FROM events WHERE stream_id = $1',
-      [streamId],
+    return (await this.streamVersions([streamId])).get(streamId) ?? 0;
+  }
+
+  /** Current versions of several streams in one read (absent: the stream does not exist yet). */
+  async streamVersions(
+    streamIds: readonly string[],
+    sql: SqlExecutor = this.pool,
+  ): Promise<Map<string, number>> {
+    if (streamIds.length === 0) {
+      return new Map();
+    }
+    const { rows } = await sql.query<{ stream_id: string; version: number }>(
+      'SELECT stream_id, MAX(stream_version) AS version FROM events WHERE stream_id = ANY($1::text[]) GROUP BY stream_id',
+      [[...new Set(streamIds)]],
     );
-    return rows[0]?.version ?? 0;
+    return new Map(rows.map((r) => [r.stream_id, r.version]));
   }
 
   async headPosition(): Promise<bigint> {

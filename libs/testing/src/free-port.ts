@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { processAlive } from './processes';
+
 export interface PortRange {
   /** First port of the range. */
   from: number;
@@ -49,7 +51,7 @@ async function lease(leaseDir: string, port: number): Promise<boolean> {
     return true;
   }
   const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-  if (owner === process.pid || (Number.isInteger(owner) && owner > 0 && isAlive(owner))) {
+  if (owner === process.pid || (Number.isInteger(owner) && owner > 0 && processAlive(owner))) {
     return false;
   }
   // Stale: its process is gone. Whoever creates the file anew after removing it holds the lease.
@@ -66,15 +68,6 @@ async function createLease(file: string): Promise<boolean> {
       return false;
     }
     throw error;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,5 +1,7 @@
 import type { Client } from 'pg';
 
+import { processAlive } from './processes';
+
 /**
  * Names of the databases tests create. Every name contains "test" and the id of the jest run (its
  * process id), so that concurrent runs on one machine never touch each other's databases, and a run
@@ -38,15 +40,6 @@ export function fileDatabaseName(runId: string, suffix: string): string {
 
 function runIdOf(name: string): string | undefined {
   return /^cbsg_test_(\d+)_/.exec(name)?.[1];
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function dropDatabase(admin: Client, name: string): Promise<void> {
