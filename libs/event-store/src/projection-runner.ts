@@ -116,12 +116,11 @@ export class ProjectionRunner {
   private async step(name: string): Promise<boolean> {
     const entry = this.get(name);
     const batchSize = this.options.batchSize ?? 500;
-    return inTransaction(this.pool, async (tx) => {
-      const position = await this.lockCheckpoint(tx, name);
-      const events = await this.store.readAll(position, batchSize, tx);
+    const { position, more } = await inTransaction(this.pool, async (tx) => {
+      const checkpoint = await this.lockCheckpoint(tx, name);
+      const events = await this.store.readAll(checkpoint, batchSize, tx);
       if (events.length === 0) {
-        entry.position = position;
-        return false;
+        return { position: checkpoint, more: false };
       }
       await entry.projection.apply(events, tx);
       const last = events[events.length - 1]!.position;
@@ -129,9 +128,12 @@ export class ProjectionRunner {
         name,
         last.toString(),
       ]);
-      entry.position = last;
-      return events.length === batchSize;
+      return { position: last, more: events.length === batchSize };
     });
+    // Only a committed checkpoint is reported: status() must never show a position that a failed
+    // COMMIT takes back.
+    entry.position = position;
+    return more;
   }
 
   private async lockCheckpoint(tx: PoolClient, name: string): Promise<bigint> {

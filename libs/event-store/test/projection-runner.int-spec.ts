@@ -42,6 +42,14 @@ async function readModel(db: TestDatabase): Promise<Array<{ meter: string; kwh: 
 describe('ProjectionRunner', () => {
   let db: TestDatabase;
   let store: EventStore;
+  /** Runners a test started; stopped even when the test fails, or their loops keep jest alive. */
+  let started: ProjectionRunner[];
+
+  function startedRunner(options: ConstructorParameters<typeof ProjectionRunner>[2]): ProjectionRunner {
+    const runner = new ProjectionRunner(db.pool, store, options);
+    started.push(runner);
+    return runner;
+  }
 
   beforeEach(async () => {
     db = await createTestDatabase({ poolSize: 30 });
@@ -50,9 +58,11 @@ describe('ProjectionRunner', () => {
     );
     await db.pool.query('CREATE TABLE test_applied_positions (position bigint PRIMARY KEY)');
     store = new EventStore(db.pool);
+    started = [];
   });
 
   afterEach(async () => {
+    await Promise.all(started.map((runner) => runner.stop()));
     await db.drop();
   });
 
@@ -99,7 +109,7 @@ describe('ProjectionRunner', () => {
 
   it('given a running projection and concurrent writers on separate connections, when it keeps up, should see every event once, in position order, with no gap', async () => {
     const seen: bigint[] = [];
-    const runner = new ProjectionRunner(db.pool, store, { pollMs: 5, batchSize: 50 });
+    const runner = startedRunner({ pollMs: 5, batchSize: 50 });
     runner.register({
       name: 'order-check',
       tables: [],
@@ -177,7 +187,7 @@ describe('ProjectionRunner', () => {
     await appendReadings(10);
     const flaky = new MeterTotals();
     flaky.failAtPosition = 3n;
-    const runner = new ProjectionRunner(db.pool, store, { pollMs: 10 });
+    const runner = startedRunner({ pollMs: 10 });
     runner.register(flaky);
     runner.start();
     await waitFor(() => (runner.status()[0]?.failures ?? 0) >= 2);
