@@ -257,7 +257,6 @@ export class ConsortiumHarness {
     return this.post('/p2p/messages', signMessage(as.key, this.chainId, as.id, type, payload));
   }
 
-  /** Stops the node and starts it again on the same database and port (a restart). */
   /** Stops the node, leaves it down for `downMs`, and starts it again on the same database and port. */
   async restartNode(downMs = 0): Promise<void> {
     const port = Number(new URL(this.nodeUrl).port);

@@ -68,6 +68,18 @@ interface Checkpoint {
   hash: Uint8Array | null;
 }
 
+interface OpenedBlock {
+  height: bigint;
+  hash: Uint8Array;
+  readings: BlockReadings;
+}
+
+/** A promise awaited later: its rejection is not reported as unhandled while it waits. */
+function handledLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 /**
  * Follows one node's final chain for one receiver: from its checkpoint on, block by block, checks that
  * each block's hash is what its header and signature give and that it extends the block before, opens
@@ -156,9 +168,21 @@ export class ChainFollower {
     }
     const page = (await response.json()) as ReceiverShares;
     this.nodeFinalHeight = BigInt(page.finalHeight);
+    // Block i+1 is checked and its shares opened in the worker pool while block i is written: the
+    // pairings and the database overlap. Writes stay in height order, one transaction per block.
+    const opening = (index: number, after: Checkpoint): Promise<OpenedBlock> =>
+      handledLater(this.open(page.blocks[index]!, after));
     let previous = checkpoint;
-    for (const block of page.blocks) {
-      previous = await this.process(block, previous);
+    let next = page.blocks.length > 0 ? opening(0, checkpoint) : undefined;
+    for (let index = 0; next; index += 1) {
+      const current = await next;
+      next = index + 1 < page.blocks.length ? opening(index + 1, current) : undefined;
+      const written = await this.commit(current, previous);
+      if (written.height !== current.height) {
+        // Another follower of this receiver wrote the block first: start again from its checkpoint.
+        return index;
+      }
+      previous = written;
     }
     return page.blocks.length;
   }
@@ -196,7 +220,8 @@ export class ChainFollower {
     }
   }
 
-  private async process(block: ReceiverShares['blocks'][number], previous: Checkpoint): Promise<Checkpoint> {
+  /** Checks that the block extends `previous` and opens this receiver's shares of its reports. */
+  private async open(block: ReceiverShares['blocks'][number], previous: Checkpoint): Promise<OpenedBlock> {
     const height = BigInt(block.height);
     const expectedHeight = previous.height + 1n;
     if (height !== expectedHeight) {
@@ -229,7 +254,14 @@ export class ChainFollower {
             reports.map((r) => r.report),
           )
         : [];
-    const readings = await this.readings(height, reports, outcomes);
+    return { height, hash, readings: await this.readings(height, reports, outcomes) };
+  }
+
+  /**
+   * Writes the block's readings, its after-block work and the checkpoint in one transaction. Returns
+   * the checkpoint now stored: the block's, or another follower's when that one wrote it first.
+   */
+  private async commit({ height, hash, readings }: OpenedBlock, previous: Checkpoint): Promise<Checkpoint> {
     const client = await this.db.connect();
     try {
       await client.query('BEGIN');
