@@ -107,6 +107,27 @@ describe('ProjectionRunner', () => {
     expect(await readModel(db)).toEqual(live);
   });
 
+  it('given a batch whose COMMIT fails, should report the last committed checkpoint, not the batch it rolled back', async () => {
+    await appendReadings(10);
+    // A deferred constraint fails at COMMIT, after the batch and its checkpoint update ran.
+    await db.pool.query(
+      'CREATE TABLE test_commit_guard (id int, CONSTRAINT one_row UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)',
+    );
+    const runner = new ProjectionRunner(db.pool, store, { pollMs: 50 });
+    runner.register({
+      name: 'fails-at-commit',
+      tables: [],
+      apply: async (_events, tx) => {
+        await tx.query('INSERT INTO test_commit_guard (id) VALUES (1), (1)');
+      },
+    });
+
+    await expect(runner.catchUp('fails-at-commit')).rejects.toThrow(/one_row/);
+    expect(runner.status()[0]).toMatchObject({ name: 'fails-at-commit', position: 0n });
+    // The checkpoint row itself was created in the transaction that rolled back.
+    expect((await db.pool.query('SELECT position FROM projection_checkpoints')).rows).toEqual([]);
+  });
+
   it('given a running projection and concurrent writers on separate connections, when it keeps up, should see every event once, in position order, with no gap', async () => {
     const seen: bigint[] = [];
     const runner = startedRunner({ pollMs: 5, batchSize: 50 });
