@@ -21,7 +21,7 @@ import { Client } from 'pg';
 import { CONSORTIUM_FILES } from '@app/control-center';
 import { initCrypto, type Report } from '@app/crypto';
 import { enrolMeters, enrolStandardReceivers, type RunningService } from '@app/devnet';
-import { FleetSimulator } from '@app/meter-sdk';
+import { FleetSimulator, NodeSubmitter } from '@app/meter-sdk';
 
 import { CONSORTIUM_RECEIVERS, fleetSpecs } from './lib/consortium';
 import { machineLine, parseFlags, printSummary, printTable } from './lib/harness';
@@ -62,32 +62,18 @@ async function finalReports(): Promise<number> {
   }
 }
 
-/** Submits one batch, waiting out back-pressure; every report must be accepted. */
-async function submit(nodeUrl: string, reports: Report[]): Promise<void> {
-  const body = JSON.stringify({ reports: reports.map((r) => r.toJSON()) });
-  for (;;) {
-    const response = await fetch(`${nodeUrl}/reports/batch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-    });
-    if (response.status === 429 || response.status === 503) {
-      const seconds = Number(response.headers.get('retry-after') ?? 1);
-      await response.arrayBuffer();
-      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-      continue;
-    }
-    const answer = (await response.json()) as {
-      rejected?: number;
-      results?: Array<{ error?: { code: string; message: string } }>;
-    };
-    if (response.status !== 200 || answer.rejected !== 0) {
-      const refusal = answer.results?.find((r) => r.error)?.error;
-      throw new Error(
-        `the node refused a batch (${response.status}): ${refusal ? `${refusal.code} ${refusal.message}` : JSON.stringify(answer)}`,
-      );
-    }
-    return;
+/** Submits one batch as a meter gateway does (retries on network errors and back-pressure). */
+async function submit(submitter: NodeSubmitter, reports: Report[]): Promise<void> {
+  const result = await submitter.submitBatch(reports);
+  const answer = result.body as {
+    rejected?: number;
+    results?: Array<{ error?: { code: string; message: string } }>;
+  };
+  if (!result.ok || answer.rejected !== 0) {
+    const refusal = answer.results?.find((r) => r.error)?.error;
+    throw new Error(
+      `the node refused a batch (${result.status}): ${refusal ? `${refusal.code} ${refusal.message}` : JSON.stringify(answer)}`,
+    );
   }
 }
 
@@ -114,6 +100,8 @@ async function grow(target: number): Promise<number> {
     });
     console.log(`enrolled ${METERS} meters; growing the chain to ${target.toLocaleString('en-US')} reports`);
 
+    // A long run meets the odd keep-alive socket closed by the server; resubmitting is harmless.
+    const submitter = new NodeSubmitter(ctx.nodeUrl, { attempts: 10, firstDelayMs: 200, maxDelayMs: 5_000 });
     const started = performance.now();
     let sent = 0;
     let accepted = 0;
@@ -136,7 +124,7 @@ async function grow(target: number): Promise<number> {
             const meter = fleet[(from + k) % fleet.length]!;
             return meter.reporter.report(simulator.reading(meter.spec.meterId, at), at);
           });
-          await submit(ctx.nodeUrl, batch);
+          await submit(submitter, batch);
           accepted += count;
         }
       };
