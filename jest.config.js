@@ -36,7 +36,7 @@ const shared = {
 
 module.exports = {
   // A failing test can skip its cleanup and leave a loop or a pool open; CI must then still end with
-  // the summary and a failing status, never wait for its time limit. Jest names the leak when it does.
+  // the summary and a failing status, never wait for its time limit (jest says when it forced the exit).
   forceExit: true,
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs,test}/**/*.spec.ts'] },

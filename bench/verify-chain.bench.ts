@@ -8,7 +8,7 @@
 // every block hash and link, producer, producer signature, quorum certificate, Merkle root and
 // receiver index, and every report signature (weighted batches in the worker pool).
 //
-// Growing a million reports takes about half an hour here. The chain is kept (database
+// Growing a million reports takes 40 minutes or more here. The chain is kept (database
 // cbsg_bench_verify_chain, genesis under the temporary directory); `--reuse yes` verifies the chain a
 // previous run left, when it holds at least --reports reports, without growing it again.
 import { existsSync } from 'node:fs';
