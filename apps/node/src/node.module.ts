@@ -20,6 +20,7 @@ import { ConsoleModule } from './console/console.module';
 import { HealthController } from './health/health.controller';
 import { NodeGraphqlModule } from './graphql/graphql.module';
 import { DomainErrorFilter } from './http/domain-error.filter';
+import { requestLogLevel } from './http/request-log-level';
 import { JournalStatsProjection } from './journal/journal-stats.projection';
 import { RegistryController } from './registry/registry.controller';
 import { ReportsController } from './reports/reports.controller';
@@ -50,15 +51,7 @@ export class NodeModule {
               // Credentials never reach the logs.
               redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
               autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false },
-              // Peers talk several times a slot and scrapers poll: their successes only at debug level.
-              customLogLevel: (req, res, error) =>
-                error || res.statusCode >= 500
-                  ? 'error'
-                  : res.statusCode >= 400
-                    ? 'warn'
-                    : /^\/(p2p|metrics)\b/.test(req.url ?? '')
-                      ? 'debug'
-                      : 'info',
+              customLogLevel: requestLogLevel,
             },
           }),
         }),
