@@ -30,7 +30,15 @@ import {
 } from '@app/crypto';
 
 import { mcl, ready } from '../libs/crypto/src/mcl';
-import { decodeG1, decodeG2 } from '../libs/crypto/src/points';
+import {
+  decodeG1,
+  decodeG1Uncompressed,
+  decodeG2,
+  decodeG2Uncompressed,
+  decodeReportG1,
+  encodeG1Uncompressed,
+  encodeG2Uncompressed,
+} from '../libs/crypto/src/points';
 import { scalarOf, SecretScalar } from '../libs/crypto/src/secret';
 import { curveCheckedD, signaturePoints } from '../libs/crypto/src/signature';
 import { deriveForCheckedD, openWithKeys } from '../libs/crypto/src/unsigncrypt';
@@ -212,7 +220,7 @@ async function main(): Promise<void> {
   const freshReports = Array.from({ length: 64 }, (_, i) =>
     freshSigners[i % freshSigners.length]!.signcrypt(reading(i), T0 + 2e6 + i),
   );
-  const freshD = freshReports.map((r) => ({ report: r, d: decodeG1(r.d, 'D') }));
+  const freshD = freshReports.map((r) => ({ report: r, d: decodeReportG1(r.d, 'D') }));
 
   // ---- the pool ----------------------------------------------------------------------------
   const poolSize = Math.min(2, availableParallelism());
@@ -290,6 +298,8 @@ async function main(): Promise<void> {
   const ml = mcl.millerLoop(g1, g2);
   const g1Bytes = g1.serialize();
   const g2Bytes = g2.serialize();
+  const g1Affine = encodeG1Uncompressed(g1);
+  const g2Affine = encodeG2Uncompressed(g2);
   const prim = (fn: () => void, n: number): Rounds =>
     rounds(() =>
       timeOnce(() => {
@@ -309,6 +319,8 @@ async function main(): Promise<void> {
     ['decode G1, curve only', prim(() => decodeG1(g1Bytes, 'x', 'curve'), 40), '0.07'],
     ['decode G2, full check', prim(() => decodeG2(g2Bytes, 'x'), 40), '0.47'],
     ['decode G2, curve only', prim(() => decodeG2(g2Bytes, 'x', 'curve'), 40), '0.18'],
+    ['decode G1 uncompressed, curve only', prim(() => decodeG1Uncompressed(g1Affine, 'x', 'curve'), 40), ''],
+    ['decode G2 uncompressed, curve only', prim(() => decodeG2Uncompressed(g2Affine, 'x', 'curve'), 40), ''],
   ];
   printTable(
     'Primitives (mcl-wasm, BLS12-381), ms per operation, median',

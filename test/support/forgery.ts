@@ -12,7 +12,7 @@ import { h2 } from '../../libs/crypto/src/hash';
 import { mulP1, mulQ } from '../../libs/crypto/src/fixed-base';
 import { meterSecrets, registeredMeterPoints } from '../../libs/crypto/src/keys';
 import { mcl, ready } from '../../libs/crypto/src/mcl';
-import { encodeG1, encodeG2 } from '../../libs/crypto/src/points';
+import { encodeReportG1, encodeReportG2 } from '../../libs/crypto/src/points';
 import { encodeReport, reportInternals, withSignature } from '../../libs/crypto/src/report';
 import { scalarOf } from '../../libs/crypto/src/secret';
 import { signingInput } from '../../libs/crypto/src/signature';
@@ -46,7 +46,7 @@ export function paperForgery(
   ]);
   const t = scalarOf(SecretScalar.random());
   const w = mcl.sub(mcl.sub(mcl.mul(P1, t), mcl.mul(m.y, unfixedBeta)), m.a);
-  return withSignature(body, encodeG1(w), encodeG2(mcl.mul(q, t)));
+  return withSignature(body, encodeReportG1(w, body.version), encodeReportG2(mcl.mul(q, t), body.version));
 }
 
 /**
@@ -75,10 +75,10 @@ export function corruptShareAndSign(
   const unsigned = Report.decode(encodeReport({ ...report, shares }));
   const { bodyEnd } = reportInternals(unsigned);
   const w = scalarOf(SecretScalar.random());
-  const wPoint = encodeG1(mulP1(w));
+  const wPoint = encodeReportG1(mulP1(w), unsigned.version);
   const prefix = Buffer.concat([unsigned.bytes.subarray(0, bodyEnd), wPoint]);
   const beta = h2(signingInput(prefix, key, params));
   const secrets = meterSecrets(key);
   const s = mcl.add(mcl.add(mcl.mul(beta, secrets.x), secrets.h), w);
-  return withSignature(unsigned, wPoint, encodeG2(mulQ(params, s)));
+  return withSignature(unsigned, wPoint, encodeReportG2(mulQ(params, s), unsigned.version));
 }

@@ -13,7 +13,8 @@ import { ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consorti
 import { paperForgery } from '../../../test/support/forgery';
 
 const DIMENSIONS = ['consumption_kwh', 'voltage_a', 'current_a', 'device_status'];
-const G1_NOT_IN_SUBGROUP = `80${'0'.repeat(94)}`;
+// The point (0, 2), of order 3, uncompressed as reports of version 2 carry W.
+const G1_NOT_IN_SUBGROUP = `${'0'.repeat(190)}02`;
 
 const reading = (kwh: number) => ({
   consumption_kwh: kwh,

@@ -12,7 +12,7 @@ import {
   ReportJson,
 } from './report';
 import { MeterSigncrypter } from './signcrypt';
-import { expectCode } from '../test/expect-error';
+import { cryptoErrorOf, expectCode } from '../test/expect-error';
 import { buildWorld, sampleReading, World } from '../test/world';
 
 let world: World;
@@ -44,8 +44,10 @@ describe('report wire format', () => {
 
   it('given the JSON form when inspected should use hex, base64 and a decimal nonce', () => {
     const j = json();
-    expect(j.D).toMatch(/^[0-9a-f]{96}$/);
-    expect(j.signature.T).toMatch(/^[0-9a-f]{192}$/);
+    expect(j.version).toBe(2);
+    expect(j.D).toMatch(/^[0-9a-f]{192}$/);
+    expect(j.signature.W).toMatch(/^[0-9a-f]{192}$/);
+    expect(j.signature.T).toMatch(/^[0-9a-f]{384}$/);
     expect(j.receivers[0]?.index).toMatch(/^[0-9a-f]{16}$/);
     expect(typeof j.nonce).toBe('string');
     expect(Buffer.from(j.shares[0]?.ciphertext ?? '', 'base64')).toEqual(
@@ -122,9 +124,15 @@ describe('report wire format', () => {
       expectCode(() => Report.decode(report.bytes.subarray(0, cut)), 'CRYPTO.ENCODING_TRUNCATED');
     }
     expectCode(() => Report.decode(new Uint8Array([...report.bytes, 0])), 'CRYPTO.ENCODING_OVERSIZED');
-    const v2 = Uint8Array.from(report.bytes);
-    v2[0] = 2;
-    expectCode(() => Report.decode(v2), 'CRYPTO.REPORT_MALFORMED');
+    for (const version of [0, 3, 255]) {
+      const other = Uint8Array.from(report.bytes);
+      other[0] = version;
+      expectCode(() => Report.decode(other), 'CRYPTO.REPORT_MALFORMED');
+    }
+    // Version 1 has the same layout with compressed points: read as one, the rest does not parse.
+    const v1 = Uint8Array.from(report.bytes);
+    v1[0] = 1;
+    expect(cryptoErrorOf(() => Report.decode(v1)).code).toMatch(/^CRYPTO\.(REPORT_MALFORMED|ENCODING_)/);
   });
 
   it('given more receivers or larger ciphertexts than the limits when decoded should fail with CRYPTO.LIMIT_EXCEEDED', () => {

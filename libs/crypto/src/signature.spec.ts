@@ -1,7 +1,7 @@
-import { G1_BYTES, initCrypto, mcl, ready } from './mcl';
+import { initCrypto, mcl, ready } from './mcl';
 import { h2 } from './hash';
 import { registeredMeterPoints } from './keys';
-import { decodeG1, decodeG2, encodeG1, encodeG2 } from './points';
+import { decodeReportG1, decodeReportG2, encodeReportG1, encodeReportG2 } from './points';
 import { encodeReport, Report, reportInternals, withSignature } from './report';
 import { scalarOf, SecretScalar } from './secret';
 import {
@@ -15,6 +15,7 @@ import { MeterSigncrypter } from './signcrypt';
 import { systemPoints } from './system';
 import { buildWorld, sampleReading, World } from '../test/world';
 import vectors from '../test/vectors/points-invalid.json';
+import uncompressedVectors from '../test/vectors/points-invalid-uncompressed.json';
 
 let world: World;
 
@@ -68,7 +69,7 @@ function paperAggregateCheck(items: readonly { report: Report; meter: number }[]
     const m = registeredMeterPoints(reg);
     const { bodyEnd } = reportInternals(report);
     const beta = h2([
-      report.bytes.subarray(0, bodyEnd + G1_BYTES),
+      report.bytes.subarray(0, bodyEnd + report.w.length),
       reg.publicKey,
       reg.alpha,
       world.params.ypub1,
@@ -118,14 +119,18 @@ describe('certificateless signature of a report', () => {
     const t = scalarOf(SecretScalar.random());
     // W = t*P1 - beta*Y_S - A, T = t*Q
     const w = mcl.sub(mcl.sub(mcl.mul(P1, t), mcl.mul(m.y, unfixedBeta)), m.a);
-    const forged = withSignature(body, encodeG1(w), encodeG2(mcl.mul(q, t)));
+    const forged = withSignature(
+      body,
+      encodeReportG1(w, body.version),
+      encodeReportG2(mcl.mul(q, t), body.version),
+    );
 
     const unfixedAccepts = mcl
       .finalExp(
         mcl.precomputedMillerLoop2mixed(
           P1,
-          decodeG2(forged.t, 'T'),
-          mcl.neg(mcl.add(mcl.add(mcl.mul(m.y, unfixedBeta), m.a), decodeG1(forged.w, 'W'))),
+          decodeReportG2(forged.t, 'T'),
+          mcl.neg(mcl.add(mcl.add(mcl.mul(m.y, unfixedBeta), m.a), decodeReportG1(forged.w, 'W'))),
           qLines,
         ),
       )
@@ -142,11 +147,11 @@ describe('certificateless signature of a report', () => {
     const reports = [0, 1, 2, 3].map((meter) => signer(meter).signcrypt(sampleReading(3, meter), T0 + meter));
     const { q } = systemPoints(world.params);
     const e = mcl.mul(q, scalarOf(SecretScalar.random()));
-    const t1 = mcl.add(decodeG2(reports[1]!.t, 'T'), e);
-    const t2 = mcl.sub(decodeG2(reports[2]!.t, 'T'), e);
+    const t1 = mcl.add(decodeReportG2(reports[1]!.t, 'T'), e);
+    const t2 = mcl.sub(decodeReportG2(reports[2]!.t, 'T'), e);
     const shifted = [...reports];
-    shifted[1] = withSignature(reports[1]!, reports[1]!.w, encodeG2(t1));
-    shifted[2] = withSignature(reports[2]!, reports[2]!.w, encodeG2(t2));
+    shifted[1] = withSignature(reports[1]!, reports[1]!.w, encodeReportG2(t1, reports[1]!.version));
+    shifted[2] = withSignature(reports[2]!, reports[2]!.w, encodeReportG2(t2, reports[2]!.version));
 
     expect(paperAggregateCheck(shifted.map((report, meter) => ({ report, meter })))).toBe(true);
     for (const i of [1, 2]) {
@@ -170,7 +175,10 @@ describe('certificateless signature of a report', () => {
     const bad = [17, 503, 998];
     const { q } = systemPoints(world.params);
     const r0 = items[17]!.report;
-    items[17] = { ...items[17]!, report: withSignature(r0, r0.w, encodeG2(mcl.add(decodeG2(r0.t, 'T'), q))) };
+    items[17] = {
+      ...items[17]!,
+      report: withSignature(r0, r0.w, encodeReportG2(mcl.add(decodeReportG2(r0.t, 'T'), q), r0.version)),
+    };
     const r1 = items[503]!.report;
     items[503] = { ...items[503]!, report: withSignature(r1, items[504]!.report.w, r1.t) };
     const r2 = items[998]!.report;
@@ -226,8 +234,10 @@ describe('certificateless signature of a report', () => {
     const good = signer(1).signcrypt(sampleReading(3), T0);
     const report = signer(0).signcrypt(sampleReading(3), T0);
     const meter = world.meters[0]!.registered;
-    const g1Bad = vectors.find((v) => v.group === 'G1' && v.code === 'CRYPTO.POINT_NOT_IN_SUBGROUP')!;
-    const g2Bad = vectors.find((v) => v.group === 'G2' && v.code === 'CRYPTO.POINT_NOT_ON_CURVE')!;
+    // Bad points in the encoding of the report's version.
+    const bad = report.version >= 2 ? uncompressedVectors : vectors;
+    const g1Bad = bad.find((v) => v.group === 'G1' && v.code === 'CRYPTO.POINT_NOT_IN_SUBGROUP')!;
+    const g2Bad = bad.find((v) => v.group === 'G2' && v.code === 'CRYPTO.POINT_NOT_ON_CURVE')!;
     const badW = withSignature(report, Buffer.from(g1Bad.hex, 'hex'), report.t);
     const badT = withSignature(report, report.w, Buffer.from(g2Bad.hex, 'hex'));
     expect(verifyReport(world.params, badW, meter)).toMatchObject({

@@ -1,9 +1,9 @@
 import { CryptoError } from './errors';
 import { h2 } from './hash';
 import { RegisteredMeter, registeredMeterPoints } from './keys';
-import { G1_BYTES, mcl, ready } from './mcl';
+import { mcl, ready } from './mcl';
 import { msmG1, msmG2 } from './msm';
-import { decodeG1, decodeG2 } from './points';
+import { decodeReportG1, decodeReportG2 } from './points';
 import { randomWeights64, systemRandom } from './random';
 import { Report, reportInternals } from './report';
 import { SystemParams, systemPoints } from './system';
@@ -49,7 +49,7 @@ export function reportBeta(
   params: SystemParams,
 ): mcl.Fr {
   const { bodyEnd } = reportInternals(report);
-  return h2(signingInput(report.bytes.subarray(0, bodyEnd + G1_BYTES), meter, params));
+  return h2(signingInput(report.bytes.subarray(0, bodyEnd + report.w.length), meter, params));
 }
 
 /**
@@ -63,8 +63,8 @@ export function signaturePoints(report: Report): { w: mcl.G1; t: mcl.G2 } {
   }
   if (cache.w === undefined || cache.t === undefined) {
     try {
-      cache.w = decodeG1(report.w, 'W');
-      cache.t = decodeG2(report.t, 'T');
+      cache.w = decodeReportG1(report.w, 'W');
+      cache.t = decodeReportG2(report.t, 'T');
     } catch (e) {
       if (e instanceof CryptoError) {
         cache.signatureError = e;
@@ -78,7 +78,7 @@ export function signaturePoints(report: Report): { w: mcl.G1; t: mcl.G2 } {
 /** D checked to be a curve point (not the identity), as a node does; cached like W and T. */
 export function curveCheckedD(report: Report): mcl.G1 {
   const cache = reportInternals(report).cache;
-  cache.dCurve ??= decodeG1(report.d, 'D', 'curve');
+  cache.dCurve ??= decodeReportG1(report.d, 'D', 'curve');
   return cache.dCurve;
 }
 

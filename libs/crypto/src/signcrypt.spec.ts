@@ -237,8 +237,8 @@ describe('opening many shares at once', () => {
       sampleReading(10),
       T0,
     );
-    const smallOrder = new Uint8Array(48);
-    smallOrder[0] = 0x80;
+    const smallOrder = new Uint8Array(96);
+    smallOrder[95] = 2; // uncompressed (report version 2): (0, 2), of order 3
     const badD = Report.decode(encodeReport({ ...good[0]!, d: smallOrder }));
     const flipped = Uint8Array.from(good[2]!.shares[0]!.ciphertext);
     flipped[3] = (flipped[3] ?? 0) ^ 1;
@@ -367,15 +367,16 @@ describe('unsigncryption failures, each with its own typed error', () => {
       return { ...f, shares };
     });
     expectCode(() => new ShareDecryptor(world.receivers[2]!.priv).open(kcv), 'CRYPTO.SHARE_NOT_KEYED');
-    const identity = new Uint8Array(48);
-    identity[0] = 0xc0;
+    // Reports of version 2 carry D uncompressed.
+    const identity = new Uint8Array(96);
+    identity[0] = 0x40;
     expectCode(
       () =>
         new ShareDecryptor(world.receivers[0]!.priv).open(rebuild(report, (f) => ({ ...f, d: identity }))),
       'CRYPTO.POINT_IS_IDENTITY',
     );
-    const smallOrder = new Uint8Array(48);
-    smallOrder[0] = 0x80; // x = 0: the point (0, 2) of order 3
+    const smallOrder = new Uint8Array(96);
+    smallOrder[95] = 2; // x = 0, y = 2: the point (0, 2) of order 3
     expectCode(
       () =>
         new ShareDecryptor(world.receivers[0]!.priv).open(rebuild(report, (f) => ({ ...f, d: smallOrder }))),

@@ -2,7 +2,7 @@ import { ByteWriter, bytesEqual } from './bytes';
 import { LimitExceededError, NonceExhaustedError, PolicyInvalidError } from './errors';
 import { MeterPrivateKey, meterSecrets, receiverParams, receiverPower, ReceiverPublicKey } from './keys';
 import { mcl, ready } from './mcl';
-import { encodeG1, encodeG2 } from './points';
+import { encodeReportG1, encodeReportG2 } from './points';
 import { randomScalar, RandomSource, systemRandom } from './random';
 import {
   encodeHeader,
@@ -11,6 +11,7 @@ import {
   MAX_RECEIVERS,
   Report,
   REPORT_VERSION,
+  REPORT_VERSIONS,
 } from './report';
 import {
   deriveShareKeys,
@@ -83,6 +84,11 @@ export interface MeterSigncrypterOptions {
    * because a restart always opens a new key epoch.
    */
   readonly nextNonce?: bigint;
+  /**
+   * The wire version to write (report.ts): 2, the default, with uncompressed points; 1 for a
+   * consortium whose nodes do not read version 2 yet.
+   */
+  readonly reportVersion?: number;
 }
 
 /**
@@ -99,6 +105,7 @@ export class MeterSigncrypter {
   readonly #dimensionCount: number;
   #nonce: bigint;
   #epoch: Epoch | undefined;
+  readonly #version: number;
 
   static {
     construct = (params, key, policy, options, rng) =>
@@ -122,6 +129,12 @@ export class MeterSigncrypter {
     this.#nonce = options.nextNonce ?? 0n;
     if (this.#nonce < 0n || this.#nonce > U64_MAX) {
       throw new NonceExhaustedError('nextNonce must be a u64');
+    }
+    this.#version = options.reportVersion ?? REPORT_VERSION;
+    if (!REPORT_VERSIONS.includes(this.#version)) {
+      throw new PolicyInvalidError(
+        `report version ${this.#version} is not one of ${REPORT_VERSIONS.join(', ')}`,
+      );
     }
   }
 
@@ -167,7 +180,7 @@ export class MeterSigncrypter {
     const epoch = this.#currentEpoch(timestamp);
 
     const header = encodeHeader({
-      version: REPORT_VERSION,
+      version: this.#version,
       meterId: this.#key.id,
       timestamp,
       nonce,
@@ -187,13 +200,13 @@ export class MeterSigncrypter {
       body.fixed(keys.keyCheck).fixed(headerTag(keys, header)).bytes16(ciphertext);
     }
     const w = randomScalar(this.#rng);
-    body.fixed(encodeG1(mulP1(w)));
+    body.fixed(encodeReportG1(mulP1(w), this.#version));
     const prefix = body.finish();
 
     const secrets = meterSecrets(this.#key);
     const beta = h2(signingInput(prefix, this.#key, this.#params));
     const s = mcl.add(mcl.add(mcl.mul(beta, secrets.x), secrets.h), w);
-    const t = encodeG2(mulQ(this.#params, s));
+    const t = encodeReportG2(mulQ(this.#params, s), this.#version);
     w.clear();
     s.clear();
 
@@ -218,7 +231,7 @@ export class MeterSigncrypter {
       return e;
     }
     const d = randomScalar(this.#rng);
-    const dBytes = encodeG1(mulP1(d));
+    const dBytes = encodeReportG1(mulP1(d), this.#version);
     const keys = this.#receivers.map((r) => deriveShareKeys(receiverPower(r.key, d), dBytes, r.key.index));
     d.clear(); // the paper: "d is erased safely"; the epoch keeps only D and the derived keys
     const next: Epoch = { d: dBytes, startedAt: timestamp, seq: 0, keys };

@@ -11,7 +11,7 @@ import {
 import { ReceiverPrivateKey, receiverSecret } from './keys';
 import { LruCache } from './lru';
 import { mcl, ready } from './mcl';
-import { decodeG1 } from './points';
+import { decodeReportG1 } from './points';
 import { Report, ReportEpoch } from './report';
 import {
   checkHeaderTag,
@@ -90,7 +90,7 @@ export class ShareDecryptor {
         this.cache.get(cacheKey) === undefined
       ) {
         try {
-          const point = decodeG1(report.d, 'D', 'full');
+          const point = decodeReportG1(report.d, 'D', 'full');
           fresh.set(cacheKey, { d: report.d, u: pairWithKey(this.key, point) });
         } catch (e) {
           if (!(e instanceof CryptoError)) {
@@ -195,7 +195,7 @@ export function openWithKeys(
  * paired with the receiver's secret), then K = H4(U, D).
  */
 export function deriveForD(key: ReceiverPrivateKey, d: Uint8Array): ShareKeyMaterial {
-  const point = decodeG1(d, 'D', 'full');
+  const point = decodeReportG1(d, 'D', 'full');
   return deriveForCheckedD(key, point, d);
 }
 

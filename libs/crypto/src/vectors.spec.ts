@@ -12,6 +12,7 @@ import { ShareDecryptor } from './unsigncrypt';
 import { seededRandom } from '../test/seeded-random';
 import hashes from '../test/vectors/hashes.json';
 import reportVector from '../test/vectors/report.json';
+import reportV2Vector from '../test/vectors/report-v2.json';
 import blsVector from '../test/vectors/bls.json';
 
 // Known answers: a change to any encoding, tag or hash shows up here. The files are written by
@@ -59,9 +60,7 @@ describe('known-answer vectors: hashes', () => {
   });
 });
 
-describe('known-answer vectors: one full report', () => {
-  const v = reportVector;
-
+describe.each([reportVector, reportV2Vector])('known-answer vectors: one full report', (v) => {
   it('given the recorded keys and randomness when signcrypting should reproduce the recorded reports byte for byte', () => {
     const params = SystemParams.fromJSON(v.params);
     const meter = MeterPrivateKey.assemble(params, SecretScalar.fromBytes(hex(v.meter.secret)), {
@@ -79,6 +78,7 @@ describe('known-answer vectors: one full report', () => {
     const signer = createMeterSigncrypterWithRandom(seededRandom('report-signcrypt'), params, meter, policy, {
       epoch: v.epoch,
       nextNonce: BigInt(v.firstNonce),
+      reportVersion: v.reportVersion,
     });
     const reading = v.reading.map(hex);
     v.timestamps.forEach((t, i) => {
@@ -117,6 +117,7 @@ describe('known-answer vectors: one full report', () => {
     }
     // Same key epoch: one D for both reports.
     expect(v.reports[0]?.json.D).toBe(v.reports[1]?.json.D);
+    expect(v.reports.map((r) => r.json.version)).toEqual([v.reportVersion, v.reportVersion]);
   });
 });
 

@@ -18,7 +18,14 @@ import { CryptoError } from '../src/errors';
 import { encodeGT, fIndex, h1, h2, h3, h4, keyFingerprint } from '../src/hash';
 import { MeterPrivateKey, ReceiverPrivateKey, ReceiverPublicKey } from '../src/keys';
 import { initCrypto, mcl } from '../src/mcl';
-import { decodeG1, decodeG2 } from '../src/points';
+import {
+  decodeG1,
+  decodeG1Uncompressed,
+  decodeG2,
+  decodeG2Uncompressed,
+  encodeG1Uncompressed,
+  encodeG2Uncompressed,
+} from '../src/points';
 import { createMeterSigncrypterWithRandom } from '../src/signcrypt';
 import { extractPartialKeyWithRandom, generateKeyPairWithRandom, setupSystemWithRandom } from '../src/system';
 import { ShareDecryptor } from '../src/unsigncrypt';
@@ -109,6 +116,58 @@ function pointVectors(): unknown {
   }));
 }
 
+/** The uncompressed encoding (report version 2): the same kinds of bad input, and its own flags. */
+function uncompressedPointVectors(): unknown {
+  const cases: { group: 'G1' | 'G2'; name: string; hex: string }[] = [];
+  for (const [group, gen, size] of [
+    ['G1', P1_HEX, 48],
+    ['G2', P2_HEX, 96],
+  ] as const) {
+    const generator =
+      group === 'G1'
+        ? encodeG1Uncompressed(decodeG1(Buffer.from(gen, 'hex'), 'P1'))
+        : encodeG2Uncompressed(decodeG2(Buffer.from(gen, 'hex'), 'P2'));
+    const withByte = (offset: number, change: (b: number) => number): string => {
+      const b = Buffer.from(generator);
+      b[offset] = change(b[offset] ?? 0);
+      return b.toString('hex');
+    };
+    const identity = Buffer.alloc(2 * size);
+    identity[0] = 0x40;
+    const coordinateP = (offset: number): string => {
+      const b = Buffer.from(generator);
+      Buffer.from(P_HEX, 'hex').copy(b, offset);
+      return b.toString('hex');
+    };
+    const outside = Buffer.from(findX(size, true), 'hex');
+    const outsidePoint =
+      group === 'G1'
+        ? encodeG1Uncompressed(decodeG1(outside, 'probe', 'curve'))
+        : encodeG2Uncompressed(decodeG2(outside, 'probe', 'curve'));
+    cases.push(
+      { group, name: 'generator (valid)', hex: toHex(generator) },
+      { group, name: 'identity', hex: identity.toString('hex') },
+      { group, name: 'infinity flag with non-zero bits', hex: withByte(0, (b) => b | 0x40) },
+      { group, name: 'compression flag set', hex: withByte(0, (b) => b | 0x80) },
+      { group, name: 'sign flag set', hex: withByte(0, (b) => b | 0x20) },
+      { group, name: 'x not below p', hex: coordinateP(0) },
+      { group, name: 'y not below p', hex: coordinateP(size) },
+      { group, name: 'y changed: not on the curve', hex: withByte(2 * size - 1, (b) => b ^ 1) },
+      { group, name: 'curve point outside the prime-order subgroup', hex: toHex(outsidePoint) },
+      { group, name: 'truncated', hex: toHex(generator.subarray(0, 2 * size - 1)) },
+      { group, name: 'oversized', hex: toHex(Uint8Array.from([...generator, 0])) },
+    );
+  }
+  return cases.map((c) => ({
+    ...c,
+    code: codeOf(() =>
+      c.group === 'G1'
+        ? decodeG1Uncompressed(Buffer.from(c.hex, 'hex'), 'vector')
+        : decodeG2Uncompressed(Buffer.from(c.hex, 'hex'), 'vector'),
+    ),
+  }));
+}
+
 function hashVectors(): unknown {
   const rng = seededRandom('hash-vectors');
   const { P1, P2 } = {
@@ -157,7 +216,7 @@ function hashVectors(): unknown {
  * the test reuses with the stored keys, so the test depends on the encodings and hashes, not on how
  * the keys were drawn.
  */
-function reportVector(): unknown {
+function reportVector(reportVersion: number): unknown {
   const rng = seededRandom('report-keys');
   const { masterKey, params } = setupSystemWithRandom(rng);
   const own = generateKeyPairWithRandom(rng);
@@ -180,12 +239,13 @@ function reportVector(): unknown {
   const signer = createMeterSigncrypterWithRandom(seededRandom('report-signcrypt'), params, meter, policy, {
     epoch: { maxReports: 2, maxAgeMs: 60_000 },
     nextNonce: 7n,
+    reportVersion,
   });
   const timestamps = [1_795_000_000_000, 1_795_000_015_000];
   const reports = timestamps.map((t) => signer.signcrypt(reading, t));
   return {
-    description:
-      'Two reports of one key epoch (maxReports 2): keys from seed "report-keys", then d and w drawn in order from seed "report-signcrypt".',
+    description: `Two reports of wire version ${reportVersion} in one key epoch (maxReports 2): keys from seed "report-keys", then d and w drawn in order from seed "report-signcrypt".`,
+    reportVersion,
     params: params.toJSON(),
     masterKey: toHex(masterKey.exposeBytes()),
     meter: {
@@ -240,7 +300,9 @@ async function main(): Promise<void> {
   await initCrypto();
   await write('points-invalid.json', pointVectors());
   await write('hashes.json', hashVectors());
-  await write('report.json', reportVector());
+  await write('points-invalid-uncompressed.json', uncompressedPointVectors());
+  await write('report.json', reportVector(1));
+  await write('report-v2.json', reportVector(2));
   await write('bls.json', blsVectors());
 }
 
