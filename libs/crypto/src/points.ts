@@ -45,14 +45,24 @@ function belowP(bytes: Uint8Array, offset: number, clearFlags: boolean): boolean
 }
 
 /**
- * The checks that need no curve arithmetic, in the ZCash encoding (IETF BLS, RFC 9380 users):
- * compressed flag set, the infinity flag only on the all-zero identity encoding, coordinates < p.
+ * The checks that need no curve arithmetic, in the ZCash encoding (IETF BLS, RFC 9380 users): the
+ * compression flag as the form requires, the infinity flag only on the all-zero identity encoding,
+ * no sign flag on an uncompressed point, coordinates < p.
  */
-function checkCompressedEncoding(bytes: Uint8Array, size: number, what: string): void {
+function checkEncoding(
+  bytes: Uint8Array,
+  size: number,
+  what: string,
+  form: 'compressed' | 'uncompressed',
+): void {
   expectLength(bytes, size, what);
   const first = bytes[0] ?? 0;
-  if ((first & FLAG_COMPRESSED) === 0) {
+  const compressed = (first & FLAG_COMPRESSED) !== 0;
+  if (form === 'compressed' && !compressed) {
     throw new MalformedEncodingError(what, 'only the compressed encoding is accepted');
+  }
+  if (form === 'uncompressed' && compressed) {
+    throw new MalformedEncodingError(what, 'a compressed encoding where the uncompressed one is required');
   }
   if ((first & FLAG_INFINITY) !== 0) {
     const restZero = (first & 0x3f) === 0 && bytes.subarray(1).every((b) => b === 0);
@@ -60,6 +70,9 @@ function checkCompressedEncoding(bytes: Uint8Array, size: number, what: string):
       throw new PointIsIdentityError(what);
     }
     throw new MalformedEncodingError(what, 'infinity flag set on a non-zero encoding');
+  }
+  if (form === 'uncompressed' && (first & FLAG_SIGN) !== 0) {
+    throw new MalformedEncodingError(what, 'sign flag set on an uncompressed encoding');
   }
   for (let offset = 0; offset < size; offset += 48) {
     if (!belowP(bytes, offset, offset === 0)) {
@@ -70,7 +83,7 @@ function checkCompressedEncoding(bytes: Uint8Array, size: number, what: string):
 
 export function decodeG1(bytes: Uint8Array, what: string, check: PointCheck = 'full'): mcl.G1 {
   ready();
-  checkCompressedEncoding(bytes, G1_BYTES, what);
+  checkEncoding(bytes, G1_BYTES, what, 'compressed');
   const point = new mcl.G1();
   try {
     withoutOrderCheck(() => point.deserialize(bytes));
@@ -85,7 +98,7 @@ export function decodeG1(bytes: Uint8Array, what: string, check: PointCheck = 'f
 
 export function decodeG2(bytes: Uint8Array, what: string, check: PointCheck = 'full'): mcl.G2 {
   ready();
-  checkCompressedEncoding(bytes, G2_BYTES, what);
+  checkEncoding(bytes, G2_BYTES, what, 'compressed');
   const point = new mcl.G2();
   try {
     withoutOrderCheck(() => point.deserialize(bytes));
@@ -124,33 +137,9 @@ function affineBytes(n: mcl.G1 | mcl.G2, coordinateBytes: number): Uint8Array {
   return out;
 }
 
-/** The uncompressed form's checks before any arithmetic: flags, identity, coordinates < p. */
-function checkUncompressedEncoding(bytes: Uint8Array, size: number, what: string): void {
-  expectLength(bytes, size, what);
-  const first = bytes[0] ?? 0;
-  if ((first & FLAG_COMPRESSED) !== 0) {
-    throw new MalformedEncodingError(what, 'a compressed encoding where the uncompressed one is required');
-  }
-  if ((first & FLAG_INFINITY) !== 0) {
-    const restZero = (first & 0x3f) === 0 && bytes.subarray(1).every((b) => b === 0);
-    if (restZero) {
-      throw new PointIsIdentityError(what);
-    }
-    throw new MalformedEncodingError(what, 'infinity flag set on a non-zero encoding');
-  }
-  if ((first & FLAG_SIGN) !== 0) {
-    throw new MalformedEncodingError(what, 'sign flag set on an uncompressed encoding');
-  }
-  for (let offset = 0; offset < size; offset += 48) {
-    if (!belowP(bytes, offset, false)) {
-      throw new MalformedEncodingError(what, 'coordinate not below the field modulus');
-    }
-  }
-}
-
 export function decodeG1Uncompressed(bytes: Uint8Array, what: string, check: PointCheck = 'full'): mcl.G1 {
   ready();
-  checkUncompressedEncoding(bytes, 2 * G1_BYTES, what);
+  checkEncoding(bytes, 2 * G1_BYTES, what, 'uncompressed');
   const x = new mcl.Fp();
   const y = new mcl.Fp();
   x.deserialize(bytes.subarray(0, G1_BYTES));
@@ -166,7 +155,7 @@ export function decodeG1Uncompressed(bytes: Uint8Array, what: string, check: Poi
 
 export function decodeG2Uncompressed(bytes: Uint8Array, what: string, check: PointCheck = 'full'): mcl.G2 {
   ready();
-  checkUncompressedEncoding(bytes, 2 * G2_BYTES, what);
+  checkEncoding(bytes, 2 * G2_BYTES, what, 'uncompressed');
   const x = new mcl.Fp2();
   const y = new mcl.Fp2();
   x.deserialize(bytes.subarray(0, G2_BYTES));

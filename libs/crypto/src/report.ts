@@ -32,7 +32,6 @@ import { G1_BYTES, G2_BYTES, mcl } from './mcl';
 
 /** The version signcryption writes. */
 export const REPORT_VERSION = 2;
-export const REPORT_VERSIONS: readonly number[] = [1, 2];
 export const MAX_RECEIVERS = 16;
 export const MAX_DIMENSIONS = 64;
 export const MAX_DIMENSION_BYTES = 255;
@@ -44,16 +43,21 @@ export const HEADER_TAG_BYTES = 16;
 export const KEY_FINGERPRINT_BYTES = 8;
 const MAX_ID = 64;
 
-/** Byte sizes of a report's G1 points (D, W) and of T, by version. */
+/** Byte sizes of a report's G1 points (D, W) and of T, by wire version. */
+const POINT_BYTES: Readonly<Record<number, { g1: number; g2: number }>> = {
+  1: { g1: G1_BYTES, g2: G2_BYTES },
+  2: { g1: 2 * G1_BYTES, g2: 2 * G2_BYTES },
+};
+
+/** The versions this library reads and writes. */
+export const REPORT_VERSIONS: readonly number[] = Object.keys(POINT_BYTES).map(Number);
+
 export function reportPointBytes(version: number): { g1: number; g2: number } {
-  switch (version) {
-    case 1:
-      return { g1: G1_BYTES, g2: G2_BYTES };
-    case 2:
-      return { g1: 2 * G1_BYTES, g2: 2 * G2_BYTES };
-    default:
-      throw new ReportMalformedError(`unsupported version ${version}`, { version });
+  const sizes = POINT_BYTES[version];
+  if (!sizes) {
+    throw new ReportMalformedError(`unsupported version ${version}`, { version });
   }
+  return sizes;
 }
 
 const LARGEST_POINTS = reportPointBytes(2);
