@@ -181,8 +181,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     });
     this.every(100, () => this.gossipReports());
     this.every(5_000, async () => {
-      await this.expireMempool();
-      await this.regossip();
+      const inCandidates = new Set(this.tree.all().flatMap((c) => [...c.entries]));
+      await this.expireMempool(inCandidates);
+      await this.regossip(inCandidates);
     });
     if (this.config.chain.peers.length > 0) {
       // Until the first poll says otherwise, a (re)started node may be behind: it does not produce.
@@ -607,8 +608,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /** Receipts the chain can no longer honour are said so (event, metric, log), not gossiped forever. */
-  private async expireMempool(): Promise<void> {
-    const inCandidates = new Set(this.tree.all().flatMap((c) => [...c.entries]));
+  private async expireMempool(inCandidates: ReadonlySet<string>): Promise<void> {
     const { reports, transactions } = await this.mempool.expire(inCandidates);
     if (reports + transactions > 0) {
       this.expired.inc({ kind: 'report' }, reports);
@@ -619,9 +619,12 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  /** What a peer may have missed (it was down, a message was lost): sent again until it is in a block. */
-  private async regossip(): Promise<void> {
-    const stale = await this.mempool.stale(10_000, 1_000);
+  /**
+   * What a peer may have missed (it was down, a message was lost): sent again until it is in a block.
+   * Entries in a candidate block are not: every peer that holds the block has them.
+   */
+  private async regossip(inCandidates: ReadonlySet<string>): Promise<void> {
+    const stale = await this.mempool.stale(10_000, 1_000, inCandidates);
     if (stale.transactions.length > 0) {
       await this.peers.broadcast('transactions', { transactions: stale.transactions.map((t) => t.toJSON()) });
     }

@@ -141,10 +141,13 @@ export class MempoolService {
       ancestor.entries.forEach((e) => used.add(e));
       ancestor.nonces.forEach((n) => nonces.add(n));
     }
+    // Entries leave the mempool only when final: those in the blocks above the final tip are skipped
+    // in SQL, or a backlog longer than a block would fill every page with them and yield empty blocks.
+    const inAncestors = [...used].map((hex) => Buffer.from(hex, 'hex'));
     const entries: BlockEntry[] = [];
     const { rows: txRows } = await this.pool.query<{ bytes: Buffer }>(
-      'SELECT bytes FROM mempool_transactions ORDER BY received_at, hash LIMIT $1',
-      [limit],
+      'SELECT bytes FROM mempool_transactions WHERE hash <> ALL($2::bytea[]) ORDER BY received_at, hash LIMIT $1',
+      [limit, inAncestors],
     );
     for (const row of txRows) {
       const tx = Transaction.decode(row.bytes);
@@ -160,8 +163,9 @@ export class MempoolService {
       }
     }
     const { rows: reportRows } = await this.pool.query<{ bytes: Buffer }>(
-      `SELECT bytes FROM mempool_reports WHERE timestamp >= $1 ORDER BY received_at, id LIMIT $2`,
-      [new Date(blockTimestamp - this.config.intake.acceptWindowMs), limit - entries.length],
+      `SELECT bytes FROM mempool_reports WHERE timestamp >= $1 AND id <> ALL($3::bytea[])
+       ORDER BY received_at, id LIMIT $2`,
+      [new Date(blockTimestamp - this.config.intake.acceptWindowMs), limit - entries.length, inAncestors],
     );
     const receiverFingerprints = new Map<string, string | null>();
     const reports = reportRows.map((row) => Report.decode(row.bytes));
@@ -207,15 +211,19 @@ export class MempoolService {
   async stale(
     olderThanMs: number,
     limit: number,
+    inCandidates: ReadonlySet<string>,
   ): Promise<{ transactions: Transaction[]; reports: Uint8Array[] }> {
     const before = new Date(this.clock.now().getTime() - olderThanMs);
+    const held = [...inCandidates].map((id) => Buffer.from(id, 'hex'));
     const { rows: txs } = await this.pool.query<{ bytes: Buffer }>(
-      'SELECT bytes FROM mempool_transactions WHERE received_at < $1 ORDER BY received_at LIMIT $2',
-      [before, limit],
+      `SELECT bytes FROM mempool_transactions WHERE received_at < $1 AND hash <> ALL($3::bytea[])
+       ORDER BY received_at LIMIT $2`,
+      [before, limit, held],
     );
     const { rows: reports } = await this.pool.query<{ bytes: Buffer }>(
-      'SELECT bytes FROM mempool_reports WHERE received_at < $1 ORDER BY received_at LIMIT $2',
-      [before, limit],
+      `SELECT bytes FROM mempool_reports WHERE received_at < $1 AND id <> ALL($3::bytea[])
+       ORDER BY received_at LIMIT $2`,
+      [before, limit, held],
     );
     return {
       transactions: txs.map((r) => Transaction.decode(r.bytes)),
