@@ -72,10 +72,15 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
     );
     const todo = items.flatMap((_, i) => (keys[i] !== undefined && this.held.has(keys[i]) ? [] : [i]));
     this.verified.inc({ purpose }, todo.length);
+    // A block's vote, and so the chain's finality, waits for this check; intake can wait for it.
+    const options = { urgent: purpose === 'block' };
     const checked =
       todo.length === items.length
-        ? await this.pool.verifyReports(items)
-        : await this.pool.verifyReports(todo.map((i) => items[i]!));
+        ? await this.pool.verifyReports(items, options)
+        : await this.pool.verifyReports(
+            todo.map((i) => items[i]!),
+            options,
+          );
     const verdicts: ReportVerdict[] = new Array<ReportVerdict>(items.length).fill(VALID);
     todo.forEach((position, k) => {
       verdicts[position] = checked.verdicts[k]!;

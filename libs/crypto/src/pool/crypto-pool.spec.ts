@@ -126,6 +126,30 @@ describe('CryptoPool', () => {
     }
   });
 
+  it('given ordinary verifications queued on a busy worker when an urgent one arrives should run it next, ahead of them, and urgent ones in their order', async () => {
+    const pool = await CryptoPool.start(world.params, { size: 1 });
+    try {
+      const items = reports.map((r) => ({ report: r, meter: meterOf(r) }));
+      const finished: string[] = [];
+      const track = (name: string, urgent: boolean) =>
+        pool.verifyReports(items, { urgent }).then((verdict) => {
+          finished.push(name);
+          return verdict.allValid;
+        });
+      const all = [
+        track('running', false),
+        track('queued 1', false),
+        track('queued 2', false),
+        track('urgent 1', true),
+        track('urgent 2', true),
+      ];
+      expect(await Promise.all(all)).toEqual([true, true, true, true, true]);
+      expect(finished).toEqual(['running', 'urgent 1', 'urgent 2', 'queued 1', 'queued 2']);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('given queued work when the pool closes should finish that work first and then refuse new work', async () => {
     const pool = await CryptoPool.start(world.params, { size: 1 });
     const pending = pool.verifyReports(reports.map((r) => ({ report: r, meter: meterOf(r) })));

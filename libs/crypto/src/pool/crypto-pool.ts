@@ -14,6 +14,14 @@ import { SystemParams } from '../system';
 import { DecryptedShare, ShareResult } from '../unsigncrypt';
 import { deserializeError, FromWorker, pack, SerializedError, ToWorker, WorkerInit } from './protocol';
 
+export interface VerifyOptions {
+  /**
+   * Ahead of queued work that is not urgent: a node's check of a block's reports (on which its vote
+   * and the chain's finality wait) overtakes the intake batches queued before it.
+   */
+  readonly urgent?: boolean;
+}
+
 export interface CryptoPoolOptions {
   /** Worker threads; default: the number of cores (os.availableParallelism()). */
   readonly size?: number;
@@ -39,6 +47,8 @@ export type ShareOutcome = ShareResult;
 
 interface Task {
   readonly build: (taskId: number) => { msg: ToWorker; transfer: ArrayBuffer[] };
+  /** Runs before every queued task that is not urgent (in order among urgent ones). */
+  readonly urgent?: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
 }
@@ -145,6 +155,7 @@ export class CryptoPool {
    */
   async verifyReports(
     items: readonly { readonly report: Uint8Array | Report; readonly meter: RegisteredMeter }[],
+    options: VerifyOptions = {},
   ): Promise<BatchVerdict> {
     this.assertOpen();
     const n = items.length;
@@ -155,7 +166,7 @@ export class CryptoPool {
     const runs: Promise<{ start: number; verdicts: ReportVerdict[] }>[] = [];
     for (let start = 0; start < n; start += per) {
       const slice = items.slice(start, start + per);
-      runs.push(this.verifyPart(slice).then((verdicts) => ({ start, verdicts })));
+      runs.push(this.verifyPart(slice, options.urgent ?? false).then((verdicts) => ({ start, verdicts })));
     }
     const verdicts: ReportVerdict[] = new Array<ReportVerdict>(n);
     for (const { start, verdicts: part } of await Promise.all(runs)) {
@@ -174,6 +185,7 @@ export class CryptoPool {
 
   private verifyPart(
     slice: readonly { readonly report: Uint8Array | Report; readonly meter: RegisteredMeter }[],
+    urgent: boolean,
   ): Promise<ReportVerdict[]> {
     const meterIndex = new Map<RegisteredMeter, number>();
     const records: Uint8Array[] = [];
@@ -189,10 +201,14 @@ export class CryptoPool {
     }
     const reports = pack(slice.map(({ report }) => (report instanceof Report ? report.bytes : report)));
     const meters = pack(records);
-    return this.submit<ReportVerdict[]>(undefined, (taskId) => ({
-      msg: { type: 'verify', taskId, reports, meters, meterOf },
-      transfer: [reports.buffer, meters.buffer, meterOf.buffer],
-    }));
+    return this.submit<ReportVerdict[]>(
+      undefined,
+      (taskId) => ({
+        msg: { type: 'verify', taskId, reports, meters, meterOf },
+        transfer: [reports.buffer, meters.buffer, meterOf.buffer],
+      }),
+      urgent,
+    );
   }
 
   private recordOf(meter: RegisteredMeter): Uint8Array {
@@ -317,15 +333,16 @@ export class CryptoPool {
     );
   }
 
-  private submit<T>(slot: number | undefined, build: Task['build']): Promise<T> {
+  private submit<T>(slot: number | undefined, build: Task['build'], urgent = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const task: Task = { build, resolve: resolve as (v: unknown) => void, reject };
+      const task: Task = { build, urgent, resolve: resolve as (v: unknown) => void, reject };
       if (slot === undefined) {
         if (this.slots.every((s) => s.dead)) {
           reject(new WorkerCrashedError(-1, 'every worker of the pool failed to start'));
           return;
         }
-        this.shared.push(task);
+        const firstOrdinary = urgent ? this.shared.findIndex((t) => !t.urgent) : -1;
+        this.shared.splice(firstOrdinary === -1 ? this.shared.length : firstOrdinary, 0, task);
         for (const s of this.slots) {
           this.pump(s);
         }
