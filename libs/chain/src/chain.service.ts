@@ -104,6 +104,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private timers: NodeJS.Timeout[] = [];
   private slotTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** A finalization step is in the queue (finalizeWhatWeCan makes one block final per step). */
+  private finalizationQueued = false;
   private pendingReports: Report[] = [];
   /** A peer's final height is above our head (last catch-up poll): our delegates do not produce. */
   private behindPeers = false;
@@ -308,6 +310,10 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }
     await this.repository.saveCandidate(block);
     this.tree.add(candidate);
+    // Relayed first (also when it came from a peer, but not back to it, so that a producer that
+    // reaches only some nodes still reaches all): the next producer builds on it and every delegate
+    // votes on it, while what follows here (votes, certificates, finalization) can take a while.
+    void this.peers.broadcast('block', { block: blockToWire(block) }, from);
     for (const listener of this.blockListeners) {
       listener(block);
     }
@@ -322,9 +328,6 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.vote(candidate);
     await this.tryCertify(candidate.hashHex);
     await this.finalizeWhatWeCan();
-    // Relayed too when it came from a peer (not back to it): a producer that reaches only some nodes
-    // still reaches all.
-    void this.peers.broadcast('block', { block: blockToWire(block) }, from);
   }
 
   /** Our delegates of the block's round vote for it, once per height, if it extends what is certified. */
@@ -431,6 +434,11 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.repository.certifyCandidate(candidate.block.hash, certificate);
   }
 
+  /**
+   * Makes the next block final if the rules allow, one block per step of the chain's queue: when
+   * many blocks become final at once (votes that came late), their writes take turns with the blocks
+   * and slots queued behind them instead of holding all of them up.
+   */
   private async finalizeWhatWeCan(): Promise<void> {
     const head = this.tree.head();
     if (!head) {
@@ -445,31 +453,46 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       base: c.schedule.base,
     }));
     const target = finalHeight(links, this.tree.finalTip.height);
-    if (target <= this.tree.finalTip.height) {
+    const candidate = path[0];
+    if (target <= this.tree.finalTip.height || !candidate) {
       return;
     }
-    const nowSlot = slotAt(this.context.timing, Date.now());
-    for (const candidate of path.filter((c) => c.block.height <= target)) {
-      const previous: FinalTip = this.tree.finalTip;
-      const added = await this.finalizer.finalize(candidate, previous);
-      this.totals.reports += added.reports;
-      this.totals.transactions += added.transactions;
-      this.totals.missedSlots += added.missedSlots;
-      const dropped = this.tree.advance({
-        height: candidate.block.height,
-        hash: candidate.block.hash,
-        slot: candidate.block.header.slot,
-      });
-      await this.repository.dropCandidates(dropped.filter((d) => d !== candidate).map((d) => d.block.hash));
-      this.votes.delete(candidate.hashHex);
-      this.heldVotes.delete(candidate.hashHex);
-      this.finalityDelay.observe(Number(nowSlot - candidate.block.header.slot));
-      if (candidate.changes.some((c) => c.type === 'delegate-registered' || c.type === 'delegate-revoked')) {
-        await this.context.refreshDelegateKeys();
-      }
+    const previous: FinalTip = this.tree.finalTip;
+    const added = await this.finalizer.finalize(candidate, previous);
+    this.totals.reports += added.reports;
+    this.totals.transactions += added.transactions;
+    this.totals.missedSlots += added.missedSlots;
+    const dropped = this.tree.advance({
+      height: candidate.block.height,
+      hash: candidate.block.hash,
+      slot: candidate.block.header.slot,
+    });
+    await this.repository.dropCandidates(dropped.filter((d) => d !== candidate).map((d) => d.block.hash));
+    this.votes.delete(candidate.hashHex);
+    this.heldVotes.delete(candidate.hashHex);
+    this.finalityDelay.observe(Number(slotAt(this.context.timing, Date.now()) - candidate.block.header.slot));
+    if (candidate.changes.some((c) => c.type === 'delegate-registered' || c.type === 'delegate-revoked')) {
+      await this.context.refreshDelegateKeys();
     }
     this.finalGauge.set(Number(this.tree.finalTip.height));
     this.forgetVotesUpTo(this.tree.finalTip.height);
+    if (target > this.tree.finalTip.height) {
+      this.queueFinalization();
+    }
+  }
+
+  /** One more finalization step at the end of the chain's queue (at most one waiting at a time). */
+  private queueFinalization(): void {
+    if (this.finalizationQueued || this.stopped) {
+      return;
+    }
+    this.finalizationQueued = true;
+    void this.serial(async () => {
+      this.finalizationQueued = false;
+      await this.finalizeWhatWeCan();
+    }).catch((error: unknown) =>
+      this.logger.error(`finalization failed: ${(error as Error).message}`, (error as Error).stack),
+    );
   }
 
   /** Votes on heights that are final now (on blocks that lost, or never arrived) are of no more use. */
