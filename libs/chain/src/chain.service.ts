@@ -29,6 +29,7 @@ import {
   slotStart,
   type Transaction,
   type Vote,
+  waitForPreviousBlockMs,
 } from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
 
@@ -83,6 +84,8 @@ export function blockFromWire(wire: WireBlock): Block {
 }
 
 const GOSSIP_BATCH = 250;
+/** How often a producer looks again for the previous slot's block while it waits for it. */
+const PREVIOUS_BLOCK_POLL_MS = 50;
 const GOSSIP_MAX_WAIT_MS = 500;
 
 /**
@@ -507,7 +510,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  /** Arms the timer for the next slot start (a tenth into it, so the previous block has arrived). */
+  /** Arms the timer for the next slot (a tenth into it; startSlot may wait longer for the previous block). */
   private scheduleSlot(): void {
     if (this.stopped || this.context.localDelegates.size === 0) {
       return;
@@ -515,16 +518,26 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     const timing = this.context.timing;
     const next = slotAt(timing, Date.now()) + 1n;
     const delay = Math.max(0, slotStart(timing, next) + Math.floor(timing.slotMs / 10) - Date.now());
-    this.slotTimer = setTimeout(() => {
-      void this.serial(() => this.produce(next)).catch((error: unknown) =>
-        this.logger.error(
-          `producing slot ${next} failed: ${(error as Error).message}`,
-          (error as Error).stack,
-        ),
-      );
-      this.scheduleSlot();
-    }, delay);
+    this.slotTimer = setTimeout(() => this.startSlot(next), delay);
     this.slotTimer.unref?.();
+  }
+
+  /** Produces for `slot` (if one of ours holds it) once the previous slot's block is here, or half the slot has gone. */
+  private startSlot(slot: bigint): void {
+    if (this.stopped) {
+      return;
+    }
+    const headSlot = this.tree.head()?.block.header.slot ?? this.tree.finalTip.slot;
+    const wait = waitForPreviousBlockMs(this.context.timing, slot, headSlot, Date.now());
+    if (wait > 0) {
+      this.slotTimer = setTimeout(() => this.startSlot(slot), Math.min(wait, PREVIOUS_BLOCK_POLL_MS));
+      this.slotTimer.unref?.();
+      return;
+    }
+    void this.serial(() => this.produce(slot)).catch((error: unknown) =>
+      this.logger.error(`producing slot ${slot} failed: ${(error as Error).message}`, (error as Error).stack),
+    );
+    this.scheduleSlot();
   }
 
   private async produce(slot: bigint): Promise<void> {

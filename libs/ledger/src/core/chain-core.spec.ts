@@ -37,6 +37,7 @@ import {
   scheduleRound,
   slotAt,
   slotStart,
+  waitForPreviousBlockMs,
   tallyVotes,
 } from './schedule';
 import { Transaction } from './transaction';
@@ -277,6 +278,15 @@ describe('DPoS schedule', () => {
     expect(slotAt(timing, timing.genesisTime + 4_999)).toBe(2n);
     expect(slotStart(timing, 3n)).toBe(timing.genesisTime + 6_000);
     expect([1n, 5n, 6n, 10n, 11n].map((s) => roundOfSlot(timing, s))).toEqual([0n, 0n, 1n, 1n, 2n]);
+  });
+
+  it("given a producer whose head lacks the previous slot's block, should wait for it until half its slot, and not at all when the head has it", () => {
+    const start = slotStart(timing, 8n);
+    expect(waitForPreviousBlockMs(timing, 8n, 7n, start + 200)).toBe(0);
+    expect(waitForPreviousBlockMs(timing, 8n, 6n, start + 200)).toBe(800);
+    expect(waitForPreviousBlockMs(timing, 8n, 3n, start + 999)).toBe(1);
+    expect(waitForPreviousBlockMs(timing, 8n, 6n, start + 1_000)).toBe(0);
+    expect(waitForPreviousBlockMs(timing, 8n, 6n, start + 1_900)).toBe(0);
   });
 
   it('given stake-weighted votes, when electing, should take the top N with ties to the smaller id, skipping revoked and dropped delegates', () => {

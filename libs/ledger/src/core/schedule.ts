@@ -58,6 +58,20 @@ export function slotStart(timing: Timing, slot: bigint): number {
   return timing.genesisTime + Number(slot) * timing.slotMs;
 }
 
+/**
+ * How long the producer of `slot` still waits, at `now`, for the block of the slot before its own
+ * when its head is older: until half its slot. Built at once on the older head while that block is
+ * on its way, its block would be a second one at that height, and delegates, who vote once per
+ * height, would split their votes and certify neither. A slot that was really missed costs the next
+ * block half a slot, no more.
+ */
+export function waitForPreviousBlockMs(timing: Timing, slot: bigint, headSlot: bigint, now: number): number {
+  if (headSlot >= slot - 1n) {
+    return 0;
+  }
+  return Math.max(0, slotStart(timing, slot) + Math.floor(timing.slotMs / 2) - now);
+}
+
 export function roundOfSlot(timing: Timing, slot: bigint): bigint {
   if (slot < 1n) {
     throw new RangeError('block slots start at 1');
