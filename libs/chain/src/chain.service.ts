@@ -103,7 +103,10 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly votes = new Map<string, Map<string, Vote>>();
   /** Peers' votes not checked yet, by block hash then voter and signature: checked together at quorum. */
   private readonly heldVotes = new Map<string, Map<string, Vote>>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Work on the block tree waiting its turn, by lane (see serial). */
+  private readonly lanes: Record<'votes' | 'blocks', Array<() => Promise<void>>> = { votes: [], blocks: [] };
+  /** The run of queued work, while there is any. */
+  private draining: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private slotTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -202,7 +205,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     this.stopped = true;
     clearTimeout(this.slotTimer);
     this.timers.forEach(clearInterval);
-    await this.queue.catch(() => undefined);
+    await this.draining;
   }
 
   status(): ChainStatus {
@@ -273,7 +276,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         await this.tryCertify(hashHex);
       }
       await this.finalizeWhatWeCan();
-    });
+    }, 'votes');
   }
 
   private async accept(block: Block, certificate: QuorumCertificate | null, from?: string): Promise<void> {
@@ -713,11 +716,28 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     this.timers.push(timer);
   }
 
-  /** Runs `work` after everything queued before it; the block tree changes one step at a time. */
-  private serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work, work);
-    this.queue = run.catch(() => undefined);
-    return run;
+  /**
+   * Runs `work` after the work queued before it in its lane: the block tree changes one step at a
+   * time. Votes have their own lane, served first: a batch of votes costs a pairing check at most,
+   * while a block may wait for its reports' check, and votes kept behind a backlog of blocks are
+   * quorum certificates, and so finality, that come too late for the next block.
+   */
+  private serial<T>(work: () => Promise<T>, lane: 'votes' | 'blocks' = 'blocks'): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.lanes[lane].push(() => Promise.resolve().then(work).then(resolve, reject));
+      this.draining ??= this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      const task = this.lanes.votes.shift() ?? this.lanes.blocks.shift();
+      if (!task) {
+        this.draining = undefined;
+        return;
+      }
+      await task();
+    }
   }
 }
 
