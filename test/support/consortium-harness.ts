@@ -10,8 +10,15 @@ import { parseControlCenterConfig } from '@app/config';
 import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
 import { initCrypto, type SecretScalar, SystemParams } from '@app/crypto';
 import { Transaction, type TxKind } from '@app/ledger';
-import { createHolderIdentity, fetchPartialKey, type HolderIdentity, waitForIdentity } from '@app/meter-sdk';
-import type { EnrolmentContext } from '@app/devnet';
+import {
+  createHolderIdentity,
+  fetchPartialKey,
+  FleetSimulator,
+  type HolderIdentity,
+  STANDARD_DIMENSIONS,
+  waitForIdentity,
+} from '@app/meter-sdk';
+import { enrolMeters, enrolReceiver, type EnrolledMeter, type EnrolmentContext } from '@app/devnet';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import { createControlCenterApp } from '../../apps/control-center/src/bootstrap';
@@ -246,6 +253,35 @@ export class ConsortiumHarness {
       params: this.params,
       organisationKeys: this.consortium.organisationKeys,
     };
+  }
+
+  /**
+   * The grid operator's billing receiver and one meter (from a fleet of one, seeded) that sends it
+   * its consumption: the smallest consortium a test of reports needs.
+   */
+  async enrolBillingMeter(
+    seed: number,
+    maxReportsPerEpoch: number,
+  ): Promise<{ simulator: FleetSimulator; meter: EnrolledMeter }> {
+    const ctx = this.enrolment();
+    await enrolReceiver(ctx, {
+      id: 'operator-billing',
+      organisation: ORGANISATIONS.gridOperator,
+      role: 'grid-operator',
+    });
+    const simulator = new FleetSimulator({ seed, meters: 1 });
+    const [meter] = await enrolMeters(
+      ctx,
+      simulator.meters.map((m) => ({
+        meterId: m.meterId,
+        registrar: ORGANISATIONS.gridOperator,
+        dimensions: STANDARD_DIMENSIONS,
+        policy: [{ receiver: 'operator-billing', dimensions: ['consumption_kwh'] }],
+        epoch: { maxReports: maxReportsPerEpoch, maxAgeMs: 3_600_000 },
+        owner: { name: 'owner', notifyUrl: 'https://phones.example/owner' },
+      })),
+    );
+    return { simulator, meter: meter! };
   }
 
   /** Sends a peer message to the node, signed as PEER_NODE (or by `as`, with its key). */

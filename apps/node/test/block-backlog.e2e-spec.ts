@@ -1,10 +1,8 @@
 import path from 'node:path';
 
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { enrolMeters, enrolReceiver } from '@app/devnet';
-import { FleetSimulator, STANDARD_DIMENSIONS } from '@app/meter-sdk';
 
-import { ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consortium-harness';
+import { ConsortiumHarness } from '../../../test/support/consortium-harness';
 
 const MAX_BLOCK_TRANSACTIONS = 2;
 const REPORTS = 3 * MAX_BLOCK_TRANSACTIONS;
@@ -21,24 +19,7 @@ describe('block production while finality waits: a backlog longer than a block',
   });
 
   it('given more pending reports than a block holds and no block final, should put the next ones in each new block, not the ones its ancestors hold', async () => {
-    const ctx = harness.enrolment();
-    await enrolReceiver(ctx, {
-      id: 'operator-billing',
-      organisation: ORGANISATIONS.gridOperator,
-      role: 'grid-operator',
-    });
-    const simulator = new FleetSimulator({ seed: 11, meters: 1 });
-    const [meter] = await enrolMeters(
-      ctx,
-      simulator.meters.map((m) => ({
-        meterId: m.meterId,
-        registrar: ORGANISATIONS.gridOperator,
-        dimensions: STANDARD_DIMENSIONS,
-        policy: [{ receiver: 'operator-billing', dimensions: ['consumption_kwh'] }],
-        epoch: { maxReports: 16, maxAgeMs: 3_600_000 },
-        owner: { name: 'owner', notifyUrl: 'https://phones.example/owner' },
-      })),
-    );
+    const { simulator, meter } = await harness.enrolBillingMeter(11, 16);
 
     // One delegate of three: its blocks never gather a quorum (nor 2/3 of producers building on
     // them), so nothing becomes final and every report stays in the mempool while blocks pile up.
@@ -51,7 +32,7 @@ describe('block production while finality waits: a backlog longer than a block',
     const ids: string[] = [];
     for (let k = 0; k < REPORTS; k += 1) {
       const at = Date.now() + k;
-      const report = meter!.reporter.report(simulator.reading(meter!.spec.meterId, at), at);
+      const report = meter.reporter.report(simulator.reading(meter.spec.meterId, at), at);
       expect((await harness.post('/reports', report.toJSON())).status).toBe(201);
       ids.push(report.idHex);
     }

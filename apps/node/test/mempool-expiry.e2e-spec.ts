@@ -1,6 +1,3 @@
-import { enrolMeters, enrolReceiver } from '@app/devnet';
-import { FleetSimulator, STANDARD_DIMENSIONS } from '@app/meter-sdk';
-
 import { ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consortium-harness';
 
 /** Short enough for a test to outwait it, long enough for enrolment's transactions to get in. */
@@ -20,30 +17,13 @@ describe('the mempool: what no block took within the accept window is removed an
   });
 
   it('given a report and a transaction accepted while no delegate produces, should expire both after the window, with an event each and a metric', async () => {
-    const ctx = harness.enrolment();
-    await enrolReceiver(ctx, {
-      id: 'operator-billing',
-      organisation: ORGANISATIONS.gridOperator,
-      role: 'grid-operator',
-    });
-    const simulator = new FleetSimulator({ seed: 3, meters: 1 });
-    const [meter] = await enrolMeters(
-      ctx,
-      simulator.meters.map((m) => ({
-        meterId: m.meterId,
-        registrar: ORGANISATIONS.gridOperator,
-        dimensions: STANDARD_DIMENSIONS,
-        policy: [{ receiver: 'operator-billing', dimensions: ['consumption_kwh'] }],
-        epoch: { maxReports: 4, maxAgeMs: 3_600_000 },
-        owner: { name: 'owner', notifyUrl: 'https://phones.example/owner' },
-      })),
-    );
+    const { simulator, meter } = await harness.enrolBillingMeter(3, 4);
 
     // The same node as a validator only: it accepts, but no block comes.
     harness.nodeEnv.DELEGATE_KEYSTORES = '';
     await harness.restartNode();
     const now = Date.now();
-    const report = meter!.reporter.report(simulator.reading(meter!.spec.meterId, now), now);
+    const report = meter.reporter.report(simulator.reading(meter.spec.meterId, now), now);
     expect((await harness.post('/reports', report.toJSON())).status).toBe(201);
     const vote = await harness.submit(ORGANISATIONS.controlCenter, 'vote', { approves: ['delegate-1'] });
     expect(vote.status).toBe(202);
