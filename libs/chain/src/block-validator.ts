@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { keyFingerprint, RegisteredMeter, type Report } from '@app/crypto';
+import { keyFingerprint, type RegisteredMeter, type Report, TrustedMeterKeys } from '@app/crypto';
 import { ReportVerifier } from '@app/intake';
 import { DomainError } from '@app/kernel';
 import {
@@ -44,6 +44,9 @@ export class BlockRejectedError extends DomainError {
 const reject = (code: string, message: string, details: Record<string, unknown> = {}) =>
   new BlockRejectedError(code, message, details);
 
+/** Meter keys decoded by the validator and kept (as many as the crypto pool keeps by default). */
+const METER_KEY_CACHE_SIZE = 100_000;
+
 /**
  * Every check a node runs on a block before it accepts it (issue 5): parent and height, slot and
  * producer, the producer's signature, the parent's quorum certificate, the body against the header
@@ -54,6 +57,8 @@ const reject = (code: string, message: string, details: Record<string, unknown> 
 @Injectable()
 export class BlockValidator {
   private readonly repository: ChainRepository;
+  /** Decoded once per key, not once per report: the same object also keeps the pool's encoding of it. */
+  private readonly meterKeys = new TrustedMeterKeys(METER_KEY_CACHE_SIZE);
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
@@ -327,7 +332,7 @@ export class BlockValidator {
       }
     }
     // Trusted: checked in full when the meter was activated on this chain.
-    return RegisteredMeter.fromTrustedBytes(meter.verificationKey);
+    return this.meterKeys.get(meter.verificationKey);
   }
 
   /** Signatures in one weighted batch, except reports this node has verified before (never twice). */

@@ -14,6 +14,7 @@ import { ReportIntakeService } from '@app/intake';
 import {
   aggregateVotes,
   Block,
+  blockHash,
   type ChainLink,
   decodeQuorumCertificate,
   encodeQuorumCertificate,
@@ -75,6 +76,11 @@ export function certificateFromWire(wire: WireBlock): QuorumCertificate | null {
   return wire.certificate ? decodeQuorumCertificate(fromHex(wire.certificate, 'certificate')) : null;
 }
 
+/** The hash a wire block would have, from its header and signature alone (the body is not decoded). */
+export function wireBlockHashHex(wire: WireBlock): string {
+  return toHex(blockHash(fromHex(wire.header, 'header'), fromHex(wire.signature, 'signature', 96)));
+}
+
 export function blockFromWire(wire: WireBlock): Block {
   return Block.fromParts(
     fromHex(wire.header, 'header'),
@@ -112,6 +118,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private stopped = false;
   /** A finalization step is in the queue (finalizeWhatWeCan makes one block final per step). */
   private finalizationQueued = false;
+  /** Blocks received and waiting in the queue, by hash (a count: the same block may come twice). */
+  private readonly queuedBlocks = new Map<string, number>();
   private pendingReports: Report[] = [];
   /** A peer's final height is above our head (last catch-up poll): our delegates do not produce. */
   private behindPeers = false;
@@ -260,7 +268,21 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** A block from a peer (`from`) or produced here: validated, stored, voted for, gossiped if new. */
   receiveBlock(block: Block, certificate: QuorumCertificate | null = null, from?: string): Promise<void> {
-    return this.serial(() => this.accept(block, certificate, from));
+    const hashHex = block.hashHex;
+    this.queuedBlocks.set(hashHex, (this.queuedBlocks.get(hashHex) ?? 0) + 1);
+    return this.serial(() => this.accept(block, certificate, from)).finally(() => {
+      const left = (this.queuedBlocks.get(hashHex) ?? 1) - 1;
+      if (left > 0) {
+        this.queuedBlocks.set(hashHex, left);
+      } else {
+        this.queuedBlocks.delete(hashHex);
+      }
+    });
+  }
+
+  /** In the block tree, or received and waiting in the queue to be checked. */
+  private holdsOrAwaits(hashHex: string): boolean {
+    return this.tree.get(hashHex) !== undefined || this.queuedBlocks.has(hashHex);
   }
 
   receiveVotes(votes: readonly Vote[]): Promise<void> {
@@ -618,9 +640,13 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
           break; // nothing of it fitted (another branch, or refused): leave it to the next round
         }
       }
-      if (BigInt(status.head.height) > headHeight()) {
+      // Under load a peer's head is often the block relayed to us a moment ago: only when we neither
+      // hold nor await it is there anything to fetch, and then only the candidates we lack are decoded.
+      if (BigInt(status.head.height) > headHeight() && !this.holdsOrAwaits(status.head.hash)) {
         for (const wire of (await this.peers.get<WireBlock[]>(peer.id, '/p2p/candidates')) ?? []) {
-          await this.receiveBlock(blockFromWire(wire), null).catch(() => undefined);
+          if (!this.holdsOrAwaits(wireBlockHashHex(wire))) {
+            await this.receiveBlock(blockFromWire(wire), null).catch(() => undefined);
+          }
         }
       }
       behind ||= BigInt(status.final.height) > headHeight();

@@ -62,7 +62,13 @@ export {
 } from './system';
 export type { SystemSetup, PartialPrivateKey, KeyPair } from './system';
 
-export { MeterPrivateKey, RegisteredMeter, ReceiverPublicKey, ReceiverPrivateKey } from './keys';
+export {
+  MeterPrivateKey,
+  RegisteredMeter,
+  ReceiverPublicKey,
+  ReceiverPrivateKey,
+  TrustedMeterKeys,
+} from './keys';
 
 export {
   Report,

@@ -8,7 +8,13 @@ import {
   WorkerTaskError,
 } from './errors';
 import { initCrypto } from './mcl';
-import { MeterPrivateKey, ReceiverPrivateKey, ReceiverPublicKey, RegisteredMeter } from './keys';
+import {
+  MeterPrivateKey,
+  ReceiverPrivateKey,
+  ReceiverPublicKey,
+  RegisteredMeter,
+  TrustedMeterKeys,
+} from './keys';
 import { REDACTED, SecretScalar } from './secret';
 import { verifyReport } from './signature';
 import { MeterSigncrypter } from './signcrypt';
@@ -43,6 +49,28 @@ describe('registered keys', () => {
     const restoredReceiver = ReceiverPublicKey.fromTrustedBytes(params, receiver.toBytes());
     expect(restoredReceiver.fingerprint).toEqual(receiver.fingerprint);
     expect(restoredReceiver.index).toBe(receiver.index);
+  });
+
+  it('given stored meter keys when read through the cache should decode each key once and never serve a replaced key', () => {
+    const { params, masterKey } = setupSystem();
+    const registeredKey = (id: string) => {
+      const key = MeterPrivateKey.assemble(
+        params,
+        generateKeyPair().secret,
+        extractPartialKey(masterKey, params, id),
+      );
+      return RegisteredMeter.register(params, { id, publicKey: key.publicKey, alpha: key.alpha }).toBytes();
+    };
+    const cache = new TrustedMeterKeys(2);
+    const first = registeredKey('meter-1');
+    const decoded = cache.get(first);
+    expect(cache.get(Uint8Array.from(first))).toBe(decoded);
+    const rekeyed = registeredKey('meter-1');
+    expect(cache.get(rekeyed).publicKey).not.toEqual(decoded.publicKey);
+    cache.get(registeredKey('meter-2')); // the third key drops the least recently used, the first
+    const again = cache.get(first);
+    expect(again).not.toBe(decoded);
+    expect(again.identityKey).toEqual(decoded.identityKey);
   });
 
   it('given invalid public keys or alpha when registering should fail with the point errors', () => {

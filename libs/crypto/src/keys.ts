@@ -5,6 +5,7 @@ import { KeyMismatchError, MalformedEncodingError, PointIsIdentityError } from '
 import { FixedBaseGT } from './gt-power';
 import { fIndex, keyFingerprint } from './hash';
 import { assertIdentifier } from './ids';
+import { LruCache } from './lru';
 import { G1_BYTES, mcl, precomputeLines, ready } from './mcl';
 import { decodeG1, decodeG1AffineTrusted, encodeG1, encodeG1Affine } from './points';
 import { REDACTED, scalarOf, SecretScalar } from './secret';
@@ -171,6 +172,31 @@ export class RegisteredMeter {
     const a = decodeG1AffineTrusted(r.fixed(2 * G1_BYTES, 'A'), 'A');
     r.end();
     return makeRegistered(id, encodeG1(y), alpha, { y, a, aBytes: encodeG1(a) });
+  }
+}
+
+/**
+ * Meter keys from this system's own registry (checked in full at activation), decoded once and kept
+ * by their storage form, least recently used dropped first. A changed key is another entry, so a
+ * re-keyed meter is never checked with its old key.
+ */
+export class TrustedMeterKeys {
+  private readonly decoded: LruCache<string, RegisteredMeter>;
+
+  constructor(capacity: number) {
+    this.decoded = new LruCache(capacity);
+  }
+
+  get(storageForm: Uint8Array): RegisteredMeter {
+    const key = Buffer.from(storageForm.buffer, storageForm.byteOffset, storageForm.length).toString(
+      'latin1',
+    );
+    let meter = this.decoded.get(key);
+    if (meter === undefined) {
+      meter = RegisteredMeter.fromTrustedBytes(storageForm);
+      this.decoded.set(key, meter);
+    }
+    return meter;
   }
 }
 

@@ -1,8 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { CryptoError } from '../errors';
-import { RegisteredMeter, ReceiverPrivateKey } from '../keys';
-import { LruCache } from '../lru';
+import { type RegisteredMeter, ReceiverPrivateKey, TrustedMeterKeys } from '../keys';
 import { initCrypto } from '../mcl';
 import { Report } from '../report';
 import { SecretScalar } from '../secret';
@@ -32,18 +31,9 @@ async function main(): Promise<void> {
   const params = SystemParams.fromTrustedBytes(init.params);
   // Meter records come from the node's own registry, where they were checked in full at registration,
   // so they are decoded here without the subgroup check (DESIGN.md section 2).
-  const meters = new LruCache<string, RegisteredMeter>(init.meterCacheSize);
+  const meters = new TrustedMeterKeys(init.meterCacheSize);
   const decryptors = new Map<number, ShareDecryptor>();
-
-  const meterFor = (record: Uint8Array): RegisteredMeter => {
-    const key = Buffer.from(record.buffer, record.byteOffset, record.length).toString('latin1');
-    let m = meters.get(key);
-    if (m === undefined) {
-      m = RegisteredMeter.fromTrustedBytes(record);
-      meters.set(key, m);
-    }
-    return m;
-  };
+  const meterFor = (record: Uint8Array): RegisteredMeter => meters.get(record);
 
   const handle = (msg: ToWorker): unknown => {
     switch (msg.type) {
