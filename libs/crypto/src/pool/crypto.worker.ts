@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { CryptoError } from '../errors';
-import { type RegisteredMeter, ReceiverPrivateKey, TrustedMeterKeys } from '../keys';
+import { ReceiverPrivateKey, type RegisteredMeter, TrustedMeterKeys } from '../keys';
 import { initCrypto } from '../mcl';
 import { Report } from '../report';
 import { SecretScalar } from '../secret';
@@ -33,7 +33,6 @@ async function main(): Promise<void> {
   // so they are decoded here without the subgroup check (DESIGN.md section 2).
   const meters = new TrustedMeterKeys(init.meterCacheSize);
   const decryptors = new Map<number, ShareDecryptor>();
-  const meterFor = (record: Uint8Array): RegisteredMeter => meters.get(record);
 
   const handle = (msg: ToWorker): unknown => {
     switch (msg.type) {
@@ -44,7 +43,7 @@ async function main(): Promise<void> {
         return null;
       }
       case 'verify': {
-        const records = unpack(msg.meters).map(meterFor);
+        const records = unpack(msg.meters).map((record) => meters.get(record));
         const reportBytes = unpack(msg.reports);
         const verdicts: ReportVerdict[] = new Array<ReportVerdict>(reportBytes.length);
         const items: BatchItem[] = [];
