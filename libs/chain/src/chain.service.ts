@@ -281,7 +281,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /** In the block tree, or received and waiting in the queue to be checked. */
-  private holdsOrAwaits(hashHex: string): boolean {
+  holdsOrAwaits(hashHex: string): boolean {
     return this.tree.get(hashHex) !== undefined || this.queuedBlocks.has(hashHex);
   }
 

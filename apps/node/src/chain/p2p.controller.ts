@@ -20,6 +20,7 @@ import {
   openMessage,
   voteFromWire,
   type WireBlock,
+  wireBlockHashHex,
   type WireVote,
 } from '@app/chain';
 import { SkipThrottle } from '@nestjs/throttler';
@@ -73,13 +74,15 @@ export class P2pController {
         await this.intake.submitFromPeer(list).catch(() => undefined);
         break;
       }
-      case 'block':
-        await this.chain.receiveBlock(
-          blockFromWire(wireOf<WireBlock>(payload.block, WIRE_BLOCK_FIELDS, 'block')),
-          null,
-          message.from,
-        );
+      case 'block': {
+        const wire = wireOf<WireBlock>(payload.block, WIRE_BLOCK_FIELDS, 'block');
+        // Every node relays the blocks it accepts, so most blocks arrive twice: a copy of one held or
+        // awaited here is known by its hash, and its body is not decoded again.
+        if (!this.chain.holdsOrAwaits(wireBlockHashHex(wire))) {
+          await this.chain.receiveBlock(blockFromWire(wire), null, message.from);
+        }
         break;
+      }
       case 'votes':
         await this.chain.receiveVotes(
           arrayOf(payload.votes, 'votes').map((v) =>
