@@ -212,6 +212,12 @@ async function runLoad(
   const receipts = new Map<string, Receipt>();
   const perTick = (RATE * TICK_MS) / 1000;
   let refused = 0;
+  // Why reports got no receipt (an error code, an HTTP status, a network error), printed after the load.
+  const refusedBy = new Map<string, number>();
+  const refuse = (reason: string, count: number) => {
+    refused += count;
+    refusedBy.set(reason, (refusedBy.get(reason) ?? 0) + count);
+  };
   let due = 0;
   let next = 0;
   const inFlight = new Set<Promise<void>>();
@@ -228,21 +234,23 @@ async function runLoad(
         body: `{"reports":[${batch.join(',')}]}`,
       })
         .then(async (response) => {
-          const body = (await response.json()) as { results?: Array<{ reportId?: string }> };
+          const body = (await response.json()) as {
+            results?: Array<{ reportId?: string; error?: { code?: string } }>;
+          };
           const at = Date.now();
           for (const result of body.results ?? []) {
             if (result.reportId) {
               receipts.set(result.reportId, { node, at });
             } else {
-              refused += 1;
+              refuse(result.error?.code ?? 'no code', 1);
             }
           }
           if (!body.results) {
-            refused += batch.length;
+            refuse(`HTTP ${response.status}`, batch.length);
           }
         })
-        .catch(() => {
-          refused += batch.length;
+        .catch((error: unknown) => {
+          refuse(`no answer (${(error as Error).message})`, batch.length);
         })
         .finally(() => inFlight.delete(sent));
       inFlight.add(sent);
@@ -251,6 +259,9 @@ async function runLoad(
     await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.min(TICK_MS, wake - Date.now()))));
   }
   await Promise.all(inFlight);
+  if (refusedBy.size > 0) {
+    console.log(`  without receipts: ${[...refusedBy].map(([reason, n]) => `${n} (${reason})`).join(', ')}`);
+  }
   return { receipts, start, end: Date.now(), refused };
 }
 
