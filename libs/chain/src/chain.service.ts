@@ -77,7 +77,7 @@ export function certificateFromWire(wire: WireBlock): QuorumCertificate | null {
 }
 
 /** The hash a wire block would have, from its header and signature alone (the body is not decoded). */
-export function wireBlockHashHex(wire: WireBlock): string {
+function wireBlockHashHex(wire: WireBlock): string {
   return toHex(blockHash(fromHex(wire.header, 'header'), fromHex(wire.signature, 'signature', 96)));
 }
 
@@ -118,8 +118,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private stopped = false;
   /** A finalization step is in the queue (finalizeWhatWeCan makes one block final per step). */
   private finalizationQueued = false;
-  /** Blocks received and waiting in the queue, by hash (a count: the same block may come twice). */
-  private readonly queuedBlocks = new Map<string, number>();
+  /** Blocks received and waiting in the queue, by hash. */
+  private readonly queuedBlocks = new Set<string>();
   private pendingReports: Report[] = [];
   /** A peer's final height is above our head (last catch-up poll): our delegates do not produce. */
   private behindPeers = false;
@@ -269,19 +269,26 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   /** A block from a peer (`from`) or produced here: validated, stored, voted for, gossiped if new. */
   receiveBlock(block: Block, certificate: QuorumCertificate | null = null, from?: string): Promise<void> {
     const hashHex = block.hashHex;
-    this.queuedBlocks.set(hashHex, (this.queuedBlocks.get(hashHex) ?? 0) + 1);
-    return this.serial(() => this.accept(block, certificate, from)).finally(() => {
-      const left = (this.queuedBlocks.get(hashHex) ?? 1) - 1;
-      if (left > 0) {
-        this.queuedBlocks.set(hashHex, left);
-      } else {
-        this.queuedBlocks.delete(hashHex);
-      }
-    });
+    this.queuedBlocks.add(hashHex);
+    return this.serial(() => this.accept(block, certificate, from)).finally(() =>
+      this.queuedBlocks.delete(hashHex),
+    );
+  }
+
+  /**
+   * A block as it travels between nodes. Every node relays what it accepts and catch-up fetches a
+   * peer's candidates, so most blocks come more than once: one held or awaited here is known by its
+   * hash, and its body is not decoded again.
+   */
+  receiveWireBlock(wire: WireBlock, from?: string): Promise<void> {
+    if (this.holdsOrAwaits(wireBlockHashHex(wire))) {
+      return Promise.resolve();
+    }
+    return this.receiveBlock(blockFromWire(wire), null, from);
   }
 
   /** In the block tree, or received and waiting in the queue to be checked. */
-  holdsOrAwaits(hashHex: string): boolean {
+  private holdsOrAwaits(hashHex: string): boolean {
     return this.tree.get(hashHex) !== undefined || this.queuedBlocks.has(hashHex);
   }
 
@@ -641,12 +648,10 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         }
       }
       // Under load a peer's head is often the block relayed to us a moment ago: only when we neither
-      // hold nor await it is there anything to fetch, and then only the candidates we lack are decoded.
+      // hold nor await it is there anything to fetch.
       if (BigInt(status.head.height) > headHeight() && !this.holdsOrAwaits(status.head.hash)) {
         for (const wire of (await this.peers.get<WireBlock[]>(peer.id, '/p2p/candidates')) ?? []) {
-          if (!this.holdsOrAwaits(wireBlockHashHex(wire))) {
-            await this.receiveBlock(blockFromWire(wire), null).catch(() => undefined);
-          }
+          await this.receiveWireBlock(wire).catch(() => undefined);
         }
       }
       behind ||= BigInt(status.final.height) > headHeight();

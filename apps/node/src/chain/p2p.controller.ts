@@ -11,7 +11,6 @@ import {
 import { ApiExcludeController } from '@nestjs/swagger';
 
 import {
-  blockFromWire,
   blockToWire,
   ChainContext,
   ChainRepository,
@@ -20,7 +19,6 @@ import {
   openMessage,
   voteFromWire,
   type WireBlock,
-  wireBlockHashHex,
   type WireVote,
 } from '@app/chain';
 import { SkipThrottle } from '@nestjs/throttler';
@@ -74,15 +72,12 @@ export class P2pController {
         await this.intake.submitFromPeer(list).catch(() => undefined);
         break;
       }
-      case 'block': {
-        const wire = wireOf<WireBlock>(payload.block, WIRE_BLOCK_FIELDS, 'block');
-        // Every node relays the blocks it accepts, so most blocks arrive twice: a copy of one held or
-        // awaited here is known by its hash, and its body is not decoded again.
-        if (!this.chain.holdsOrAwaits(wireBlockHashHex(wire))) {
-          await this.chain.receiveBlock(blockFromWire(wire), null, message.from);
-        }
+      case 'block':
+        await this.chain.receiveWireBlock(
+          wireOf<WireBlock>(payload.block, WIRE_BLOCK_FIELDS, 'block'),
+          message.from,
+        );
         break;
-      }
       case 'votes':
         await this.chain.receiveVotes(
           arrayOf(payload.votes, 'votes').map((v) =>
