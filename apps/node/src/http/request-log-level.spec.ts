@@ -1,8 +1,12 @@
 import { requestLogLevel } from './request-log-level';
 
 describe('requestLogLevel', () => {
-  const level = (method: string, url: string, statusCode: number, error?: Error) =>
-    requestLogLevel({ method, url }, { statusCode }, error);
+  const level = (method: string, url: string, statusCode: number, error?: Error, retryAfter?: string) =>
+    requestLogLevel(
+      { method, url },
+      { statusCode, getHeader: (name: string) => (name === 'retry-after' ? retryAfter : undefined) },
+      error,
+    );
 
   it('logs accepted report submissions, peer traffic and scrapes at debug level only', () => {
     expect(level('POST', '/reports', 201)).toBe('debug');
@@ -25,5 +29,11 @@ describe('requestLogLevel', () => {
     expect(level('POST', '/p2p/blocks', 401)).toBe('warn');
     expect(level('POST', '/reports', 503)).toBe('error');
     expect(level('POST', '/reports', 201, new Error('socket closed'))).toBe('error');
+  });
+
+  it('logs back-pressure (503 with Retry-After) as a warning, not as a failure', () => {
+    const synthesized = new Error('failed with status code 503');
+    expect(level('POST', '/reports/batch', 503, synthesized, '2')).toBe('warn');
+    expect(level('POST', '/reports/batch', 503, synthesized)).toBe('error');
   });
 });

@@ -9,9 +9,14 @@ import type { Level } from 'pino';
  */
 export function requestLogLevel(
   req: Pick<IncomingMessage, 'method' | 'url'>,
-  res: Pick<ServerResponse, 'statusCode'>,
+  res: Pick<ServerResponse, 'statusCode' | 'getHeader'>,
   error?: Error,
 ): Level {
+  // A 503 with Retry-After is back-pressure the node chose (mempool full, catching up with the
+  // chain), a warning; pino-http makes an error of every 5xx, so it is told apart here.
+  if (res.statusCode === 503 && res.getHeader('retry-after') !== undefined) {
+    return 'warn';
+  }
   if (error || res.statusCode >= 500) {
     return 'error';
   }
