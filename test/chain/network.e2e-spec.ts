@@ -316,8 +316,28 @@ describe('a consortium of three node processes', () => {
     }
     expect(schedule.elected.length).toBeGreaterThan(0);
 
-    // Back: node-3 catches up block by block and ends with the same chain and every report once.
-    await network.node('node-3').start();
+    // Back: until it has caught up, node-3 turns meters away (503 with Retry-After, nothing stored),
+    // so that checking the blocks it missed gets the CPU; the first answer it gives a meter says so.
+    const meter = fleet[0]!;
+    const early = meter.reporter.report(simulator.reading(meter.spec.meterId, Date.now()), Date.now());
+    const starting = network.node('node-3').start();
+    const first = await until('node-3 to answer a meter', async () => {
+      const response = await fetch(`${network.node('node-3').url}/reports`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(early.toJSON()),
+      });
+      return {
+        status: response.status,
+        retryAfter: response.headers.get('retry-after'),
+        body: (await response.json()) as { code: string },
+      };
+    });
+    expect(first).toMatchObject({ status: 503, retryAfter: '1', body: { code: 'INTAKE.CATCHING_UP' } });
+    expect((await fetch(`${network.node('node-3').url}/reports/${early.idHex}`)).status).toBe(404);
+    await starting;
+
+    // Then it catches up block by block and ends with the same chain and every report once.
     const target = BigInt((await status('node-1')).final.height);
     await until('node-3 to catch up', async () =>
       BigInt((await status('node-3')).final.height) >= target ? true : undefined,

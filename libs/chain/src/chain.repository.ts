@@ -66,12 +66,27 @@ export class ChainRepository {
   }
 
   /** Final blocks in [from, from + limit), with their bodies and certificates. */
-  async finalBlocks(from: bigint, limit: number, sql: SqlExecutor = this.pool): Promise<StoredFinalBlock[]> {
+  /**
+   * Final blocks from `from` on: at most `limit`, and only while fewer than `maxTransactions` came
+   * before in the page (so always one at least), so that a page of large blocks stays a size a peer
+   * can send and check within its timeout.
+   */
+  async finalBlocks(
+    from: bigint,
+    limit: number,
+    maxTransactions = Number.MAX_SAFE_INTEGER,
+    sql: SqlExecutor = this.pool,
+  ): Promise<StoredFinalBlock[]> {
     const { rows } = await sql.query<BlockRow & { certificate: Buffer | null }>(
-      `SELECT b.height, b.header, b.signature, c.certificate FROM blocks b
+      `SELECT b.height, b.header, b.signature, c.certificate FROM (
+         SELECT height, header, signature,
+                sum(transaction_count) OVER (ORDER BY height) - transaction_count AS before
+         FROM blocks WHERE height >= $1 ORDER BY height LIMIT $2
+       ) b
        LEFT JOIN block_certificates c ON c.height = b.height
-       WHERE b.height >= $1 ORDER BY b.height LIMIT $2`,
-      [from.toString(), limit],
+       WHERE b.before < $3
+       ORDER BY b.height`,
+      [from.toString(), limit, maxTransactions],
     );
     if (rows.length === 0) {
       return [];

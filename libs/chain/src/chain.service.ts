@@ -10,7 +10,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { fromBase64, fromHex, type Report, toBase64, toHex } from '@app/crypto';
-import { ReportIntakeService } from '@app/intake';
+import { type IntakeHold, ReportIntakeService } from '@app/intake';
 import {
   aggregateVotes,
   Block,
@@ -39,6 +39,7 @@ import { ChainContext } from './chain-context.service';
 import { ChainRepository, type FinalTip } from './chain.repository';
 import { type Candidate, ChainTree } from './chain-tree';
 import { type FinalizedCounts, Finalizer } from './finalizer';
+import { intakeHoldOf } from './intake-hold';
 import { MempoolService, type TransactionReceipt } from './mempool.service';
 import { PeerNetwork } from './p2p/peer-network';
 import { ScheduleService } from './schedule.service';
@@ -89,6 +90,18 @@ export function blockFromWire(wire: WireBlock): Block {
   );
 }
 
+/** A candidate block as a peer lists it: enough to tell whether we hold it, and to ask for it. */
+export interface CandidateRef {
+  hash: string;
+  height: string;
+}
+
+/**
+ * Transactions in a page of final blocks for catch-up (GET /p2p/blocks), past its first block: about
+ * 3 MB of reports, which a busy peer serves, and a catching-up node checks, well within the timeout.
+ */
+export const CATCH_UP_PAGE_TRANSACTIONS = 2_000;
+
 const GOSSIP_BATCH = 250;
 /** How often a producer looks again for the previous slot's block while it waits for it. */
 const PREVIOUS_BLOCK_POLL_MS = 50;
@@ -121,8 +134,13 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   /** Blocks received and waiting in the queue, by hash. */
   private readonly queuedBlocks = new Set<string>();
   private pendingReports: Report[] = [];
-  /** A peer's final height is above our head (last catch-up poll): our delegates do not produce. */
+  /**
+   * A peer's final height is above our head (last catch-up poll): our delegates do not produce, and
+   * meters are turned away (intakeHold).
+   */
   private behindPeers = false;
+  /** Why meters are turned away now (intakeHold), to log when that starts and ends. */
+  private meterHold: string | undefined;
   /** When the oldest report of pendingReports arrived. */
   private pendingSince = 0;
   private readonly blockListeners = new Set<(block: Block) => void>();
@@ -195,6 +213,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         this.pendingReports.push(...reports);
       }
     });
+    this.intake.holdMetersWhile(() => this.intakeHold());
     this.every(100, () => this.gossipReports());
     this.every(5_000, async () => {
       const inCandidates = new Set(this.tree.all().flatMap((c) => [...c.entries]));
@@ -253,6 +272,12 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   candidateBlocks(): Array<{ block: Block; certificate?: QuorumCertificate }> {
     return this.headPath().map((c) => ({ block: c.block, certificate: c.certificate }));
+  }
+
+  /** Any block this node holds above its final tip, on whichever branch. */
+  candidateBlock(hashHex: string): { block: Block; certificate?: QuorumCertificate } | undefined {
+    const found = this.tree.get(hashHex);
+    return found && { block: found.block, certificate: found.certificate };
   }
 
   async submitTransaction(tx: Transaction, fromPeer = false): Promise<TransactionReceipt> {
@@ -628,6 +653,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         continue;
       }
       const headHeight = () => this.tree.head()?.block.height ?? this.tree.finalTip.height;
+      // Seen now, not only once this poll is over: catching up may take many blocks.
+      this.behindPeers ||= BigInt(status.final.height) > headHeight();
       while (!this.stopped && BigInt(status.final.height) > this.tree.finalTip.height) {
         const finalBefore = this.tree.finalTip.height;
         const sizeBefore = this.tree.size;
@@ -648,15 +675,42 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         }
       }
       // Under load a peer's head is often the block relayed to us a moment ago: only when we neither
-      // hold nor await it is there anything to fetch.
+      // hold nor await it is there anything to fetch, and then only the blocks we lack, one by one
+      // (during a long wait for finality the peer's branch can hold many large blocks).
       if (BigInt(status.head.height) > headHeight() && !this.holdsOrAwaits(status.head.hash)) {
-        for (const wire of (await this.peers.get<WireBlock[]>(peer.id, '/p2p/candidates')) ?? []) {
+        for (const ref of (await this.peers.get<CandidateRef[]>(peer.id, '/p2p/candidates')) ?? []) {
+          if (typeof ref?.hash !== 'string' || !/^[0-9a-f]{64}$/.test(ref.hash)) {
+            break; // not what a node of ours lists
+          }
+          if (this.stopped || this.holdsOrAwaits(ref.hash)) {
+            continue;
+          }
+          const wire = await this.peers.get<WireBlock>(peer.id, `/p2p/candidates/${ref.hash}`);
+          if (!wire) {
+            break; // gone final there meanwhile, or the peer went away: the next poll sees
+          }
           await this.receiveWireBlock(wire).catch(() => undefined);
         }
       }
       behind ||= BigInt(status.final.height) > headHeight();
     }
     this.behindPeers = behind;
+  }
+
+  /** Intake's back-pressure from the chain (intakeHoldOf), with a log line when it starts and ends. */
+  private intakeHold(): IntakeHold | undefined {
+    const hold = intakeHoldOf({
+      blocksWaiting: this.queuedBlocks.size,
+      peersAhead: this.behindPeers,
+      slotMs: this.context.timing.slotMs,
+    });
+    if (hold && this.meterHold === undefined) {
+      this.logger.warn(`turning meters away while ${hold.reason}`);
+    } else if (!hold && this.meterHold !== undefined) {
+      this.logger.log("taking meters' reports again: the node has caught up with the chain");
+    }
+    this.meterHold = hold?.reason;
+    return hold;
   }
 
   /**

@@ -8,6 +8,7 @@ export * from './chain.module';
 export * from './chain.repository';
 export * from './chain.service';
 export * from './finalizer';
+export * from './intake-hold';
 export * from './mempool.service';
 export * from './p2p/messages';
 export * from './p2p/peer-network';

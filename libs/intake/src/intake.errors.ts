@@ -33,20 +33,45 @@ export class ReportRefusedError extends DomainError {
   }
 }
 
+/** Intake is saturated somewhere: not a verdict on the report; retry after `retryAfterSeconds`. */
+export abstract class IntakeBackPressureError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`${message}; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+  }
+}
+
 /** Too much waiting for verification: retry later (HTTP 429). */
-export class IntakeBusyError extends DomainError {
+export class IntakeBusyError extends IntakeBackPressureError {
   readonly code = 'INTAKE.BUSY';
 
-  constructor(readonly retryAfterSeconds: number) {
-    super(`the verification queue is full; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+  constructor(retryAfterSeconds: number) {
+    super('the verification queue is full', retryAfterSeconds);
   }
 }
 
 /** Too much waiting for a block: retry later (HTTP 503). */
-export class MempoolFullError extends DomainError {
+export class MempoolFullError extends IntakeBackPressureError {
   readonly code = 'INTAKE.MEMPOOL_FULL';
 
-  constructor(readonly retryAfterSeconds: number) {
-    super(`the mempool is full; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
+  constructor(retryAfterSeconds: number) {
+    super('the mempool is full', retryAfterSeconds);
+  }
+}
+
+/**
+ * The node is behind the chain (blocks waiting to be checked, peers ahead of it): meters are turned
+ * away until it has caught up, so that checking blocks gets the CPU (HTTP 503).
+ */
+export class NodeCatchingUpError extends IntakeBackPressureError {
+  readonly code = 'INTAKE.CATCHING_UP';
+
+  constructor(reason: string, retryAfterSeconds: number) {
+    super(
+      `this node is catching up with the chain (${reason}); another node may take the report now`,
+      retryAfterSeconds,
+    );
   }
 }

@@ -11,7 +11,13 @@ import { CLOCK, type Clock } from '@app/kernel';
 import { PG_POOL } from '@app/persistence';
 import { type CachedMeter, RegistryCache } from '@app/registry';
 
-import { IntakeBusyError, MempoolFullError, REFUSAL, type RefusalCode } from './intake.errors';
+import {
+  IntakeBusyError,
+  MempoolFullError,
+  NodeCatchingUpError,
+  REFUSAL,
+  type RefusalCode,
+} from './intake.errors';
 import { ReportVerifier } from './report-verifier';
 
 export interface ReportReceipt {
@@ -43,6 +49,12 @@ export interface ReportAccepted {
 export class ReportAcceptedEvent extends JournalEvent<ReportAccepted> {}
 
 export type ReportSource = 'meter' | 'peer';
+
+/** Why meters should come back later, and when. */
+export interface IntakeHold {
+  reason: string;
+  retryAfterSeconds: number;
+}
 
 interface Candidate {
   report: Report;
@@ -78,6 +90,7 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
   private mempoolDepth = 0;
   private depthTimer: NodeJS.Timeout | undefined;
   private readonly acceptedListeners: Array<(reports: Report[], source: ReportSource) => void> = [];
+  private readonly holds: Array<() => IntakeHold | undefined> = [];
 
   private readonly received: Counter;
   private readonly accepted: Counter;
@@ -164,6 +177,15 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     this.acceptedListeners.push(listener);
   }
 
+  /**
+   * While `check` names a reason, meters' reports are refused with NodeCatchingUpError (503 and
+   * Retry-After), before any work is spent on them. Peers' gossip still goes through: those reports
+   * come in blocks anyway, and checking them early makes those blocks cheaper.
+   */
+  holdMetersWhile(check: () => IntakeHold | undefined): void {
+    this.holds.push(check);
+  }
+
   /** Reports gossiped by a peer node, already in binary form: the same checks as for a meter. */
   submitFromPeer(reports: readonly Uint8Array[]): Promise<IntakeOutcome[]> {
     return this.submit(reports, 'peer');
@@ -180,6 +202,14 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     }
     if (this.queued + values.length > verifyQueueMax) {
       throw new IntakeBusyError(1);
+    }
+    if (source === 'meter') {
+      for (const check of this.holds) {
+        const hold = check();
+        if (hold) {
+          throw new NodeCatchingUpError(hold.reason, hold.retryAfterSeconds);
+        }
+      }
     }
     this.received.inc(values.length);
     const outcomes = new Array<IntakeOutcome | undefined>(values.length);

@@ -5,6 +5,8 @@ import {
   Get,
   HttpCode,
   HttpStatus,
+  NotFoundException,
+  Param,
   Post,
   Query,
 } from '@nestjs/common';
@@ -12,6 +14,8 @@ import { ApiExcludeController } from '@nestjs/swagger';
 
 import {
   blockToWire,
+  type CandidateRef,
+  CATCH_UP_PAGE_TRANSACTIONS,
   ChainContext,
   ChainRepository,
   ChainService,
@@ -98,12 +102,29 @@ export class P2pController {
   async blocks(@Query('from') from = '1', @Query('limit') limit = '50'): Promise<WireBlock[]> {
     const start = BigInt(/^\d{1,19}$/.test(from) ? from : '1');
     const count = Math.min(200, Math.max(1, Number.parseInt(limit, 10) || 50));
-    return (await this.repository.finalBlocks(start, count)).map((b) => blockToWire(b.block, b.certificate));
+    return (await this.repository.finalBlocks(start, count, CATCH_UP_PAGE_TRANSACTIONS)).map((b) =>
+      blockToWire(b.block, b.certificate),
+    );
   }
 
+  /** The blocks of this node's head branch above its final tip, parents first: a peer fetches those it lacks. */
   @Get('candidates')
-  candidates(): WireBlock[] {
-    return this.chain.candidateBlocks().map((c) => blockToWire(c.block, c.certificate));
+  candidates(): CandidateRef[] {
+    return this.chain
+      .candidateBlocks()
+      .map(({ block }) => ({ hash: block.hashHex, height: block.height.toString() }));
+  }
+
+  @Get('candidates/:hash')
+  candidate(@Param('hash') hash: string): WireBlock {
+    if (!/^[0-9a-f]{64}$/.test(hash)) {
+      throw new BadRequestException('a block hash is 64 lower-case hex characters');
+    }
+    const found = this.chain.candidateBlock(hash);
+    if (!found) {
+      throw new NotFoundException(`no candidate block ${hash} on this node`);
+    }
+    return blockToWire(found.block, found.certificate);
   }
 }
 

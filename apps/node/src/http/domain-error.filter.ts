@@ -9,7 +9,7 @@ import {
 import type { Response } from 'express';
 import { GraphQLError } from 'graphql';
 
-import { IntakeBusyError, MempoolFullError } from '@app/intake';
+import { IntakeBackPressureError } from '@app/intake';
 import { CryptoError } from '@app/crypto';
 import { DomainError } from '@app/kernel';
 
@@ -44,6 +44,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   'REPORT.DUPLICATE_IN_BATCH': HttpStatus.CONFLICT,
   'INTAKE.BUSY': HttpStatus.TOO_MANY_REQUESTS,
   'INTAKE.MEMPOOL_FULL': HttpStatus.SERVICE_UNAVAILABLE,
+  'INTAKE.CATCHING_UP': HttpStatus.SERVICE_UNAVAILABLE,
   'INTAKE.UNAVAILABLE': HttpStatus.SERVICE_UNAVAILABLE,
   'P2P.UNKNOWN_SENDER': HttpStatus.FORBIDDEN,
   'P2P.BAD_SIGNATURE': HttpStatus.UNAUTHORIZED,
@@ -124,7 +125,7 @@ export class DomainErrorFilter implements ExceptionFilter {
         message: error.message,
         details: error.details,
       };
-      if (error instanceof IntakeBusyError || error instanceof MempoolFullError) {
+      if (error instanceof IntakeBackPressureError) {
         response.setHeader('Retry-After', String(error.retryAfterSeconds));
       }
     } else if (error instanceof HttpException) {
