@@ -18,13 +18,17 @@ describe('block production while finality waits: a backlog longer than a block',
     await harness?.stop();
   });
 
+  let enrolled: Awaited<ReturnType<ConsortiumHarness['enrolBillingMeter']>>;
+
   it('given more pending reports than a block holds and no block final, should put the next ones in each new block, not the ones its ancestors hold', async () => {
-    const { simulator, meter } = await harness.enrolBillingMeter(11, 16);
+    enrolled = await harness.enrolBillingMeter(11, 16);
+    const { simulator, meter } = enrolled;
 
     // One delegate of three: its blocks never gather a quorum (nor 2/3 of producers building on
     // them), so nothing becomes final and every report stays in the mempool while blocks pile up.
     harness.nodeEnv.DELEGATE_KEYSTORES = path.join(harness.dir, CONSORTIUM_FILES.delegateKey('delegate-1'));
     harness.nodeEnv.MAX_BLOCK_TRANSACTIONS = String(MAX_BLOCK_TRANSACTIONS);
+    harness.nodeEnv.INTAKE_HOLD_FINALITY_LAG_SLOTS = '0';
     await harness.restartNode();
 
     const ids: string[] = [];
@@ -56,5 +60,56 @@ describe('block production while finality waits: a backlog longer than a block',
     // A block certified before the restart may still become final; none holding these reports does.
     const status = (await harness.get('/chain/status')).body as { final: { height: string } };
     expect(heights.every((h) => BigInt(h!) > BigInt(status.final.height))).toBe(true);
+  });
+
+  it('given nothing final for INTAKE_HOLD_FINALITY_LAG_SLOTS, should turn meters away with 503 and Retry-After, storing nothing, until finality is back', async () => {
+    // The meter enrolled above (no registration can become final from here on).
+    const { simulator, meter } = enrolled;
+    const report = () => {
+      const at = Date.now();
+      return meter.reporter.report(simulator.reading(meter.spec.meterId, at), at);
+    };
+    const lag = async () => {
+      const status = (await harness.get('/chain/status')).body as {
+        currentSlot: string;
+        final: { slot: string };
+      };
+      return Number(BigInt(status.currentSlot) - BigInt(status.final.slot));
+    };
+
+    // Still one delegate of three: nothing becomes final, and from 4 slots (2 s) on meters are held.
+    harness.nodeEnv.INTAKE_HOLD_FINALITY_LAG_SLOTS = '4';
+    await harness.restartNode();
+    while ((await lag()) < 5) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const held = report();
+    const answer = await fetch(`${harness.nodeUrl}/reports`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(held.toJSON()),
+    });
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('retry-after')).toBe('1');
+    expect(await answer.json()).toMatchObject({
+      code: 'INTAKE.CATCHING_UP',
+      message: expect.stringContaining('no block has become final for') as unknown as string,
+    });
+    expect((await harness.get(`/reports/${held.idHex}`)).status).toBe(404);
+
+    // Every delegate back: blocks become final again, and meters are taken again.
+    delete harness.nodeEnv.DELEGATE_KEYSTORES;
+    delete harness.nodeEnv.INTAKE_HOLD_FINALITY_LAG_SLOTS;
+    await harness.restartNode();
+    const deadline = Date.now() + 30_000;
+    let status = 0;
+    while (status !== 201 && Date.now() < deadline) {
+      status = (await harness.post('/reports', report().toJSON())).status;
+      if (status !== 201) {
+        expect(status).toBe(503);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    expect(status).toBe(201);
   });
 });

@@ -19,8 +19,10 @@ describe('the mempool: what no block took within the accept window is removed an
   it('given a report and a transaction accepted while no delegate produces, should expire both after the window, with an event each and a metric', async () => {
     const { simulator, meter } = await harness.enrolBillingMeter(3, 4);
 
-    // The same node as a validator only: it accepts, but no block comes.
+    // The same node as a validator only: it accepts, but no block comes (and it keeps accepting,
+    // however long nothing becomes final, which is what this test is about).
     harness.nodeEnv.DELEGATE_KEYSTORES = '';
+    harness.nodeEnv.INTAKE_HOLD_FINALITY_LAG_SLOTS = '0';
     await harness.restartNode();
     const now = Date.now();
     const report = meter.reporter.report(simulator.reading(meter.spec.meterId, now), now);

@@ -699,10 +699,13 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** Intake's back-pressure from the chain (intakeHoldOf), with a log line when it starts and ends. */
   private intakeHold(): IntakeHold | undefined {
+    const timing = this.context.timing;
     const hold = intakeHoldOf({
       blocksWaiting: this.queuedBlocks.size,
       peersAhead: this.behindPeers,
-      slotMs: this.context.timing.slotMs,
+      finalityLagSlots: Number(slotAt(timing, Date.now()) - this.tree.finalTip.slot),
+      holdAtFinalityLagSlots: this.config.chain.intakeHoldFinalityLagSlots,
+      slotMs: timing.slotMs,
     });
     if (hold && this.meterHold === undefined) {
       this.logger.warn(`turning meters away while ${hold.reason}`);

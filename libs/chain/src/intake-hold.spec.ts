@@ -1,7 +1,13 @@
 import { BLOCKS_WAITING_HOLD, intakeHoldOf } from './intake-hold';
 
 describe('intakeHoldOf: when the chain turns meters away', () => {
-  const keepingUp = { blocksWaiting: 1, peersAhead: false, slotMs: 2_000 };
+  const keepingUp = {
+    blocksWaiting: 1,
+    peersAhead: false,
+    finalityLagSlots: 3,
+    holdAtFinalityLagSlots: 20,
+    slotMs: 2_000,
+  };
 
   it('given a node that keeps up with the blocks, should take reports', () => {
     expect(intakeHoldOf(keepingUp)).toBeUndefined();
@@ -21,7 +27,17 @@ describe('intakeHoldOf: when the chain turns meters away', () => {
     });
   });
 
+  it('given no block final for the configured number of slots, should hold meters until finality is back', () => {
+    expect(intakeHoldOf({ ...keepingUp, finalityLagSlots: 19 })).toBeUndefined();
+    expect(intakeHoldOf({ ...keepingUp, finalityLagSlots: 20 })).toMatchObject({
+      reason: 'no block has become final for 20 slots',
+    });
+    expect(
+      intakeHoldOf({ ...keepingUp, finalityLagSlots: 5_000, holdAtFinalityLagSlots: 0 }),
+    ).toBeUndefined();
+  });
+
   it('given slots shorter than a second, should still ask for at least a second', () => {
-    expect(intakeHoldOf({ blocksWaiting: 5, peersAhead: false, slotMs: 500 })?.retryAfterSeconds).toBe(1);
+    expect(intakeHoldOf({ ...keepingUp, blocksWaiting: 5, slotMs: 500 })?.retryAfterSeconds).toBe(1);
   });
 });

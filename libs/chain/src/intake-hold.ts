@@ -13,14 +13,20 @@ export interface ChainProgress {
   blocksWaiting: number;
   /** A catch-up poll saw a peer's final height above this node's head (or none has run yet). */
   peersAhead: boolean;
+  /** Slots from the final tip's to the current one. */
+  finalityLagSlots: number;
+  /** INTAKE_HOLD_FINALITY_LAG_SLOTS (0: never hold for it). */
+  holdAtFinalityLagSlots: number;
   slotMs: number;
 }
 
 /**
  * Whether meters should be turned away for now, and why. A node that falls behind the chain and
  * keeps taking reports falls further behind: its blocks come late, the others produce without them,
- * the delegates' votes split between branches, and finality waits until one branch outgrows the
- * other (seen in the soak at 250 reports/s on 2 cores, where it never did). Turned away, meters
+ * the delegates' votes split between branches, and finality waits until every node follows one
+ * branch beyond the split heights (seen in the soak at 250 reports/s on 2 cores, where under the
+ * same load it never did). So a node also holds meters when nothing has become final for a while,
+ * whatever the cause: the CPU goes to blocks and votes until finality is back. Turned away, meters
  * retry after a slot, or at another node.
  */
 export function intakeHoldOf(progress: ChainProgress): IntakeHold | undefined {
@@ -30,6 +36,12 @@ export function intakeHoldOf(progress: ChainProgress): IntakeHold | undefined {
   }
   if (progress.blocksWaiting >= BLOCKS_WAITING_HOLD) {
     return { reason: `${progress.blocksWaiting} blocks wait to be checked`, retryAfterSeconds };
+  }
+  if (progress.holdAtFinalityLagSlots > 0 && progress.finalityLagSlots >= progress.holdAtFinalityLagSlots) {
+    return {
+      reason: `no block has become final for ${progress.finalityLagSlots} slots`,
+      retryAfterSeconds,
+    };
   }
   return undefined;
 }

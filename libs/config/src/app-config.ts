@@ -99,6 +99,8 @@ const envSchema = z.object({
     }),
   /** Largest number of transactions (reports included) a produced block takes. */
   MAX_BLOCK_TRANSACTIONS: int(1, 100_000).default(5_000),
+  /** Slots since the final tip at which a node turns meters away: finality has stalled (0: never). */
+  INTAKE_HOLD_FINALITY_LAG_SLOTS: int(0, 1_000_000).default(20),
 });
 
 export interface AppConfig {
@@ -118,6 +120,7 @@ export interface AppConfig {
     keystorePassphrase?: string;
     peers: Array<{ id: string; url: string }>;
     maxBlockTransactions: number;
+    intakeHoldFinalityLagSlots: number;
   };
   intake: {
     acceptWindowMs: number;
@@ -159,6 +162,7 @@ export function parseAppConfig(env: Record<string, string | undefined>): AppConf
       keystorePassphrase: e.KEYSTORE_PASSPHRASE,
       peers: e.PEERS,
       maxBlockTransactions: e.MAX_BLOCK_TRANSACTIONS,
+      intakeHoldFinalityLagSlots: e.INTAKE_HOLD_FINALITY_LAG_SLOTS,
     },
     intake: {
       acceptWindowMs: e.ACCEPT_WINDOW_MS,
