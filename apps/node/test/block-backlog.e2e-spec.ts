@@ -93,7 +93,7 @@ describe('block production while finality waits: a backlog longer than a block',
     expect(answer.headers.get('retry-after')).toBe('1');
     expect(await answer.json()).toMatchObject({
       code: 'INTAKE.CATCHING_UP',
-      message: expect.stringContaining('no block has become final for') as unknown as string,
+      message: expect.stringContaining('no block has become final for'),
     });
     expect((await harness.get(`/reports/${held.idHex}`)).status).toBe(404);
 
