@@ -655,24 +655,30 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       const headHeight = () => this.tree.head()?.block.height ?? this.tree.finalTip.height;
       // Seen now, not only once this poll is over: catching up may take many blocks.
       this.behindPeers ||= BigInt(status.final.height) > headHeight();
-      while (!this.stopped && BigInt(status.final.height) > this.tree.finalTip.height) {
-        const finalBefore = this.tree.finalTip.height;
-        const sizeBefore = this.tree.size;
-        const batch = await this.peers.get<WireBlock[]>(
-          peer.id,
-          `/p2p/blocks?from=${this.tree.finalTip.height + 1n}&limit=50`,
-        );
+      // Pages of the peer's final blocks from our final tip on. Blocks we hold already (taken as
+      // candidates before we fell behind) change nothing until a certified pair above them comes,
+      // so the cursor moves on through them rather than asking for the same page again.
+      const peerFinal = BigInt(status.final.height);
+      let next = this.tree.finalTip.height + 1n;
+      while (!this.stopped && peerFinal > this.tree.finalTip.height && next <= peerFinal) {
+        const batch = await this.peers.get<WireBlock[]>(peer.id, `/p2p/blocks?from=${next}&limit=50`);
         if (!batch || batch.length === 0) {
           break;
         }
+        let refused = false;
         for (const wire of batch) {
-          await this.receiveBlock(blockFromWire(wire), certificateFromWire(wire)).catch((error: unknown) =>
-            this.logger.debug(`catching up from ${peer.id}: ${(error as Error).message}`),
-          );
+          await this.receiveBlock(blockFromWire(wire), certificateFromWire(wire)).catch((error: unknown) => {
+            refused = true;
+            this.logger.debug(`catching up from ${peer.id}: ${(error as Error).message}`);
+          });
+          if (refused) {
+            break; // what follows builds on it: leave it to the next poll
+          }
         }
-        if (this.tree.finalTip.height <= finalBefore && this.tree.size <= sizeBefore) {
-          break; // nothing of it fitted (another branch, or refused): leave it to the next round
+        if (refused) {
+          break;
         }
+        next += BigInt(batch.length); // final blocks come in height order, one per height
       }
       // Under load a peer's head is often the block relayed to us a moment ago: only when we neither
       // hold nor await it is there anything to fetch, and then only the blocks we lack, one by one
