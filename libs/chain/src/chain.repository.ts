@@ -65,11 +65,10 @@ export class ChainRepository {
       : { height: 0n, hash: genesisHash, slot: 0n };
   }
 
-  /** Final blocks in [from, from + limit), with their bodies and certificates. */
   /**
-   * Final blocks from `from` on: at most `limit`, and only while fewer than `maxTransactions` came
-   * before in the page (so always one at least), so that a page of large blocks stays a size a peer
-   * can send and check within its timeout.
+   * Final blocks from `from` on, with their bodies and certificates: at most `limit`, and only while
+   * fewer than `maxTransactions` came before in the page (so always one at least), so that a page of
+   * large blocks stays a size a peer can send and check within its timeout.
    */
   async finalBlocks(
     from: bigint,
