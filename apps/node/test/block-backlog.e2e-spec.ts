@@ -99,7 +99,7 @@ describe('block production while finality waits: a backlog longer than a block',
 
     // Every delegate back: blocks become final again, and meters are taken again.
     delete harness.nodeEnv.DELEGATE_KEYSTORES;
-    delete harness.nodeEnv.INTAKE_HOLD_FINALITY_LAG_SLOTS;
+    harness.nodeEnv.INTAKE_HOLD_FINALITY_LAG_SLOTS = '0';
     await harness.restartNode();
     const deadline = Date.now() + 30_000;
     let status = 0;
