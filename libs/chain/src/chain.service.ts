@@ -21,6 +21,7 @@ import {
   finalHeight,
   holdsBaseMajority,
   invalidVotes,
+  isHashHex,
   isQuorum,
   type QuorumCertificate,
   producerOfSlot,
@@ -653,29 +654,25 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         continue;
       }
       const headHeight = () => this.tree.head()?.block.height ?? this.tree.finalTip.height;
+      const peerFinal = BigInt(status.final.height);
       // Seen now, not only once this poll is over: catching up may take many blocks.
-      this.behindPeers ||= BigInt(status.final.height) > headHeight();
+      this.behindPeers ||= peerFinal > headHeight();
       // Pages of the peer's final blocks from our final tip on. Blocks we hold already (taken as
       // candidates before we fell behind) change nothing until a certified pair above them comes,
       // so the cursor moves on through them rather than asking for the same page again.
-      const peerFinal = BigInt(status.final.height);
       let next = this.tree.finalTip.height + 1n;
       while (!this.stopped && peerFinal > this.tree.finalTip.height && next <= peerFinal) {
         const batch = await this.peers.get<WireBlock[]>(peer.id, `/p2p/blocks?from=${next}&limit=50`);
         if (!batch || batch.length === 0) {
           break;
         }
-        let refused = false;
-        for (const wire of batch) {
-          await this.receiveBlock(blockFromWire(wire), certificateFromWire(wire)).catch((error: unknown) => {
-            refused = true;
-            this.logger.debug(`catching up from ${peer.id}: ${(error as Error).message}`);
-          });
-          if (refused) {
-            break; // what follows builds on it: leave it to the next poll
+        try {
+          for (const wire of batch) {
+            await this.receiveBlock(blockFromWire(wire), certificateFromWire(wire));
           }
-        }
-        if (refused) {
+        } catch (error) {
+          // What follows builds on the refused block: leave it to the next poll.
+          this.logger.debug(`catching up from ${peer.id}: ${(error as Error).message}`);
           break;
         }
         next += BigInt(batch.length); // final blocks come in height order, one per height
@@ -685,7 +682,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       // (during a long wait for finality the peer's branch can hold many large blocks).
       if (BigInt(status.head.height) > headHeight() && !this.holdsOrAwaits(status.head.hash)) {
         for (const ref of (await this.peers.get<CandidateRef[]>(peer.id, '/p2p/candidates')) ?? []) {
-          if (typeof ref?.hash !== 'string' || !/^[0-9a-f]{64}$/.test(ref.hash)) {
+          if (typeof ref?.hash !== 'string' || !isHashHex(ref.hash)) {
             break; // not what a node of ours lists
           }
           if (this.stopped || this.holdsOrAwaits(ref.hash)) {
@@ -698,7 +695,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
           await this.receiveWireBlock(wire).catch(() => undefined);
         }
       }
-      behind ||= BigInt(status.final.height) > headHeight();
+      behind ||= peerFinal > headHeight();
     }
     this.behindPeers = behind;
   }

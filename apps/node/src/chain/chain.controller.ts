@@ -12,7 +12,7 @@ import {
 import { Access, Public } from '@app/auth';
 
 import { ChainContext, ChainQueries, ChainService, ChainVerifier } from '@app/chain';
-import { roundOfSlot, slotAt, TX_KINDS } from '@app/ledger';
+import { isHashHex, roundOfSlot, slotAt, TX_KINDS } from '@app/ledger';
 
 import {
   choiceParameter,
@@ -25,10 +25,8 @@ import {
   smallCountParameter,
 } from '../http/query-parameters';
 
-const HASH = /^[0-9a-f]{64}$/;
-
 function hashParam(value: string): string {
-  if (!HASH.test(value)) {
+  if (!isHashHex(value)) {
     throw new InvalidParameterError('hash', '64 lower-case hex characters');
   }
   return value;

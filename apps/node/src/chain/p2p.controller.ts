@@ -30,7 +30,7 @@ import { SkipThrottle } from '@nestjs/throttler';
 import { Access, Public } from '@app/auth';
 import { fromBase64 } from '@app/crypto';
 import { ReportIntakeService } from '@app/intake';
-import { Transaction } from '@app/ledger';
+import { isHashHex, Transaction } from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
 import { Inject } from '@nestjs/common';
 import type { Pool } from 'pg';
@@ -117,7 +117,7 @@ export class P2pController {
 
   @Get('candidates/:hash')
   candidate(@Param('hash') hash: string): WireBlock {
-    if (!/^[0-9a-f]{64}$/.test(hash)) {
+    if (!isHashHex(hash)) {
       throw new BadRequestException('a block hash is 64 lower-case hex characters');
     }
     const found = this.chain.candidateBlock(hash);

@@ -6,7 +6,7 @@ import type { Pool } from 'pg';
 
 import { Access } from '@app/auth';
 import { ChainService } from '@app/chain';
-import { tallyVotes } from '@app/ledger';
+import { isHashHex, tallyVotes } from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
 
 import { BLOCK_COLUMNS, blockOf, type ChainLoaders } from './chain.loaders';
@@ -98,7 +98,7 @@ export class TransactionResolver {
 
   @Query(() => TransactionModel, { nullable: true, description: 'An entry of the final chain by hash.' })
   async transaction(@Args('hash') hash: string): Promise<TransactionModel | undefined> {
-    if (!/^[0-9a-f]{64}$/.test(hash)) {
+    if (!isHashHex(hash)) {
       throw badArgument('hash', 'must be 64 lower-case hex characters');
     }
     const { rows } = await this.pool.query<{

@@ -18,6 +18,7 @@ import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '@app/auth';
 import { ChainQueries } from '@app/chain';
 import { type IntakeOutcome, ReportIntakeService, ReportRefusedError } from '@app/intake';
+import { isHashHex } from '@app/ledger';
 
 export const MAX_BATCH_REPORTS = 2_000;
 
@@ -91,7 +92,7 @@ export class ReportsController {
       'A report this node holds, in its JSON form, and where it is: final (with its block), included in a block not final yet, or pending.',
   })
   async byId(@Param('id') id: string) {
-    if (!/^[0-9a-f]{64}$/.test(id)) {
+    if (!isHashHex(id)) {
       throw new BadRequestException('a report id is 64 lower-case hex characters');
     }
     const found = await this.queries.report(id);

@@ -35,6 +35,11 @@ import { Transaction } from './transaction';
  * own shares without reading the others'. Height 1's previous hash is the genesis hash.
  */
 export const BLOCK_VERSION = 1;
+
+/** A block hash, transaction id or report id as the APIs write it: SHA-256 in lower-case hex. */
+export function isHashHex(value: string): boolean {
+  return /^[0-9a-f]{64}$/.test(value);
+}
 const BLOCK_HASH_TAG = Buffer.from('CBSG-BLOCK-HASH-V1', 'utf8');
 const RECEIVER_INDEX_TAG = Buffer.from('CBSG-RECEIVER-INDEX-V1', 'utf8');
 

@@ -13,7 +13,7 @@ import {
   type SecretScalar,
 } from '@app/crypto';
 
-import { Block, type BlockEntry, decodeBody, receiverIndex } from './block';
+import { Block, type BlockEntry, decodeBody, isHashHex, receiverIndex } from './block';
 import { type ChainLink, finalByCertificates, finalByProducers, finalHeight } from './finality';
 import { merkleProof, verifyMerkleProof } from './merkle';
 import {
@@ -382,5 +382,17 @@ describe('finality', () => {
     }));
     expect(finalByProducers(chain)).toBe(0n);
     expect(finalByProducers(chain.map((l) => ({ ...l, base: ['a', 'b', 'c', 'd'] })))).toBe(4n);
+  });
+});
+
+describe('isHashHex', () => {
+  it('takes 64 lower-case hex characters and nothing else', () => {
+    const hash = createHash('sha256').update('x').digest('hex');
+    expect(isHashHex(hash)).toBe(true);
+    expect(isHashHex(hash.toUpperCase())).toBe(false);
+    expect(isHashHex(hash.slice(1))).toBe(false);
+    expect(isHashHex(`${hash}0`)).toBe(false);
+    expect(isHashHex(`${hash.slice(1)}g`)).toBe(false);
+    expect(isHashHex(`${hash}\n`)).toBe(false);
   });
 });
