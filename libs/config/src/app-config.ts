@@ -45,6 +45,8 @@ const envSchema = z.object({
     .transform((v) => v === 'true'),
   OUTBOX_POLL_MS: int(10, 60_000).default(1_000),
   PROJECTION_POLL_MS: int(10, 60_000).default(1_000),
+  // Under load every append wakes the projections; one step per this many ms at most takes them all.
+  PROJECTION_MIN_INTERVAL_MS: int(0, 10_000).default(250),
   /** How long to wait for Postgres and Redis at start-up before giving up with a clear message. */
   STARTUP_TIMEOUT_MS: int(100, 120_000).default(5_000),
   /** The consortium's genesis document (written by `cbsg setup`). */
@@ -110,7 +112,7 @@ export interface AppConfig {
   http: { host: string; port: number; rateLimitPerSecond: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; pretty: boolean };
   outbox: { pollMs: number };
-  projections: { pollMs: number };
+  projections: { pollMs: number; minWakeIntervalMs: number };
   startupTimeoutMs: number;
   chain: {
     genesisFile?: string;
@@ -152,7 +154,7 @@ export function parseAppConfig(env: Record<string, string | undefined>): AppConf
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT, rateLimitPerSecond: e.API_RATE_LIMIT },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY },
     outbox: { pollMs: e.OUTBOX_POLL_MS },
-    projections: { pollMs: e.PROJECTION_POLL_MS },
+    projections: { pollMs: e.PROJECTION_POLL_MS, minWakeIntervalMs: e.PROJECTION_MIN_INTERVAL_MS },
     startupTimeoutMs: e.STARTUP_TIMEOUT_MS,
     chain: {
       genesisFile: e.GENESIS_FILE,

@@ -11,6 +11,12 @@ export interface LoopStatus {
 export interface BackgroundLoopOptions {
   /** Wait between steps when there is nothing to do and no wake-up comes. */
   pollMs: number;
+  /**
+   * After an idle step, a wake-up runs the next step no sooner than this after the idle one began:
+   * under a steady stream of wake-ups (one per append) the work is coalesced into fewer, larger steps.
+   * A step that reports more work is followed at once. Default 0 (no coalescing).
+   */
+  minWakeIntervalMs?: number;
   /** Back-off after a failure doubles from here... */
   minBackoffMs?: number;
   /** ...up to here, and stays there until a step succeeds. */
@@ -74,6 +80,7 @@ export class BackgroundLoop {
       let delay = this.options.pollMs;
       this.woken = false;
       this.backingOff = false;
+      const stepStarted = Date.now();
       try {
         const more = await this.step();
         if (this.state.failures > 0) {
@@ -103,6 +110,20 @@ export class BackgroundLoop {
           this.wakeUp = () => {
             clearTimeout(timer);
             resolve();
+          };
+        });
+        this.wakeUp = undefined;
+      }
+      const coalesceMs = stepStarted + (this.options.minWakeIntervalMs ?? 0) - Date.now();
+      if (this.running && !this.backingOff && coalesceMs > 0) {
+        // Only stop() ends this wait early; further wake-ups are served by the step that follows.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, coalesceMs);
+          this.wakeUp = () => {
+            if (!this.running) {
+              clearTimeout(timer);
+              resolve();
+            }
           };
         });
         this.wakeUp = undefined;

@@ -111,7 +111,10 @@ export class EventStoreModule {
           provide: ProjectionRunner,
           inject: [PG_POOL, EventStore, APP_CONFIG],
           useFactory: (pool: Pool, store: EventStore, config: AppConfig) =>
-            new ProjectionRunner(pool, store, { pollMs: config.projections.pollMs }),
+            new ProjectionRunner(pool, store, {
+              pollMs: config.projections.pollMs,
+              minWakeIntervalMs: config.projections.minWakeIntervalMs,
+            }),
         },
         { provide: ProcessedJobs, inject: [PG_POOL], useFactory: (pool: Pool) => new ProcessedJobs(pool) },
         JournalLifecycle,

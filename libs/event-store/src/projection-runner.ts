@@ -34,7 +34,7 @@ export class ProjectionRunner {
   constructor(
     private readonly pool: Pool,
     private readonly store: EventStore,
-    private readonly options: { pollMs: number; batchSize?: number },
+    private readonly options: { pollMs: number; minWakeIntervalMs?: number; batchSize?: number },
   ) {}
 
   register(projection: Projection): void {
@@ -51,6 +51,7 @@ export class ProjectionRunner {
       position: 0n,
       loop: new BackgroundLoop(`Projection:${projection.name}`, () => this.step(projection.name), {
         pollMs: this.options.pollMs,
+        minWakeIntervalMs: this.options.minWakeIntervalMs,
       }),
     };
     this.projections.set(projection.name, entry);
@@ -137,14 +138,20 @@ export class ProjectionRunner {
   }
 
   private async lockCheckpoint(tx: PoolClient, name: string): Promise<bigint> {
-    await tx.query(
-      'INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING',
-      [name],
-    );
-    const { rows } = await tx.query<{ position: string }>(
-      'SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE',
-      [name],
-    );
+    const select = () =>
+      tx.query<{ position: string }>(
+        'SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE',
+        [name],
+      );
+    let { rows } = await select();
+    if (rows.length === 0) {
+      // The first step ever: make the row (another process may race us to it), then lock it.
+      await tx.query(
+        'INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING',
+        [name],
+      );
+      ({ rows } = await select());
+    }
     return BigInt(rows[0]!.position);
   }
 

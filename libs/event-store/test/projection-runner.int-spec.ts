@@ -157,6 +157,32 @@ describe('ProjectionRunner', () => {
     expect(seen).toEqual(Array.from({ length: 300 }, (_, i) => BigInt(i + 1)));
   });
 
+  it('given a wake-up after every append, when it coalesces, should apply every event once in a few steps', async () => {
+    const batches: bigint[][] = [];
+    const runner = startedRunner({ pollMs: 60_000, minWakeIntervalMs: 300 });
+    runner.register({
+      name: 'coalesced',
+      tables: [],
+      apply: (events) => {
+        batches.push(events.map((e) => e.position));
+        return Promise.resolve();
+      },
+    });
+    runner.start();
+    for (let i = 0; i < 40; i += 1) {
+      await store.append({
+        streamId: `c-${i}`,
+        expectedVersion: 0,
+        events: [{ type: 'test.tick', schemaVersion: 1, payload: { i } }],
+      });
+      runner.wake(); // what the journal's NOTIFY does after each append
+    }
+    await waitFor(() => runner.status()[0]!.position === 40n, 5_000);
+    expect(batches.flat()).toEqual(Array.from({ length: 40 }, (_, i) => BigInt(i + 1)));
+    // One step per wake-up would be 40; the appends take well under a second here.
+    expect(batches.length).toBeLessThan(20);
+  });
+
   it('given an append whose transaction commits late, when a later append waits for it, should never let a subscriber see the later position first', async () => {
     const runner = new ProjectionRunner(db.pool, store, { pollMs: 5 });
     const seen: bigint[] = [];
