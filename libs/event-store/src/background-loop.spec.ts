@@ -35,28 +35,29 @@ describe('BackgroundLoop', () => {
     loop.start();
     await wakeRepeatedly(loop, 10, 20);
     await sleep(50);
-    expect(started.length).toBeGreaterThanOrEqual(8);
+    // Wake-ups that fall within one step are served by the next; a loaded machine merges a few.
+    expect(started.length).toBeGreaterThanOrEqual(5);
   });
 
   it('coalesces a stream of wake-ups into one step per interval', async () => {
-    const { loop, started } = recordingLoop({ minWakeIntervalMs: 300 });
+    const { loop, started } = recordingLoop({ minWakeIntervalMs: 1_000 });
     loops.push(loop);
     loop.start();
     await wakeRepeatedly(loop, 10, 10); // about 100 ms of wake-ups after the first step
-    await sleep(400);
+    await sleep(1_300);
     // The first step at start, then one for all ten wake-ups, no sooner than the interval.
     expect(started).toHaveLength(2);
-    expect(started[1]! - started[0]!).toBeGreaterThanOrEqual(295);
+    expect(started[1]! - started[0]!).toBeGreaterThanOrEqual(995);
   });
 
   it('does not hold back a step that follows one reporting more work', async () => {
     const { loop, started } = recordingLoop({ minWakeIntervalMs: 5_000, busySteps: 4 });
     loops.push(loop);
     loop.start();
-    await sleep(200);
+    await sleep(1_000);
     // Four busy steps and the idle one after them, back to back; then it waits.
     expect(started).toHaveLength(5);
-    expect(started[4]! - started[0]!).toBeLessThan(200);
+    expect(started[4]! - started[0]!).toBeLessThan(1_000);
   });
 
   it('stops at once while waiting to coalesce', async () => {
