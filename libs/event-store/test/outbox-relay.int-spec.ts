@@ -103,9 +103,10 @@ describe('OutboxRelay with a Redis that goes away', () => {
 
     await redis.start();
     relay.wake();
-    await waitFor(async () => {
-      return (await relay!.pending()) === 0;
-    });
+    // The relay's back-off (up to 5 s, wake-ups wait) and the client's reconnect delay (up to 5 s)
+    // come one after the other, and on a loaded machine Redis itself takes a while to start:
+    // delivery is promised, not its timing, so the wait leaves room for all three.
+    await waitFor(async () => (await relay!.pending()) === 0, 40_000);
     await waitFor(async () => {
       const { rows: done } = await db.pool.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM test_effects',
@@ -127,7 +128,7 @@ describe('OutboxRelay with a Redis that goes away', () => {
     const effects = await db.pool.query<{ job_id: string }>('SELECT job_id FROM test_effects');
     expect(effects.rowCount).toBe(20);
     expect(new Set(effects.rows.map((r) => r.job_id)).size).toBe(20);
-  });
+  }, 90_000);
 
   it('given a job appended with an event, when the append is rolled back, should never deliver it', async () => {
     const store = new EventStore(db.pool);
