@@ -666,9 +666,15 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         if (!batch || batch.length === 0) {
           break;
         }
+        // A page that does not decode is the peer's fault, not a refusal: it goes up to the poll's
+        // error log, as before.
+        const blocks = batch.map((wire) => ({
+          block: blockFromWire(wire),
+          certificate: certificateFromWire(wire),
+        }));
         try {
-          for (const wire of batch) {
-            await this.receiveBlock(blockFromWire(wire), certificateFromWire(wire));
+          for (const { block, certificate } of blocks) {
+            await this.receiveBlock(block, certificate);
           }
         } catch (error) {
           // What follows builds on the refused block: leave it to the next poll.

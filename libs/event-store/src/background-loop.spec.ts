@@ -35,8 +35,8 @@ describe('BackgroundLoop', () => {
     loop.start();
     await wakeRepeatedly(loop, 10, 20);
     await sleep(50);
-    // Wake-ups that fall within one step are served by the next; a loaded machine merges a few.
-    expect(started.length).toBeGreaterThanOrEqual(5);
+    // A step that takes no time runs right after each wake-up.
+    expect(started.length).toBeGreaterThanOrEqual(9);
   });
 
   it('coalesces a stream of wake-ups into one step per interval', async () => {

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 import { Logger } from '@nestjs/common';
 
 export interface LoopStatus {
@@ -80,7 +82,9 @@ export class BackgroundLoop {
       let delay = this.options.pollMs;
       this.woken = false;
       this.backingOff = false;
-      const stepStarted = Date.now();
+      // Monotonic: a wall-clock step back must not turn the coalescing wait into hours.
+      const stepStarted = performance.now();
+      let wokenUp = false;
       try {
         const more = await this.step();
         if (this.state.failures > 0) {
@@ -92,6 +96,7 @@ export class BackgroundLoop {
         if (more) {
           continue;
         }
+        wokenUp = this.woken;
       } catch (error) {
         this.state.failures += 1;
         this.state.lastError = error instanceof Error ? error.message : String(error);
@@ -109,13 +114,16 @@ export class BackgroundLoop {
           const timer = setTimeout(resolve, delay);
           this.wakeUp = () => {
             clearTimeout(timer);
+            wokenUp = true;
             resolve();
           };
         });
         this.wakeUp = undefined;
       }
-      const coalesceMs = stepStarted + (this.options.minWakeIntervalMs ?? 0) - Date.now();
-      if (this.running && !this.backingOff && coalesceMs > 0) {
+      // Only a wake-up is held back; the fallback poll keeps its own period.
+      const minWakeIntervalMs = this.options.minWakeIntervalMs ?? 0;
+      const coalesceMs = Math.min(minWakeIntervalMs, stepStarted + minWakeIntervalMs - performance.now());
+      if (this.running && wokenUp && !this.backingOff && coalesceMs > 0) {
         // Only stop() ends this wait early; further wake-ups are served by the step that follows.
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, coalesceMs);
