@@ -121,8 +121,7 @@ export class BackgroundLoop {
         this.wakeUp = undefined;
       }
       // Only a wake-up is held back; the fallback poll keeps its own period.
-      const minWakeIntervalMs = this.options.minWakeIntervalMs ?? 0;
-      const coalesceMs = Math.min(minWakeIntervalMs, stepStarted + minWakeIntervalMs - performance.now());
+      const coalesceMs = stepStarted + (this.options.minWakeIntervalMs ?? 0) - performance.now();
       if (this.running && wokenUp && !this.backingOff && coalesceMs > 0) {
         // Only stop() ends this wait early; further wake-ups are served by the step that follows.
         await new Promise<void>((resolve) => {
