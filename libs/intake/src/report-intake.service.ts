@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
@@ -18,6 +18,7 @@ import {
   REFUSAL,
   type RefusalCode,
 } from './intake.errors';
+import { recordAndPool } from './report-pool';
 import { ReportVerifier } from './report-verifier';
 
 export interface ReportReceipt {
@@ -518,41 +519,6 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     this.mempoolDepth = Number(rows[0]?.n ?? 0);
     this.depthGauge.set(this.mempoolDepth);
   }
-}
-
-/**
- * Records (meter, nonce) for each report and puts the reports recorded now (not before) in the
- * mempool, in one statement: one round trip per batch instead of two. Returns the ids recorded now.
- */
-async function recordAndPool(
-  sql: PoolClient,
-  reports: readonly Report[],
-  receivedAt: Date,
-): Promise<Set<string>> {
-  const { rows } = await sql.query<{ report_id: Buffer }>(
-    `WITH input AS (
-       SELECT * FROM unnest($1::bytea[], $2::text[], $3::numeric[], $4::timestamptz[], $5::bytea[])
-         AS i(id, meter_id, nonce, timestamp, bytes)
-     ), fresh AS (
-       INSERT INTO report_nonces (meter_id, nonce, report_id)
-       SELECT meter_id, nonce, id FROM input
-       ON CONFLICT DO NOTHING RETURNING report_id
-     ), pooled AS (
-       INSERT INTO mempool_reports (id, meter_id, nonce, timestamp, bytes, received_at)
-       SELECT i.id, i.meter_id, i.nonce, i.timestamp, i.bytes, $6::timestamptz
-       FROM input i JOIN fresh f ON f.report_id = i.id
-     )
-     SELECT report_id FROM fresh`,
-    [
-      reports.map((r) => Buffer.from(r.id)),
-      reports.map((r) => r.meterId),
-      reports.map((r) => r.nonce.toString()),
-      reports.map((r) => new Date(r.timestamp)),
-      reports.map((r) => Buffer.from(r.bytes)),
-      receivedAt,
-    ],
-  );
-  return new Set(rows.map((r) => r.report_id.toString('hex')));
 }
 
 function receiptOf(report: Report, duplicate: boolean): ReportReceipt {
