@@ -238,14 +238,20 @@ async function main(): Promise<void> {
       },
     ]);
     printTable('Where the node spends its time (from its /metrics)', stageBreakdown(before, afterBatch));
-    const verifyCount =
-      (afterBatch.get('cbsg_verification_batch_size_count') ?? 0) -
-      (before.get('cbsg_verification_batch_size_count') ?? 0);
-    const verifySum =
-      (afterBatch.get('cbsg_verification_batch_size_sum') ?? 0) -
-      (before.get('cbsg_verification_batch_size_sum') ?? 0);
+    const delta = (from: Map<string, number>, to: Map<string, number>, key: string) =>
+      (to.get(key) ?? 0) - (from.get(key) ?? 0);
+    const meanOf = (sum: number, count: number) => (sum / Math.max(1, count)).toFixed(1);
+    const intakeBatches = delta(before, afterBatch, 'cbsg_verification_batch_size_count');
     console.log(
-      `\nverification batches: ${verifyCount}, mean ${(verifySum / Math.max(1, verifyCount)).toFixed(1)} reports each`,
+      `\nintake verification batches: ${intakeBatches}, mean ${meanOf(delta(before, afterBatch, 'cbsg_verification_batch_size_sum'), intakeBatches)} reports each`,
+    );
+    // Batches queued together in the worker pool run as one check (one multi-pairing each).
+    const checks = (from: Map<string, number>, to: Map<string, number>) => {
+      const count = delta(from, to, 'cbsg_crypto_batch_checks_total');
+      return `${count}, mean ${meanOf(delta(from, to, 'cbsg_crypto_batch_checked_reports_total'), count)} reports`;
+    };
+    console.log(
+      `batch checks in the worker pool: single phase ${checks(before, afterSingle)}; batch phase ${checks(afterSingle, afterBatch)}`,
     );
     console.log(`refusals: ${rejected.length ? rejected.join(', ') : 'none'}`);
     console.log(`HTTP statuses: single ${statusLine(single)}; batches ${statusLine(batch)}`);

@@ -41,6 +41,30 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
       labelNames: ['purpose'],
       registers: [metrics],
     });
+    // What the workers actually ran: requests queued together are checked as one batch.
+    const poolCounter = (name: string, help: string, stat: 'batches' | 'reports') => {
+      let reported = 0;
+      const counter: Counter = new Counter({
+        name,
+        help,
+        registers: [metrics],
+        collect: () => {
+          const now = this.pool?.verifyStats[stat] ?? 0;
+          counter.inc(now - reported);
+          reported = now;
+        },
+      });
+    };
+    poolCounter(
+      'cbsg_crypto_batch_checks_total',
+      'Weighted batch checks run in the worker pool (requests queued together are merged into one)',
+      'batches',
+    );
+    poolCounter(
+      'cbsg_crypto_batch_checked_reports_total',
+      'Reports in the batch checks run in the worker pool',
+      'reports',
+    );
   }
 
   async onModuleInit(): Promise<void> {

@@ -150,6 +150,32 @@ describe('CryptoPool', () => {
     }
   });
 
+  it('given small verifications queued behind a busy worker should check them as one batch and give each caller its own verdicts', async () => {
+    const pool = await CryptoPool.start(world.params, { size: 1 });
+    try {
+      const items = reports.map((r) => ({ report: r, meter: meterOf(r) }));
+      const r9 = reports[9]!;
+      const forged = {
+        report: Report.decode(encodeReport({ ...r9, nonce: r9.nonce + 1n })),
+        meter: meterOf(r9),
+      };
+      const calls = [
+        items.slice(0, 4),
+        items.slice(4, 8),
+        [items[8]!, forged, items[10]!],
+        [{ report: reports[11]!.bytes, meter: meterOf(reports[11]!) }],
+        items.slice(12, 20),
+      ];
+      const verdicts = await Promise.all(calls.map((call) => pool.verifyReports(call)));
+      // The first ran at once; the four queued behind it ran together.
+      expect(pool.verifyStats).toEqual({ batches: 2, reports: 20 });
+      expect(verdicts.map((v) => v.invalid)).toEqual([[], [], [1], [], []]);
+      expect(verdicts.map((v) => v.verdicts.length)).toEqual([4, 4, 3, 1, 8]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('given queued work when the pool closes should finish that work first and then refuse new work', async () => {
     const pool = await CryptoPool.start(world.params, { size: 1 });
     const pending = pool.verifyReports(reports.map((r) => ({ report: r, meter: meterOf(r) })));

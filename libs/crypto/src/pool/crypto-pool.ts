@@ -45,10 +45,14 @@ export interface PoolReceiver {
 /** One report's outcome in openShares: the share, or the typed error (as ShareDecryptor.openAll). */
 export type ShareOutcome = ShareResult;
 
+type VerifyItem = { readonly report: Uint8Array | Report; readonly meter: RegisteredMeter };
+
 interface Task {
   readonly build: (taskId: number) => { msg: ToWorker; transfer: ArrayBuffer[] };
   /** Runs before every queued task that is not urgent (in order among urgent ones). */
   readonly urgent?: boolean;
+  /** A verification's reports: verifications queued together run as one batch check (takeShared). */
+  readonly verify?: readonly VerifyItem[];
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
 }
@@ -68,6 +72,13 @@ interface Slot {
 
 const MAX_FAILED_STARTS = 3;
 const MIN_REPORTS_PER_TASK = 64;
+/**
+ * Queued verifications are merged into one batch check up to this many reports. A batch check costs
+ * about two pairings whatever its size; small requests (single reports under load) otherwise pay it
+ * for a handful of reports each. Beyond this size the saving is a few percent, and a larger task
+ * would keep a worker busy longer while the others may run dry.
+ */
+const MERGED_VERIFY_REPORTS = 256;
 
 /**
  * The worker entry. Compiled output (`nest build`) has crypto.worker.js next to this file and runs it
@@ -109,6 +120,8 @@ export class CryptoPool {
   private nextTaskId = 1;
   private nextHandle = 1;
   private closing = false;
+  private verifyBatches = 0;
+  private verifiedReports = 0;
   private idleWaiters: (() => void)[] = [];
 
   private constructor(params: SystemParams, options: CryptoPoolOptions, size: number) {
@@ -148,15 +161,17 @@ export class CryptoPool {
     return this.slots.length;
   }
 
+  /** Batch checks sent to the workers and the reports in them, since the pool started. */
+  get verifyStats(): { batches: number; reports: number } {
+    return { batches: this.verifyBatches, reports: this.verifiedReports };
+  }
+
   /**
    * Verify reports in the workers: each worker decodes its reports, checks W and T in full and D on
    * the curve, and runs the weighted batch check (with bisection). Meter keys must be registered
    * ones (checked at registration), since the workers decode them without the subgroup check.
    */
-  async verifyReports(
-    items: readonly { readonly report: Uint8Array | Report; readonly meter: RegisteredMeter }[],
-    options: VerifyOptions = {},
-  ): Promise<BatchVerdict> {
+  async verifyReports(items: readonly VerifyItem[], options: VerifyOptions = {}): Promise<BatchVerdict> {
     this.assertOpen();
     const n = items.length;
     // One task per worker: a batch check's fixed costs (the multi-pairing, the multi-scalar
@@ -183,14 +198,20 @@ export class CryptoPool {
     return { allValid: invalid.length === 0, invalid, verdicts };
   }
 
-  private verifyPart(
-    slice: readonly { readonly report: Uint8Array | Report; readonly meter: RegisteredMeter }[],
-    urgent: boolean,
-  ): Promise<ReportVerdict[]> {
+  private verifyPart(slice: readonly VerifyItem[], urgent: boolean): Promise<ReportVerdict[]> {
+    return this.submit<ReportVerdict[]>(
+      undefined,
+      (taskId) => this.verifyMessage(taskId, slice),
+      urgent,
+      slice,
+    );
+  }
+
+  private verifyMessage(taskId: number, items: readonly VerifyItem[]): ReturnType<Task['build']> {
     const meterIndex = new Map<RegisteredMeter, number>();
     const records: Uint8Array[] = [];
-    const meterOf = new Uint32Array(slice.length);
-    for (const [i, { meter }] of slice.entries()) {
+    const meterOf = new Uint32Array(items.length);
+    for (const [i, { meter }] of items.entries()) {
       let k = meterIndex.get(meter);
       if (k === undefined) {
         k = records.length;
@@ -199,16 +220,12 @@ export class CryptoPool {
       }
       meterOf[i] = k;
     }
-    const reports = pack(slice.map(({ report }) => (report instanceof Report ? report.bytes : report)));
+    const reports = pack(items.map(({ report }) => (report instanceof Report ? report.bytes : report)));
     const meters = pack(records);
-    return this.submit<ReportVerdict[]>(
-      undefined,
-      (taskId) => ({
-        msg: { type: 'verify', taskId, reports, meters, meterOf },
-        transfer: [reports.buffer, meters.buffer, meterOf.buffer],
-      }),
-      urgent,
-    );
+    return {
+      msg: { type: 'verify', taskId, reports, meters, meterOf },
+      transfer: [reports.buffer, meters.buffer, meterOf.buffer],
+    };
   }
 
   private recordOf(meter: RegisteredMeter): Uint8Array {
@@ -333,9 +350,14 @@ export class CryptoPool {
     );
   }
 
-  private submit<T>(slot: number | undefined, build: Task['build'], urgent = false): Promise<T> {
+  private submit<T>(
+    slot: number | undefined,
+    build: Task['build'],
+    urgent = false,
+    verify?: readonly VerifyItem[],
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const task: Task = { build, urgent, resolve: resolve as (v: unknown) => void, reject };
+      const task: Task = { build, urgent, verify, resolve: resolve as (v: unknown) => void, reject };
       if (slot === undefined) {
         if (this.slots.every((s) => s.dead)) {
           reject(new WorkerCrashedError(-1, 'every worker of the pool failed to start'));
@@ -362,7 +384,7 @@ export class CryptoPool {
     if (!s.ready || s.busy !== undefined || s.worker === undefined) {
       return;
     }
-    const task = s.queue.shift() ?? this.shared.shift();
+    const task = s.queue.shift() ?? this.takeShared();
     if (task === undefined) {
       if (this.isIdle()) {
         const waiters = this.idleWaiters;
@@ -374,8 +396,62 @@ export class CryptoPool {
       return;
     }
     s.busy = task;
+    if (task.verify !== undefined) {
+      this.verifyBatches += 1;
+      this.verifiedReports += task.verify.length;
+    }
     const { msg, transfer } = task.build(this.nextTaskId++);
     s.worker.postMessage(msg, transfer);
+  }
+
+  /**
+   * The next shared task. Verifications queued one after another (all waited for a busy worker) run
+   * as one weighted batch check, up to MERGED_VERIFY_REPORTS reports; each caller gets its own
+   * verdicts, since a failing batch is bisected down to the bad reports. Only neighbours of the same
+   * urgency merge, so urgent work keeps its place ahead of the rest.
+   */
+  private takeShared(): Task | undefined {
+    const first = this.shared.shift();
+    if (first?.verify === undefined) {
+      return first;
+    }
+    const parts: Task[] = [first];
+    let count = first.verify.length;
+    for (;;) {
+      const next = this.shared[0];
+      if (
+        next?.verify === undefined ||
+        Boolean(next.urgent) !== Boolean(first.urgent) ||
+        count + next.verify.length > MERGED_VERIFY_REPORTS
+      ) {
+        break;
+      }
+      parts.push(this.shared.shift() as Task);
+      count += next.verify.length;
+    }
+    if (parts.length === 1) {
+      return first;
+    }
+    const items = parts.flatMap((p) => p.verify ?? []);
+    return {
+      build: (taskId) => this.verifyMessage(taskId, items),
+      urgent: first.urgent,
+      verify: items,
+      resolve: (value) => {
+        const verdicts = value as ReportVerdict[];
+        let offset = 0;
+        for (const part of parts) {
+          const n = part.verify?.length ?? 0;
+          part.resolve(verdicts.slice(offset, offset + n));
+          offset += n;
+        }
+      },
+      reject: (error) => {
+        for (const part of parts) {
+          part.reject(error);
+        }
+      },
+    };
   }
 
   private spawn(s: Slot): Promise<void> {
