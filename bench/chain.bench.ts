@@ -250,7 +250,10 @@ async function runLoad(
           }
         })
         .catch((error: unknown) => {
-          refuse(`no answer (${(error as Error).message})`, batch.length);
+          // fetch says only "fetch failed"; the cause says how the connection broke.
+          const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+          const why = cause?.code ?? cause?.message;
+          refuse(`no answer (${(error as Error).message}${why ? `: ${why}` : ''})`, batch.length);
         })
         .finally(() => inFlight.delete(sent));
       inFlight.add(sent);
