@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 
 import type { PoolClient } from 'pg';
 
+import { inTransaction } from '@app/persistence';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import { type PooledReport, recordAndPool } from '../src/report-pool';
@@ -30,26 +31,11 @@ describe('recordAndPool', () => {
     await db.drop();
   });
 
-  async function inTransaction<T>(work: (sql: PoolClient) => Promise<T>): Promise<T> {
-    const client = await db.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK');
-      throw error;
-    } finally {
-      client.release();
-    }
-  }
-
   it('given a batch with a report already recorded, should pool only the new ones and return their ids', async () => {
     const first = [report(1, 1), report(1, 2)];
     const again = [report(1, 2), report(1, 3), report(2, 1)];
-    await inTransaction((sql) => recordAndPool(sql, first, new Date()));
-    const fresh = await inTransaction((sql) => recordAndPool(sql, again, new Date()));
+    await inTransaction(db.pool, (sql) => recordAndPool(sql, first, new Date()));
+    const fresh = await inTransaction(db.pool, (sql) => recordAndPool(sql, again, new Date()));
     expect([...fresh].sort()).toEqual([again[1]!.idHex, again[2]!.idHex].sort());
     const { rows } = await db.pool.query<{ n: string }>(
       "SELECT count(*) AS n FROM mempool_reports WHERE meter_id IN ('meter-001', 'meter-002')",
