@@ -320,6 +320,19 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
       body: { code: 'P2P.BAD_SIGNATURE' },
     });
 
+    // votes whose list of voters cannot be taken: refused with the reason, before any check of keys
+    const vote = { height: '1', blockHash: toHex(valid.hash), signature: toHex(valid.signature) };
+    for (const [voters, reason] of [
+      [['delegate-1', 'delegate-1'], /each voter once/],
+      [[], /1 to 1000 voters/],
+      ['delegate-1', /in an array/],
+    ] as const) {
+      expect(await harness.sendAsPeer('votes', { votes: [{ ...vote, voters }] })).toMatchObject({
+        status: 400,
+        body: { code: 'QUORUM.INVALID', message: expect.stringMatching(reason) },
+      });
+    }
+
     // None of it changed the chain: the refused reports are nowhere.
     expect((await harness.get(`/transactions/${forgedReport.idHex}`)).body).toMatchObject({
       status: 'unknown',

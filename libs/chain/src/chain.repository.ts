@@ -170,13 +170,15 @@ export class ChainRepository {
     );
   }
 
-  /** Records a vote of one of this node's delegates; false if it had voted at this height already. */
-  async recordVote(height: bigint, delegate: string, blockHash: Uint8Array): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      'INSERT INTO votes_cast (height, delegate, block_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-      [height.toString(), delegate, Buffer.from(blockHash)],
+  /** Records the delegates' votes at `height`; returns those that had not voted at that height yet. */
+  async recordVotes(height: bigint, delegates: readonly string[], blockHash: Uint8Array): Promise<string[]> {
+    const { rows } = await this.pool.query<{ delegate: string }>(
+      `INSERT INTO votes_cast (height, delegate, block_hash) SELECT $1, d, $3 FROM unnest($2::text[]) AS d
+       ON CONFLICT DO NOTHING RETURNING delegate`,
+      [height.toString(), delegates, Buffer.from(blockHash)],
     );
-    return (rowCount ?? 0) > 0;
+    const recorded = new Set(rows.map((r) => r.delegate));
+    return delegates.filter((d) => recorded.has(d));
   }
 
   /** Which of `hashes` are in the final chain already. */

@@ -24,6 +24,7 @@ import {
   isHashHex,
   isQuorum,
   type QuorumCertificate,
+  QuorumError,
   producerOfSlot,
   roundOfSlot,
   signVote,
@@ -31,6 +32,7 @@ import {
   slotStart,
   type Transaction,
   type Vote,
+  votersProblem,
   waitForPreviousBlockMs,
 } from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
@@ -119,9 +121,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly logger = new Logger(ChainService.name);
   private tree!: ChainTree;
   private readonly repository: ChainRepository;
-  /** Verified votes, by block hash then voter. */
+  /** Verified votes, by block hash then voters. */
   private readonly votes = new Map<string, Map<string, Vote>>();
-  /** Peers' votes not checked yet, by block hash then voter and signature: checked together at quorum. */
+  /** Peers' votes not checked yet, by block hash then voters and signature: checked together at quorum. */
   private readonly heldVotes = new Map<string, Map<string, Vote>>();
   /** Work on the block tree waiting its turn, by lane (see serial). */
   private readonly lanes: Record<'votes' | 'blocks', Array<() => Promise<void>>> = { votes: [], blocks: [] };
@@ -398,47 +400,59 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     if (!this.tree.extends(candidate.hashHex, lock.hashHex)) {
       return;
     }
-    const cast: Vote[] = [];
-    for (const [id, key] of this.context.localDelegates) {
-      if (!schedule.elected.includes(id)) {
-        continue;
-      }
-      if (await this.repository.recordVote(candidate.block.height, id, candidate.block.hash)) {
-        const vote = signVote(key, this.context.chainId, id, candidate.block.height, candidate.block.hash);
-        cast.push(vote);
-        this.addVote(vote);
-      }
+    const electors = [...this.context.localDelegates.keys()].filter((id) => schedule.elected.includes(id));
+    if (electors.length === 0) {
+      return;
     }
-    if (cast.length > 0) {
-      void this.peers.broadcast('votes', { votes: cast.map(voteToWire) });
+    // Recorded before signing: a delegate that voted at this height (before a restart) does not again.
+    const voters = await this.repository.recordVotes(candidate.block.height, electors, candidate.block.hash);
+    if (voters.length === 0) {
+      return;
     }
+    const vote = signVote(
+      voters.map((id) => ({ id, key: this.context.localDelegates.get(id)! })),
+      this.context.chainId,
+      candidate.block.height,
+      candidate.block.hash,
+    );
+    this.addVote(vote);
+    void this.peers.broadcast('votes', { votes: [voteToWire(vote)] });
   }
 
   /**
    * Keeps a peer's vote, unchecked, until its block could be certified (tryCertify): then the block's
-   * votes are checked together, with one pairing check. A vote on a final height, from a voter
-   * already counted or from an unknown one is dropped here. Held by voter and signature, so that a
-   * forged vote in a voter's name cannot push the real one out.
+   * votes are checked together, with one pairing check. A vote on a final height, from an unknown
+   * voter or from voters all counted already is dropped here. Held by voters and signature, so that a
+   * forged vote in the voters' names cannot push the real one out.
    */
   private holdVote(vote: Vote): string | undefined {
-    if (vote.height <= this.tree.finalTip.height || !this.context.delegateKey(vote.voter)) {
+    if (
+      vote.height <= this.tree.finalTip.height ||
+      vote.voters.some((voter) => !this.context.delegateKey(voter))
+    ) {
       return undefined;
     }
     const hashHex = toHex(vote.blockHash);
-    if (this.votes.get(hashHex)?.has(vote.voter)) {
+    const counted = this.votedOn(hashHex);
+    if (vote.voters.every((voter) => counted.has(voter))) {
       return undefined;
     }
     const held = this.heldVotes.get(hashHex) ?? new Map<string, Vote>();
-    held.set(`${vote.voter}/${toHex(vote.signature)}`, vote);
+    held.set(`${votersKey(vote)}/${toHex(vote.signature)}`, vote);
     this.heldVotes.set(hashHex, held);
     return hashHex;
   }
 
   private addVote(vote: Vote): void {
     const hex = toHex(vote.blockHash);
-    const byVoter = this.votes.get(hex) ?? new Map<string, Vote>();
-    byVoter.set(vote.voter, vote);
-    this.votes.set(hex, byVoter);
+    const byVoters = this.votes.get(hex) ?? new Map<string, Vote>();
+    byVoters.set(votersKey(vote), vote);
+    this.votes.set(hex, byVoters);
+  }
+
+  /** The delegates whose verified votes on the block this node holds. */
+  private votedOn(hashHex: string): Set<string> {
+    return new Set([...(this.votes.get(hashHex)?.values() ?? [])].flatMap((v) => v.voters));
   }
 
   private async tryCertify(hashHex: string): Promise<void> {
@@ -447,12 +461,12 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       return;
     }
     const schedule = candidate.schedule;
-    const byVoter = this.votes.get(hashHex) ?? new Map<string, Vote>();
+    const byVoters = this.votes.get(hashHex) ?? new Map<string, Vote>();
     const held = [...(this.heldVotes.get(hashHex)?.values() ?? [])].filter((v) =>
-      schedule.elected.includes(v.voter),
+      v.voters.every((voter) => schedule.elected.includes(voter)),
     );
     if (held.length > 0) {
-      const voters = [...new Set([...byVoter.keys(), ...held.map((v) => v.voter)])];
+      const voters = [...new Set([...this.votedOn(hashHex), ...held.flatMap((v) => v.voters)])];
       if (!isQuorum(voters.length, schedule.elected.length) || !holdsBaseMajority(voters, schedule.base)) {
         return; // not enough to certify yet, even if every held vote holds: check them later, together
       }
@@ -466,21 +480,21 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       );
       for (const vote of held) {
         if (!bad.has(vote)) {
-          byVoter.set(vote.voter, vote);
+          byVoters.set(votersKey(vote), vote);
         }
       }
       if (bad.size > 0) {
         this.logger.warn(
-          `dropped ${bad.size} vote(s) on block ${hashHex.slice(0, 16)}… that do not verify (voters ${[...bad].map((v) => v.voter).join(', ')})`,
+          `dropped ${bad.size} vote(s) on block ${hashHex.slice(0, 16)}… that do not verify (voters ${[...bad].map(votersKey).join('; ')})`,
         );
       }
       this.heldVotes.delete(hashHex);
-      this.votes.set(hashHex, byVoter);
+      this.votes.set(hashHex, byVoters);
     }
-    if (byVoter.size === 0) {
+    if (byVoters.size === 0) {
       return;
     }
-    const qc = aggregateVotes([...byVoter.values()], schedule.elected, schedule.round, schedule.base);
+    const qc = aggregateVotes([...byVoters.values()], schedule.elected, schedule.round, schedule.base);
     if (qc) {
       await this.certify(hashHex, qc);
     }
@@ -841,24 +855,33 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 export interface WireVote {
   height: string;
   blockHash: string;
-  voter: string;
+  voters: string[];
   signature: string;
+}
+
+function votersKey(vote: Vote): string {
+  return vote.voters.join(',');
 }
 
 export function voteToWire(vote: Vote): WireVote {
   return {
     height: vote.height.toString(),
     blockHash: toHex(vote.blockHash),
-    voter: vote.voter,
+    voters: [...vote.voters],
     signature: toHex(vote.signature),
   };
 }
 
 export function voteFromWire(wire: WireVote): Vote {
+  const voters: unknown = wire.voters;
+  const problem = Array.isArray(voters) ? votersProblem(voters) : 'a vote names its voters in an array';
+  if (problem) {
+    throw new QuorumError(problem);
+  }
   return {
     height: BigInt(wire.height),
     blockHash: fromHex(wire.blockHash, 'block hash', 32),
-    voter: wire.voter,
+    voters: [...wire.voters],
     signature: fromHex(wire.signature, 'vote signature', 96),
   };
 }

@@ -8,6 +8,7 @@ import {
   blsGenerateKey,
   blsProvePossession,
   blsSign,
+  blsSignAggregate,
   blsVerify,
   blsVerifyPossession,
 } from './bls';
@@ -61,6 +62,23 @@ describe('BLS signatures (min-pk, proof of possession)', () => {
     expect(blsFastAggregateVerify(keys.slice(1), vote, block, aggregate)).toBe(false);
     expect(blsFastAggregateVerify([], vote, block, aggregate)).toBe(false);
     expect(blsFastAggregateVerify(keys, vote, utf8('other block'), aggregate)).toBe(false);
+  });
+
+  it('given several secrets signing one message together should equal the aggregate of their own signatures, byte for byte', () => {
+    const signers = Array.from({ length: 7 }, () => blsGenerateKey());
+    const together = blsSignAggregate(
+      signers.map((s) => s.secret),
+      vote,
+      block,
+    );
+    expect(together).toEqual(blsAggregateSignatures(signers.map((s) => blsSign(s.secret, vote, block))));
+    expect(blsSignAggregate([signers[0]!.secret], vote, block)).toEqual(
+      blsSign(signers[0]!.secret, vote, block),
+    );
+    const keys = signers.map((s) => BlsPublicKey.fromBytes(s.publicKey));
+    expect(blsFastAggregateVerify(keys, vote, block, together)).toBe(true);
+    expect(blsFastAggregateVerify(keys.slice(1), vote, block, together)).toBe(false);
+    expect(() => blsSignAggregate([], vote, block)).toThrow(RangeError);
   });
 
   it('given a batch of (key, message, signature) with two bad ones when batch-verified should name exactly those', () => {

@@ -123,6 +123,27 @@ export function blsSign(secret: SecretScalar, domain: BlsDomain, message: Uint8A
   return encodeG2(mcl.mul(hashMessage(blsSigningBytes(domain, message)), scalarOf(secret)));
 }
 
+/**
+ * The aggregate of each secret's signature on one message, made as one multiplication by the sum of
+ * the secrets: sum(sk_i * H(m)) = (sum sk_i) * H(m). A node hosting many delegates signs their votes
+ * on a block this way, one hash and one multiplication instead of one of each per delegate.
+ */
+export function blsSignAggregate(
+  secrets: readonly SecretScalar[],
+  domain: BlsDomain,
+  message: Uint8Array,
+): Uint8Array {
+  ready();
+  if (secrets.length === 0) {
+    throw new RangeError('nothing to sign with');
+  }
+  let sum = scalarOf(secrets[0] as SecretScalar);
+  for (let i = 1; i < secrets.length; i++) {
+    sum = mcl.add(sum, scalarOf(secrets[i] as SecretScalar));
+  }
+  return encodeG2(mcl.mul(hashMessage(blsSigningBytes(domain, message)), sum));
+}
+
 /** e(pk, H) == e(P1, sig) as one multi-pairing. */
 function pairingCheck(pk: mcl.G1, h: mcl.G2, sig: mcl.G2): boolean {
   const { negP1 } = ready();

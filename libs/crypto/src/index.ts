@@ -107,6 +107,7 @@ export {
   blsGenerateKey,
   blsPublicKeyOf,
   blsSign,
+  blsSignAggregate,
   blsVerify,
   blsProvePossession,
   blsVerifyPossession,

@@ -129,7 +129,7 @@ export class P2pController {
 }
 
 const WIRE_BLOCK_FIELDS = ['header', 'signature', 'body'] as const;
-const WIRE_VOTE_FIELDS = ['height', 'blockHash', 'voter', 'signature'] as const;
+const WIRE_VOTE_FIELDS = ['height', 'blockHash', 'signature'] as const;
 
 /**
  * A peer's payload is checked for shape before it is decoded: a signed message from a known peer can

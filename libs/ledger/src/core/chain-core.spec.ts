@@ -27,6 +27,8 @@ import {
   signersOf,
   signVote,
   verifyVote,
+  votersProblem,
+  type Vote,
 } from './quorum';
 import {
   elect,
@@ -180,9 +182,9 @@ describe('votes and quorum certificates', () => {
   });
 
   it('given votes of 5 of 7, when aggregated, should make a certificate that verifies and names its signers; 4 of 7 make none', () => {
-    const votes = set.slice(0, 5).map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
+    const votes = set.slice(0, 5).map((d) => signVote([{ id: d.id, key: d.secret }], CHAIN, 9n, blockHash));
     for (const [i, v] of votes.entries()) {
-      expect(verifyVote(v, CHAIN, BlsPublicKey.fromBytes(set[i]!.publicKey))).toBe(true);
+      expect(verifyVote(v, CHAIN, [BlsPublicKey.fromBytes(set[i]!.publicKey)])).toBe(true);
     }
     const qc = aggregateVotes(votes, elected, 2n)!;
     expect(checkQuorumCertificate(qc, CHAIN, keyed())).toBeUndefined();
@@ -202,19 +204,21 @@ describe('votes and quorum certificates', () => {
       return d ? BlsPublicKey.fromBytes(d.publicKey) : undefined;
     };
     const block = { height: 9n, hash: blockHash };
-    const good = set.slice(0, 5).map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
+    const good = set.slice(0, 5).map((d) => signVote([{ id: d.id, key: d.secret }], CHAIN, 9n, blockHash));
     expect(invalidVotes(good, block, CHAIN, keyOf)).toEqual([]);
 
-    const inOthersName = { ...signVote(set[5]!.secret, CHAIN, set[5]!.id, 9n, blockHash), voter: set[6]!.id };
+    const inOthersName = {
+      ...signVote([{ id: set[5]!.id, key: set[5]!.secret }], CHAIN, 9n, blockHash),
+      voters: [set[6]!.id],
+    };
     const otherBlock = signVote(
-      set[5]!.secret,
+      [{ id: set[5]!.id, key: set[5]!.secret }],
       CHAIN,
-      set[5]!.id,
       9n,
       createHash('sha256').update('x').digest(),
     );
-    const otherHeight = signVote(set[5]!.secret, CHAIN, set[5]!.id, 8n, blockHash);
-    const unknown = { ...good[0]!, voter: 'delegate-unknown' };
+    const otherHeight = signVote([{ id: set[5]!.id, key: set[5]!.secret }], CHAIN, 8n, blockHash);
+    const unknown = { ...good[0]!, voters: ['delegate-unknown'] };
     const garbled = { ...good[1]!, signature: new Uint8Array(96).fill(7) };
     const bad = [inOthersName, otherBlock, otherHeight, unknown, garbled];
     const found = invalidVotes([...good.slice(2), ...bad], block, CHAIN, keyOf);
@@ -222,11 +226,47 @@ describe('votes and quorum certificates', () => {
     expect(found).toHaveLength(bad.length);
   });
 
+  it("given each node's delegates voting as one, when aggregated, should make the same certificate as their single votes, and leave out a vote that counts a voter twice", () => {
+    const signer = (d: (typeof set)[number]) => ({ id: d.id, key: d.secret });
+    const nodeA = signVote(set.slice(0, 3).map(signer), CHAIN, 9n, blockHash);
+    const nodeB = signVote(set.slice(3, 5).map(signer), CHAIN, 9n, blockHash);
+    expect(nodeA.voters).toEqual(set.slice(0, 3).map((d) => d.id));
+    const keysOf = (v: Vote) =>
+      v.voters.map((id) => BlsPublicKey.fromBytes(set.find((d) => d.id === id)!.publicKey));
+    expect(verifyVote(nodeA, CHAIN, keysOf(nodeA))).toBe(true);
+    expect(verifyVote(nodeA, CHAIN, keysOf(nodeA).slice(1))).toBe(false);
+    const qc = aggregateVotes([nodeA, nodeB], elected, 2n)!;
+    const singles = set.slice(0, 5).map((d) => signVote([signer(d)], CHAIN, 9n, blockHash));
+    expect(qc).toEqual(aggregateVotes(singles, elected, 2n));
+    expect(checkQuorumCertificate(qc, CHAIN, keyed())).toBeUndefined();
+    // A vote naming delegate-0 again cannot be split from its other voter: it is left out whole.
+    const overlapping = signVote([signer(set[0]!), signer(set[5]!)], CHAIN, 9n, blockHash);
+    expect(aggregateVotes([nodeA, overlapping], elected, 2n)).toBeUndefined();
+    expect(signersOf(aggregateVotes([nodeA, overlapping, nodeB], elected, 2n)!, elected)).toHaveLength(5);
+
+    const keyOf = (id: string) => {
+      const d = set.find((x) => x.id === id);
+      return d ? BlsPublicKey.fromBytes(d.publicKey) : undefined;
+    };
+    const block = { height: 9n, hash: blockHash };
+    const claimsMore = { ...nodeB, voters: [...nodeB.voters, set[6]!.id] };
+    const withStranger = { ...nodeB, voters: [nodeB.voters[0]!, 'delegate-unknown'] };
+    const twice = { ...nodeB, voters: [nodeB.voters[0]!, nodeB.voters[0]!] };
+    const nobody = { ...nodeB, voters: [] };
+    const found = invalidVotes([nodeA, nodeB, claimsMore, withStranger, twice, nobody], block, CHAIN, keyOf);
+    expect(new Set(found)).toEqual(new Set([claimsMore, withStranger, twice, nobody]));
+    expect(votersProblem([])).toMatch(/1 to/);
+    expect(votersProblem(['a', 'a'])).toMatch(/once/);
+    expect(votersProblem(['a', 7])).toMatch(/delegate id/);
+    expect(votersProblem(['a', 'b'])).toBeUndefined();
+    expect(() => signVote([signer(set[0]!), signer(set[0]!)], CHAIN, 9n, blockHash)).toThrow(/each once/);
+  });
+
   it("given one side of a network cut that left the others out of its elected set, its votes should neither aggregate nor check; the larger side's should", () => {
     // The stake elected all 7; a side holding 3 of them dropped the other 4 for missed slots.
     const minority = set.slice(0, 3);
     const shrunk = minority.map((d) => d.id).sort();
-    const minorityVotes = minority.map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
+    const minorityVotes = minority.map((d) => signVote([{ id: d.id, key: d.secret }], CHAIN, 9n, blockHash));
     expect(aggregateVotes(minorityVotes, shrunk, 4n, elected)).toBeUndefined();
     // Even a certificate built without the base rule is refused by the check that applies it.
     const forced = aggregateVotes(minorityVotes, shrunk, 4n)!;
@@ -236,7 +276,7 @@ describe('votes and quorum certificates', () => {
     // The other side (4 of 7) after dropping the 3: a certificate holds.
     const majority = set.slice(3);
     const kept = majority.map((d) => d.id).sort();
-    const majorityVotes = majority.map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
+    const majorityVotes = majority.map((d) => signVote([{ id: d.id, key: d.secret }], CHAIN, 9n, blockHash));
     const qc = aggregateVotes(majorityVotes, kept, 4n, elected)!;
     expect(
       checkQuorumCertificate(
@@ -249,7 +289,7 @@ describe('votes and quorum certificates', () => {
   });
 
   it('given a certificate with a forged bit, another block, another chain or a voter outside the set, when checked, should be refused with a reason', () => {
-    const votes = set.slice(0, 5).map((d) => signVote(d.secret, CHAIN, d.id, 9n, blockHash));
+    const votes = set.slice(0, 5).map((d) => signVote([{ id: d.id, key: d.secret }], CHAIN, 9n, blockHash));
     const qc = aggregateVotes(votes, elected, 2n)!;
     const extraBit = { ...qc, signers: qc.signers.map((b, i) => (i === 0 ? b | 0x01 : b)) };
     expect(checkQuorumCertificate(extraBit, CHAIN, keyed())).toMatch(/does not verify|beyond/);
@@ -263,7 +303,7 @@ describe('votes and quorum certificates', () => {
     expect(checkQuorumCertificate(qc, 'cbsg-other', keyed())).toBe('the aggregate signature does not verify');
     const outsider = blsGenerateKey();
     const withOutsider = aggregateVotes(
-      [...votes.slice(0, 4), signVote(outsider.secret, CHAIN, 'intruder', 9n, blockHash)],
+      [...votes.slice(0, 4), signVote([{ id: 'intruder', key: outsider.secret }], CHAIN, 9n, blockHash)],
       elected,
       2n,
     );
