@@ -283,6 +283,8 @@ interface PhaseFigures {
   slotsUnderLoad: number;
   /** Report signature checks per accepted report, per node (1 when no report is checked twice). */
   checksPerReport: number[];
+  /** Receipt to final by when the receipt came, in tenths of the load: where a drift or a stall sits. */
+  overTime: Array<{ from: number; to: number; reports: number; medianSlots: number; p99Slots: number }>;
 }
 
 /** The node's count of report signatures it checked (its metrics), by purpose. */
@@ -322,6 +324,7 @@ async function measure(
   const checks = await Promise.all(net.urls.map(signatureChecks));
   // Receipt to final on the node that gave the receipt.
   const delays: number[] = [];
+  const receiptTimes: number[] = [];
   const classic: number[] = [];
   const threshold = Math.floor((2 * delegates) / 3) + 1;
   let finalInWindow = 0;
@@ -337,6 +340,7 @@ async function measure(
       const receipt = load.receipts.get(row.hash.toString('hex'))!;
       const finalAt = row.finalized_at.getTime();
       delays.push((finalAt - receipt.at) / SLOT_MS);
+      receiptTimes.push(receipt.at);
       if (finalAt <= load.end) {
         finalInWindow += 1;
       }
@@ -367,7 +371,35 @@ async function measure(
     missedUnderLoad: Number(missed[0]!.n),
     slotsUnderLoad: Number(last - first + 1n),
     checksPerReport: checks.map((c) => Math.round((c / Math.max(1, ids.length)) * 100) / 100),
+    overTime: finalityOverTime(load.start, load.end, receiptTimes, delays),
   };
+}
+
+function finalityOverTime(
+  start: number,
+  end: number,
+  receiptTimes: readonly number[],
+  delays: readonly number[],
+): PhaseFigures['overTime'] {
+  const windowMs = Math.max(10_000, Math.ceil((end - start) / 10));
+  const windows: number[][] = [];
+  receiptTimes.forEach((at, i) => {
+    const w = Math.max(0, Math.floor((at - start) / windowMs));
+    (windows[w] ??= []).push(delays[i]!);
+  });
+  return windows.flatMap((inWindow, w) =>
+    inWindow
+      ? [
+          {
+            from: (w * windowMs) / 1000,
+            to: ((w + 1) * windowMs) / 1000,
+            reports: inWindow.length,
+            medianSlots: median(inWindow),
+            p99Slots: percentile(inWindow, 99),
+          },
+        ]
+      : [],
+  );
 }
 
 async function phase(
@@ -416,6 +448,17 @@ async function main(): Promise<void> {
       'signature checks per report (node 1/2/3)': f.checksPerReport.join(' / '),
     })),
   );
+  for (const f of rows) {
+    printTable(
+      `Receipt to final over the load, ${f.delegates} delegates (by when the receipt came)`,
+      f.overTime.map((w) => ({
+        'seconds into the load': `${w.from}-${w.to}`,
+        reports: w.reports,
+        'median slots': w.medianSlots,
+        'p99 slots': w.p99Slots,
+      })),
+    );
+  }
   printTable("verify-chain over phase 1's chain (node-1)", [
     {
       reports: verify.reports,
