@@ -5,6 +5,7 @@ import { json } from 'express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 
+import { MAX_MESSAGE_BYTES } from '@app/chain';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
 import { NodeModule, type NodeModuleOptions } from './node.module';
@@ -19,8 +20,10 @@ export async function createNodeApp(options: NodeModuleOptions = {}): Promise<IN
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
-  // Size limits at the edge: a batch of reports may be large, everything else is small.
+  // Size limits at the edge: a batch of reports and a peer's message (a block, gossip) may be large,
+  // everything else is small.
   app.use('/reports/batch', json({ limit: '16mb' }));
+  app.use('/p2p/messages', json({ limit: MAX_MESSAGE_BYTES }));
   app.use(json({ limit: '256kb' }));
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(

@@ -222,6 +222,49 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     expect(BigInt(digest.finalHeight)).toBeGreaterThanOrEqual(BigInt(where.height));
   });
 
+  it("given a peer's gossip and a block larger than other requests may be (over 256 KB), should take both", async () => {
+    const now = Date.now();
+    const fresh = (offset: number) =>
+      meters.flatMap((m) =>
+        Array.from({ length: 100 }, (_, k) =>
+          m.reporter.report(simulator.reading(m.spec.meterId, now + offset + k), now + offset + k),
+        ),
+      );
+    const gossiped = fresh(0);
+    const payload = { reports: gossiped.map((r) => toBase64(r.bytes)) };
+    expect(JSON.stringify(payload).length).toBeGreaterThan(256 * 1024);
+    expect(await harness.sendAsPeer('reports', payload)).toMatchObject({ status: 202 });
+    for (const report of gossiped) {
+      expect((await harness.get(`/transactions/${report.idHex}`)).body).toMatchObject({
+        status: expect.stringMatching(/^(pending|included|final)$/),
+      });
+    }
+
+    // A block of as many others, from its producer. The node's own block may take the slot first, or
+    // come while ours is on its way and leave ours on a stale head, which then loses: the next slot.
+    const inBlock = fresh(1_000);
+    let final = false;
+    for (let attempt = 0; attempt < 10 && !final; attempt += 1) {
+      const { slot, producer } = await upcomingSlot();
+      const block = await blockOnHead(
+        slot,
+        producer,
+        inBlock.map((report) => ({ type: 'report', report })),
+      );
+      const answer = await sendBlock(blockToWire(block));
+      expect(answer.status).not.toBe(413);
+      final =
+        answer.status === 202 &&
+        (await harness
+          .waitFor(`/transactions/${inBlock[0]!.idHex}`, (b) => b.status === 'final', 10_000)
+          .then(
+            () => true,
+            () => false,
+          ));
+    }
+    expect(final).toBe(true);
+  });
+
   it('given forged blocks from a peer (bad signature, wrong producer, wrong Merkle root, a forged report, a second block for a slot, a rewrite of a final block), should refuse each with its reason', async () => {
     const meter = meters[0]!;
     const meterView = (await harness.get(`/meters/${meter.spec.meterId}`)).body as {

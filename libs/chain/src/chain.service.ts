@@ -106,6 +106,8 @@ export interface CandidateRef {
 export const CATCH_UP_PAGE_TRANSACTIONS = 2_000;
 
 const GOSSIP_BATCH = 250;
+/** Base64 characters of reports in one gossip message: far below MAX_MESSAGE_BYTES, quick to check. */
+const GOSSIP_MESSAGE_CHARS = 2 * 1024 * 1024;
 /** How often a producer looks again for the previous slot's block while it waits for it. */
 const PREVIOUS_BLOCK_POLL_MS = 50;
 const GOSSIP_MAX_WAIT_MS = 500;
@@ -754,7 +756,26 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }
     const batch = this.pendingReports.splice(0, 2_000);
     this.pendingSince = Date.now();
-    await this.peers.broadcast('reports', { reports: batch.map((r) => toBase64(r.bytes)) });
+    await this.gossip(batch.map((r) => r.bytes));
+  }
+
+  /** Reports to the peers, in messages of at most GOSSIP_MESSAGE_CHARS of base64 each. */
+  private async gossip(reports: readonly Uint8Array[]): Promise<void> {
+    let message: string[] = [];
+    let chars = 0;
+    for (const bytes of reports) {
+      const encoded = toBase64(bytes);
+      if (message.length > 0 && chars + encoded.length > GOSSIP_MESSAGE_CHARS) {
+        await this.peers.broadcast('reports', { reports: message });
+        message = [];
+        chars = 0;
+      }
+      message.push(encoded);
+      chars += encoded.length;
+    }
+    if (message.length > 0) {
+      await this.peers.broadcast('reports', { reports: message });
+    }
   }
 
   /** Receipts the chain can no longer honour are said so (event, metric, log), not gossiped forever. */
@@ -779,7 +800,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       await this.peers.broadcast('transactions', { transactions: stale.transactions.map((t) => t.toJSON()) });
     }
     if (stale.reports.length > 0) {
-      await this.peers.broadcast('reports', { reports: stale.reports.map((r) => toBase64(r)) });
+      await this.gossip(stale.reports);
     }
   }
 

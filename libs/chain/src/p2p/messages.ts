@@ -28,6 +28,13 @@ export type MessageType = (typeof MESSAGE_TYPES)[number];
 
 export const MESSAGE_WINDOW_MS = 60_000;
 
+/**
+ * The largest message a node takes, in bytes of JSON. Blocks travel whole: a block of the default
+ * MAX_BLOCK_TRANSACTIONS (5,000) typical reports is about 7 MB. A larger block is not sent; peers
+ * fetch it by catch-up, which has no such limit. Report gossip is cut well below it.
+ */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 export const nodeMessageSchema = z
   .object({
     from: z.string().min(1).max(64),

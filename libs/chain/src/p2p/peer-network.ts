@@ -4,7 +4,7 @@ import { IdentityTokenSource } from '@app/auth';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
 import { ChainContext } from '../chain-context.service';
-import { type MessageType, signMessage } from './messages';
+import { MAX_MESSAGE_BYTES, type MessageType, signMessage } from './messages';
 
 export interface PeerStatus {
   id: string;
@@ -54,6 +54,11 @@ export class PeerNetwork {
       payload,
     );
     const body = JSON.stringify(message);
+    if (Buffer.byteLength(body) > MAX_MESSAGE_BYTES) {
+      // Peers would refuse it; a block this large reaches them by catch-up instead.
+      this.logger.debug(`not sending a ${type} message of ${Buffer.byteLength(body)} bytes: over the limit`);
+      return;
+    }
     await Promise.all(
       [...this.status.values()].filter((peer) => peer.id !== except).map((peer) => this.post(peer, body)),
     );
