@@ -222,7 +222,13 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     expect(BigInt(digest.finalHeight)).toBeGreaterThanOrEqual(BigInt(where.height));
   });
 
-  it("given a peer's gossip and a block larger than other requests may be (over 256 KB), should take both", async () => {
+  it("given a peer's gossip and a block larger than other requests may be (over 256 KB), should take both, and neither check nor store again a block's reports gossiped after it", async () => {
+    const intakeChecks = async () =>
+      Number(
+        /cbsg_report_signatures_checked_total\{purpose="intake"\} (\d+)/.exec(
+          await (await fetch(`${harness.nodeUrl}/metrics`)).text(),
+        )?.[1] ?? 0,
+      );
     const now = Date.now();
     const fresh = (offset: number) =>
       meters.flatMap((m) =>
@@ -253,6 +259,18 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
       );
       const answer = await sendBlock(blockToWire(block));
       expect(answer.status).not.toBe(413);
+      if (answer.status === 202) {
+        // Gossip of the same reports, late, while the block is not final yet: the block holds them.
+        const before = await intakeChecks();
+        const late = { reports: inBlock.map((r) => toBase64(r.bytes)) };
+        expect(await harness.sendAsPeer('reports', late)).toMatchObject({ status: 202 });
+        expect(await intakeChecks()).toBe(before);
+        const { rows } = await harness.db.pool.query<{ n: string }>(
+          'SELECT count(*) AS n FROM mempool_reports WHERE id = ANY($1::bytea[])',
+          [inBlock.map((r) => Buffer.from(r.id))],
+        );
+        expect(rows[0]!.n).toBe('0');
+      }
       final =
         answer.status === 202 &&
         (await harness

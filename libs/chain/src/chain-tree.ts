@@ -52,6 +52,16 @@ export class ChainTree {
     return this.byHash.get(hashHex);
   }
 
+  /** Whether a block above the final tip holds this entry (hash, hex). */
+  holdsEntry(hashHex: string): boolean {
+    for (const candidate of this.byHash.values()) {
+      if (candidate.entries.has(hashHex)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   all(): Candidate[] {
     return [...this.byHash.values()];
   }

@@ -219,6 +219,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       }
     });
     this.intake.holdMetersWhile(() => this.intakeHold());
+    this.intake.skipPeerReportsIn((id) => this.tree.holdsEntry(id));
     this.every(100, () => this.gossipReports());
     this.every(5_000, async () => {
       const inCandidates = new Set(this.tree.all().flatMap((c) => [...c.entries]));

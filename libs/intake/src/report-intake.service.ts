@@ -92,6 +92,7 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
   private depthTimer: NodeJS.Timeout | undefined;
   private readonly acceptedListeners: Array<(reports: Report[], source: ReportSource) => void> = [];
   private readonly holds: Array<() => IntakeHold | undefined> = [];
+  private readonly inBlocks: Array<(reportIdHex: string) => boolean> = [];
 
   private readonly received: Counter;
   private readonly accepted: Counter;
@@ -187,6 +188,19 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     this.holds.push(check);
   }
 
+  /**
+   * Reports gossiped by a peer that this node holds in a block already (checked when the block was,
+   * `held`) are answered as duplicates, without a second signature check. Their sender keeps them in
+   * its mempool until they are final, so a block that loses a fork does not lose them.
+   */
+  skipPeerReportsIn(held: (reportIdHex: string) => boolean): void {
+    this.inBlocks.push(held);
+  }
+
+  private heldInABlock(report: Report, source: ReportSource): boolean {
+    return source === 'peer' && this.inBlocks.some((held) => held(report.idHex));
+  }
+
   /** Reports gossiped by a peer node, already in binary form: the same checks as for a meter. */
   submitFromPeer(reports: readonly Uint8Array[]): Promise<IntakeOutcome[]> {
     return this.submit(reports, 'peer');
@@ -268,6 +282,10 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     const fresh: typeof known = [];
     for (const candidate of known) {
       const { report } = candidate;
+      if (this.heldInABlock(report, source)) {
+        outcomes[candidate.index] = { ok: true, receipt: receiptOf(report, true) };
+        continue;
+      }
       const key = `${report.meterId}\u0000${report.nonce}`;
       const sameRequest = seen.get(key);
       if (sameRequest === undefined || sameRequest === report.idHex) {
@@ -374,7 +392,10 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
       for (const candidate of batch) {
         const r = candidate.report;
         const recorded = previous.get(`${r.meterId}\u0000${r.nonce}`);
-        if (recorded === undefined) {
+        if (recorded === undefined && this.heldInABlock(r, candidate.source)) {
+          // A block brought it while it waited here, and its check covered it.
+          candidate.resolve({ ok: true, receipt: receiptOf(r, true) });
+        } else if (recorded === undefined) {
           unseen.push(candidate);
         } else if (recorded === r.idHex) {
           candidate.resolve({ ok: true, receipt: receiptOf(r, true) });

@@ -71,4 +71,26 @@ describe('ReportVerifier', () => {
       await verifier.onModuleDestroy();
     }
   });
+
+  it('given the same reports checked for intake and for a block at the same time, should check each once and give both callers every verdict', async () => {
+    const { verifier, checks } = await startVerifier();
+    try {
+      const meter = world.meters[0]!.registered;
+      const forged = Report.decode(encodeReport({ ...reports[5]!, timestamp: reports[5]!.timestamp + 2 }));
+      const items = [...reports.slice(0, 5), forged].map((report) => ({ report, meter }));
+
+      // The block comes while its reports' gossip is in the pool, then the gossip's rest.
+      const [gossip, block, rest] = await Promise.all([
+        verifier.verifyReports(items.slice(0, 4), 'intake'),
+        verifier.verifyReports([items[5]!, ...items.slice(1, 3)], 'block'),
+        verifier.verifyReports([items[3]!, items[5]!, items[4]!], 'intake'),
+      ]);
+      expect(gossip.allValid).toBe(true);
+      expect(block.invalid).toEqual([0]);
+      expect(rest.invalid).toEqual([1]);
+      expect(await checks()).toEqual({ intake: 5, block: 1 });
+    } finally {
+      await verifier.onModuleDestroy();
+    }
+  });
 });

@@ -29,6 +29,11 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
    * in a block before its gossip arrived (or the other way round) is not checked again.
    */
   private readonly held = new Set<string>();
+  /**
+   * Checks under way, by the same keys: a block that comes while its reports' gossip is being checked
+   * (blocks are pushed as soon as they are made) waits for that check instead of running its own.
+   */
+  private readonly checking = new Map<string, Promise<ReportVerdict>>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -94,21 +99,58 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
         ? undefined
         : `${item.report.idHex}/${Buffer.from(item.meter.publicKey).toString('base64')}/${Buffer.from(item.meter.alpha).toString('base64')}`,
     );
-    const todo = items.flatMap((_, i) => (keys[i] !== undefined && this.held.has(keys[i]) ? [] : [i]));
+    const todo: number[] = [];
+    const elsewhere: Array<{ position: number; verdict: Promise<ReportVerdict> }> = [];
+    const mine = new Map<string, { resolve: (v: ReportVerdict) => void; reject: (e: unknown) => void }>();
+    keys.forEach((key, i) => {
+      const running = key === undefined ? undefined : this.checking.get(key);
+      if (key !== undefined && this.held.has(key)) {
+        return;
+      }
+      if (running) {
+        elsewhere.push({ position: i, verdict: running });
+        return;
+      }
+      todo.push(i);
+      if (key !== undefined && !mine.has(key)) {
+        const verdict = new Promise<ReportVerdict>((resolve, reject) => mine.set(key, { resolve, reject }));
+        verdict.catch(() => undefined); // a failure reaches those who wait, if any
+        this.checking.set(key, verdict);
+      }
+    });
     this.verified.inc({ purpose }, todo.length);
     // A block's vote, and so the chain's finality, waits for this check; intake can wait for it.
     const options = { urgent: purpose === 'block' };
-    const checked =
-      todo.length === items.length
-        ? await this.pool.verifyReports(items, options)
-        : await this.pool.verifyReports(
-            todo.map((i) => items[i]!),
-            options,
-          );
     const verdicts: ReportVerdict[] = new Array<ReportVerdict>(items.length).fill(VALID);
-    todo.forEach((position, k) => {
-      verdicts[position] = checked.verdicts[k]!;
-    });
+    const settle = (outcome: (waiting: NonNullable<ReturnType<typeof mine.get>>, position: number) => void) =>
+      todo.forEach((position) => {
+        const key = keys[position]!;
+        const waiting = mine.get(key);
+        if (waiting) {
+          this.checking.delete(key);
+          mine.delete(key);
+          outcome(waiting, position);
+        }
+      });
+    try {
+      const checked =
+        todo.length === items.length
+          ? await this.pool.verifyReports(items, options)
+          : await this.pool.verifyReports(
+              todo.map((i) => items[i]!),
+              options,
+            );
+      todo.forEach((position, k) => {
+        verdicts[position] = checked.verdicts[k]!;
+      });
+      settle((waiting, position) => waiting.resolve(verdicts[position]!));
+    } catch (error) {
+      settle((waiting) => waiting.reject(error));
+      throw error;
+    }
+    for (const { position, verdict } of elsewhere) {
+      verdicts[position] = await verdict;
+    }
     verdicts.forEach((verdict, i) => {
       const key = keys[i];
       if (verdict.valid && key !== undefined) {
