@@ -282,10 +282,6 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
     const fresh: typeof known = [];
     for (const candidate of known) {
       const { report } = candidate;
-      if (this.heldInABlock(report, source)) {
-        outcomes[candidate.index] = { ok: true, receipt: receiptOf(report, true) };
-        continue;
-      }
       const key = `${report.meterId}\u0000${report.nonce}`;
       const sameRequest = seen.get(key);
       if (sameRequest === undefined || sameRequest === report.idHex) {

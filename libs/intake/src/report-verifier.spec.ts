@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 
 import type { AppConfig } from '@app/config';
-import { initCrypto, MeterSigncrypter, Report } from '@app/crypto';
+import { initCrypto, MeterSigncrypter, type RegisteredMeter, Report } from '@app/crypto';
 import type { GenesisService } from '@app/registry';
 
 import { encodeReport } from '../../crypto/src/report';
@@ -45,13 +45,18 @@ async function startVerifier(): Promise<{
   return { verifier, checks };
 }
 
+/** reports[0..4] as they are, and reports[5] with its timestamp moved by `shift` ms under the same signature. */
+function fiveGoodAndAForgery(shift: number): Array<{ report: Report; meter: RegisteredMeter }> {
+  const meter = world.meters[0]!.registered;
+  const forged = Report.decode(encodeReport({ ...reports[5]!, timestamp: reports[5]!.timestamp + shift }));
+  return [...reports.slice(0, 5), forged].map((report) => ({ report, meter }));
+}
+
 describe('ReportVerifier', () => {
   it('given reports checked once, when they come again (gossip after block), should not check them twice; a bad one is checked each time, an audit always', async () => {
     const { verifier, checks } = await startVerifier();
     try {
-      const meter = world.meters[0]!.registered;
-      const forged = Report.decode(encodeReport({ ...reports[5]!, timestamp: reports[5]!.timestamp + 1 }));
-      const items = [...reports.slice(0, 5), forged].map((report) => ({ report, meter }));
+      const items = fiveGoodAndAForgery(1);
 
       const first = await verifier.verifyReports(items.slice(0, 3), 'block');
       expect(first.allValid).toBe(true);
@@ -75,9 +80,7 @@ describe('ReportVerifier', () => {
   it('given the same reports checked for intake and for a block at the same time, should check each once and give both callers every verdict', async () => {
     const { verifier, checks } = await startVerifier();
     try {
-      const meter = world.meters[0]!.registered;
-      const forged = Report.decode(encodeReport({ ...reports[5]!, timestamp: reports[5]!.timestamp + 2 }));
-      const items = [...reports.slice(0, 5), forged].map((report) => ({ report, meter }));
+      const items = fiveGoodAndAForgery(2);
 
       // The block comes while its reports' gossip is in the pool, then the gossip's rest.
       const [gossip, block, rest] = await Promise.all([

@@ -11,6 +11,12 @@ import {
 } from '@app/crypto';
 import { GenesisService } from '@app/registry';
 
+/** How a check under way tells those who joined it. */
+interface Waiting {
+  resolve: (verdict: ReportVerdict) => void;
+  reject: (error: unknown) => void;
+}
+
 /** Signatures remembered as checked: more than a few blocks' worth at the intake ceiling. */
 const HELD_CAPACITY = 200_000;
 const VALID: ReportVerdict = Object.freeze({ valid: true });
@@ -101,7 +107,7 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
     );
     const todo: number[] = [];
     const elsewhere: Array<{ position: number; verdict: Promise<ReportVerdict> }> = [];
-    const mine = new Map<string, { resolve: (v: ReportVerdict) => void; reject: (e: unknown) => void }>();
+    const mine = new Map<string, Waiting>();
     keys.forEach((key, i) => {
       const running = key === undefined ? undefined : this.checking.get(key);
       if (key !== undefined && this.held.has(key)) {
@@ -122,8 +128,9 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
     // A block's vote, and so the chain's finality, waits for this check; intake can wait for it.
     const options = { urgent: purpose === 'block' };
     const verdicts: ReportVerdict[] = new Array<ReportVerdict>(items.length).fill(VALID);
-    const settle = (outcome: (waiting: NonNullable<ReturnType<typeof mine.get>>, position: number) => void) =>
-      todo.forEach((position) => {
+    // Those who joined these checks get their outcome, whichever it is.
+    const settle = (outcome: (waiting: Waiting, position: number) => void) => {
+      for (const position of todo) {
         const key = keys[position]!;
         const waiting = mine.get(key);
         if (waiting) {
@@ -131,15 +138,13 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
           mine.delete(key);
           outcome(waiting, position);
         }
-      });
+      }
+    };
     try {
-      const checked =
-        todo.length === items.length
-          ? await this.pool.verifyReports(items, options)
-          : await this.pool.verifyReports(
-              todo.map((i) => items[i]!),
-              options,
-            );
+      const checked = await this.pool.verifyReports(
+        todo.map((i) => items[i]!),
+        options,
+      );
       todo.forEach((position, k) => {
         verdicts[position] = checked.verdicts[k]!;
       });
