@@ -5,7 +5,14 @@ import { promisify } from 'node:util';
 
 import { Client } from 'pg';
 
-import { blockToWire, HEAD_DIGEST_TAG, type HeadDigest, type WireBlock } from '@app/chain';
+import {
+  blockToWire,
+  CATCH_UP_PAGE_TRANSACTIONS,
+  type ChainStatus,
+  HEAD_DIGEST_TAG,
+  type HeadDigest,
+  type WireBlock,
+} from '@app/chain';
 import { CONSORTIUM_FILES } from '@app/control-center';
 import { BlsPublicKey, blsVerify, fromHex, RegisteredMeter, type Report, toBase64, toHex } from '@app/crypto';
 import { enrolMeters, enrolStandardReceivers, type EnrolledMeter } from '@app/devnet';
@@ -177,6 +184,23 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     expect((await harness.get(`/transactions/${'ab'.repeat(32)}`)).body).toEqual({
       status: 'unknown',
       hash: 'ab'.repeat(32),
+    });
+
+    // Catch-up pages (GET /p2p/blocks): a peer that asks for fewer transactions gets fewer blocks,
+    // but always the first one whole, so that a node behind its peers still moves on.
+    await harness.waitFor(
+      '/chain/status',
+      (b) => BigInt((b as unknown as ChainStatus).final.height) >= BigInt(where.height) + 2n,
+    );
+    const catchUpPage = async (transactions: number) =>
+      (await harness.get(`/p2p/blocks?from=${where.height}&transactions=${transactions}`, ADMIN))
+        .body as WireBlock[];
+    expect((await catchUpPage(CATCH_UP_PAGE_TRANSACTIONS)).length).toBeGreaterThanOrEqual(3);
+    const onePage = await catchUpPage(1);
+    expect(onePage).toHaveLength(1);
+    expect(decodeHeader(fromHex(onePage[0]!.header, 'header'))).toMatchObject({
+      height: BigInt(where.height),
+      transactionCount: reports.length,
     });
 
     // The proof, offline: with the genesis keys, and against a changed header.

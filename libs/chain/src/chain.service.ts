@@ -38,6 +38,11 @@ import {
 import { PG_POOL } from '@app/persistence';
 
 import { BlockRejectedError, BlockValidator } from './block-validator';
+import {
+  CATCH_UP_PAGE_TIMEOUT_MS,
+  CATCH_UP_PAGE_TRANSACTIONS,
+  nextCatchUpPageTransactions,
+} from './catch-up-page';
 import { ChainContext } from './chain-context.service';
 import { ChainRepository, type FinalTip } from './chain.repository';
 import { type Candidate, ChainTree } from './chain-tree';
@@ -100,10 +105,15 @@ export interface CandidateRef {
 }
 
 /**
- * Transactions in a page of final blocks for catch-up (GET /p2p/blocks), past its first block: about
- * 3 MB of reports, which a busy peer serves, and a catching-up node checks, well within the timeout.
+ * Where a block comes from. A block pushed by a peer, or made here, is relayed and voted on; one from
+ * a peer's final chain (catch-up) is neither: it is final there, so every peer has it or will fetch it,
+ * and votes on it change nothing. Relaying each caught-up block made a node that fell behind send its
+ * busy peers megabytes of blocks they had made final long before.
  */
-export const CATCH_UP_PAGE_TRANSACTIONS = 2_000;
+interface BlockSource {
+  peer?: string;
+  finalThere?: boolean;
+}
 
 const GOSSIP_BATCH = 250;
 /** Base64 characters of reports in one gossip message: far below MAX_MESSAGE_BYTES, quick to check. */
@@ -144,6 +154,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
    * meters are turned away (intakeHold).
    */
   private behindPeers = false;
+  /** Transactions to ask for in the next catch-up page (nextCatchUpPageTransactions). */
+  private catchUpPageTransactions = CATCH_UP_PAGE_TRANSACTIONS;
   /** Why meters are turned away now (intakeHold), to log when that starts and ends. */
   private meterHold: string | undefined;
   /** When the oldest report of pendingReports arrived. */
@@ -152,6 +164,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly totals: FinalizedCounts = { reports: 0, transactions: 0, missedSlots: 0 };
   private readonly produced: Counter;
   private readonly refused: Counter<'reason'>;
+  private readonly received: Counter<'outcome'>;
   private readonly finalGauge: Gauge;
   private readonly headGauge: Gauge;
   private readonly finalityDelay: Histogram;
@@ -179,6 +192,12 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       name: 'cbsg_blocks_refused_total',
       help: 'Blocks refused, by reason',
       labelNames: ['reason'],
+      registers: [metrics],
+    });
+    this.received = new Counter({
+      name: 'cbsg_blocks_received_total',
+      help: 'Blocks received and not refused: new here, known already (held or queued), or final here already (a late relay)',
+      labelNames: ['outcome'],
       registers: [metrics],
     });
     this.finalGauge = new Gauge({
@@ -297,11 +316,18 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     });
   }
 
-  /** A block from a peer (`from`) or produced here: validated, stored, voted for, gossiped if new. */
-  receiveBlock(block: Block, certificate: QuorumCertificate | null = null, from?: string): Promise<void> {
+  /**
+   * A block from a peer or produced here: validated and stored, and if new, relayed and voted for
+   * (unless it comes from a peer's final chain, see BlockSource).
+   */
+  receiveBlock(
+    block: Block,
+    certificate: QuorumCertificate | null = null,
+    source: BlockSource = {},
+  ): Promise<void> {
     const hashHex = block.hashHex;
     this.queuedBlocks.add(hashHex);
-    return this.serial(() => this.accept(block, certificate, from)).finally(() =>
+    return this.serial(() => this.accept(block, certificate, source)).finally(() =>
       this.queuedBlocks.delete(hashHex),
     );
   }
@@ -313,9 +339,10 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
    */
   receiveWireBlock(wire: WireBlock, from?: string): Promise<void> {
     if (this.holdsOrAwaits(wireBlockHashHex(wire))) {
+      this.received.inc({ outcome: 'known' });
       return Promise.resolve();
     }
-    return this.receiveBlock(blockFromWire(wire), null, from);
+    return this.receiveBlock(blockFromWire(wire), null, { peer: from });
   }
 
   /** In the block tree, or received and waiting in the queue to be checked. */
@@ -339,9 +366,14 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }, 'votes');
   }
 
-  private async accept(block: Block, certificate: QuorumCertificate | null, from?: string): Promise<void> {
+  private async accept(
+    block: Block,
+    certificate: QuorumCertificate | null,
+    source: BlockSource,
+  ): Promise<void> {
     const known = this.tree.get(block.hashHex);
     if (known) {
+      this.received.inc({ outcome: 'known' });
       // Gossip may have brought the block before its certificate: catch-up brings them together,
       // and without the certificate the block (and all above it) could wait for ever to be final.
       if (certificate && !known.certificate && this.validator.certifies(certificate, block, known.schedule)) {
@@ -355,7 +387,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       if (block.height <= this.tree.finalTip.height) {
         const final = await this.repository.finalHashAt(block.height);
         if (final && Buffer.from(final).equals(Buffer.from(block.hash))) {
-          return; // one we have made final already
+          this.received.inc({ outcome: 'final_already' });
+          return;
         }
         throw new BlockRejectedError(
           'BLOCK.CONFLICTS_WITH_FINAL',
@@ -376,10 +409,15 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }
     await this.repository.saveCandidate(block);
     this.tree.add(candidate);
-    // Relayed first (also when it came from a peer, but not back to it, so that a producer that
-    // reaches only some nodes still reaches all): the next producer builds on it and every delegate
-    // votes on it, while what follows here (votes, certificates, finalization) can take a while.
-    void this.peers.broadcast('block', { block: blockToWire(block) }, from);
+    if (source.peer !== undefined) {
+      this.received.inc({ outcome: 'new' });
+    }
+    if (!source.finalThere) {
+      // Relayed first (also when it came from a peer, but not back to it, so that a producer that
+      // reaches only some nodes still reaches all): the next producer builds on it and every delegate
+      // votes on it, while what follows here (votes, certificates, finalization) can take a while.
+      void this.peers.broadcast('block', { block: blockToWire(block) }, source.peer);
+    }
     for (const listener of this.blockListeners) {
       listener(block);
     }
@@ -391,7 +429,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     if (certificate && this.validator.certifies(certificate, block, candidate.schedule)) {
       await this.certify(candidate.hashHex, certificate);
     }
-    await this.vote(candidate);
+    if (!source.finalThere) {
+      await this.vote(candidate);
+    }
     await this.tryCertify(candidate.hashHex);
     await this.finalizeWhatWeCan();
   }
@@ -655,7 +695,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       entries,
       key,
     );
-    await this.accept(block, null);
+    await this.accept(block, null, {});
     this.produced.inc();
   }
 
@@ -679,7 +719,12 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       // so the cursor moves on through them rather than asking for the same page again.
       let next = this.tree.finalTip.height + 1n;
       while (!this.stopped && peerFinal > this.tree.finalTip.height && next <= peerFinal) {
-        const batch = await this.peers.get<WireBlock[]>(peer.id, `/p2p/blocks?from=${next}&limit=50`);
+        const batch = await this.peers.get<WireBlock[]>(
+          peer.id,
+          `/p2p/blocks?from=${next}&limit=50&transactions=${this.catchUpPageTransactions}`,
+          CATCH_UP_PAGE_TIMEOUT_MS,
+        );
+        this.catchUpPageTransactions = nextCatchUpPageTransactions(this.catchUpPageTransactions, !!batch);
         if (!batch || batch.length === 0) {
           break;
         }
@@ -691,7 +736,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         }));
         try {
           for (const { block, certificate } of blocks) {
-            await this.receiveBlock(block, certificate);
+            await this.receiveBlock(block, certificate, { peer: peer.id, finalThere: true });
           }
         } catch (error) {
           // What follows builds on the refused block: leave it to the next poll.
@@ -715,7 +760,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
           if (!wire) {
             break; // gone final there meanwhile, or the peer went away: the next poll sees
           }
-          await this.receiveWireBlock(wire).catch(() => undefined);
+          await this.receiveWireBlock(wire, peer.id).catch(() => undefined);
         }
       }
       behind ||= peerFinal > headHeight();

@@ -1,4 +1,5 @@
 export * from './block-validator';
+export * from './catch-up-page';
 export * from './chain-alarms';
 export * from './chain-context.service';
 export * from './chain-queries';

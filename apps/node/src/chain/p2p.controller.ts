@@ -98,11 +98,23 @@ export class P2pController {
     return this.chain.status();
   }
 
+  /**
+   * Final blocks from a height on: at most `limit` blocks, and past the first one at most
+   * `transactions` transactions (a catching-up node asks for less when a page took too long).
+   */
   @Get('blocks')
-  async blocks(@Query('from') from = '1', @Query('limit') limit = '50'): Promise<WireBlock[]> {
+  async blocks(
+    @Query('from') from = '1',
+    @Query('limit') limit = '50',
+    @Query('transactions') transactions = String(CATCH_UP_PAGE_TRANSACTIONS),
+  ): Promise<WireBlock[]> {
     const start = BigInt(/^\d{1,19}$/.test(from) ? from : '1');
     const count = Math.min(200, Math.max(1, Number.parseInt(limit, 10) || 50));
-    return (await this.repository.finalBlocks(start, count, CATCH_UP_PAGE_TRANSACTIONS)).map((b) =>
+    const maxTransactions = Math.min(
+      CATCH_UP_PAGE_TRANSACTIONS,
+      Math.max(1, Number.parseInt(transactions, 10) || CATCH_UP_PAGE_TRANSACTIONS),
+    );
+    return (await this.repository.finalBlocks(start, count, maxTransactions)).map((b) =>
       blockToWire(b.block, b.certificate),
     );
   }

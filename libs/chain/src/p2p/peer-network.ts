@@ -14,6 +14,8 @@ export interface PeerStatus {
   lastContact?: Date;
 }
 
+const REQUEST_TIMEOUT_MS = 10_000;
+
 /**
  * The other nodes, over HTTP: signed messages pushed to POST {peer}/p2p/messages, and final blocks
  * pulled from GET {peer}/p2p/blocks when catching up. A peer that does not answer is marked
@@ -64,8 +66,8 @@ export class PeerNetwork {
     );
   }
 
-  /** GET a path on one peer (JSON); undefined if it does not answer well. */
-  async get<T>(peerId: string, path: string): Promise<T | undefined> {
+  /** GET a path on one peer (JSON); undefined if it does not answer well within `timeoutMs`. */
+  async get<T>(peerId: string, path: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T | undefined> {
     const peer = this.status.get(peerId);
     if (!peer) {
       return undefined;
@@ -73,7 +75,7 @@ export class PeerNetwork {
     try {
       const response = await fetch(`${peer.url}${path}`, {
         headers: this.context.hasNodeKey() ? { authorization: this.authorization() } : {},
-        signal: AbortSignal.timeout(10_000),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       if (!response.ok) {
         throw new Error(`HTTP ${response.status}`);
@@ -101,7 +103,7 @@ export class PeerNetwork {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body,
-        signal: AbortSignal.timeout(10_000),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       if (!response.ok && response.status !== 409) {
         const answer = (await response.json().catch(() => ({}))) as { code?: string; message?: string };
