@@ -214,9 +214,15 @@ async function runLoad(
   let refused = 0;
   // Why reports got no receipt (an error code, an HTTP status, a network error), printed after the load.
   const refusedBy = new Map<string, number>();
-  const refuse = (reason: string, count: number) => {
+  // For requests without an answer: when and where the first few broke, to look up in the node's log.
+  const brokenAt = new Map<string, string[]>();
+  const refuse = (reason: string, count: number, where?: string) => {
     refused += count;
     refusedBy.set(reason, (refusedBy.get(reason) ?? 0) + count);
+    const places = brokenAt.get(reason) ?? [];
+    if (where && places.length < 5) {
+      brokenAt.set(reason, [...places, where]);
+    }
   };
   let due = 0;
   let next = 0;
@@ -228,6 +234,7 @@ async function runLoad(
       due -= BATCH;
       const node = next % net.urls.length;
       const batch = batches[next++]!;
+      const sentAt = Date.now();
       const sent = fetch(`${net.urls[node]}/reports/batch`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -250,10 +257,12 @@ async function runLoad(
           }
         })
         .catch((error: unknown) => {
-          // fetch says only "fetch failed"; the cause says how the connection broke.
+          // fetch says only "fetch failed"; the cause says how the connection broke, and where and
+          // when, whether that lines up with something in the node's log.
           const cause = (error as { cause?: { code?: string; message?: string } }).cause;
           const why = cause?.code ?? cause?.message;
-          refuse(`no answer (${(error as Error).message}${why ? `: ${why}` : ''})`, batch.length);
+          const where = `node-${node + 1} at ${((sentAt - start) / 1000).toFixed(1)} s, after ${Date.now() - sentAt} ms`;
+          refuse(`no answer (${(error as Error).message}${why ? `: ${why}` : ''})`, batch.length, where);
         })
         .finally(() => inFlight.delete(sent));
       inFlight.add(sent);
@@ -264,6 +273,9 @@ async function runLoad(
   await Promise.all(inFlight);
   if (refusedBy.size > 0) {
     console.log(`  without receipts: ${[...refusedBy].map(([reason, n]) => `${n} (${reason})`).join(', ')}`);
+    for (const [reason, places] of brokenAt) {
+      console.log(`  ${reason}: ${places.join('; ')}`);
+    }
   }
   return { receipts, start, end: Date.now(), refused };
 }
