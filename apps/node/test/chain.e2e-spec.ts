@@ -79,17 +79,31 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     return harness.sendAsPeer('block', { block: wire });
   }
 
-  /** A slot whose block the node has not made yet (its producer acts a tenth into the slot). */
+  /**
+   * A slot whose block the node has not made yet (its producer acts a tenth into the slot). A round's
+   * schedule is served once a block after the round two before it is final: on a loaded machine the
+   * next round's may not be yet, and then a later slot is tried.
+   */
   async function upcomingSlot(): Promise<{ slot: bigint; producer: string }> {
-    let slot = slotAt(timing, Date.now()) + 1n;
-    if (slotStart(timing, slot) - Date.now() < 250) {
-      await new Promise((resolve) => setTimeout(resolve, slotStart(timing, slot) - Date.now() + 10));
-      slot += 1n;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      let slot = slotAt(timing, Date.now()) + 1n;
+      if (slotStart(timing, slot) - Date.now() < 250) {
+        await new Promise((resolve) => setTimeout(resolve, slotStart(timing, slot) - Date.now() + 10));
+        slot += 1n;
+      }
+      const answer = await harness.get(`/schedule?round=${roundOfSlot(timing, slot)}`);
+      if (answer.status === 200) {
+        const { slots } = answer.body as { slots: Array<{ slot: string; producer: string }> };
+        return { slot, producer: slots.find((s) => s.slot === slot.toString())!.producer };
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `no schedule for the round of slot ${slot} within 30 s: ${JSON.stringify(answer.body)}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    const schedule = (await harness.get(`/schedule?round=${roundOfSlot(timing, slot)}`)).body as {
-      slots: Array<{ slot: string; producer: string }>;
-    };
-    return { slot, producer: schedule.slots.find((s) => s.slot === slot.toString())!.producer };
   }
 
   async function blockOnHead(
