@@ -129,9 +129,12 @@ describe('a receiver process killed (SIGKILL) in the middle of its work', () => 
   });
 
   it('given blocks to catch up with, when the process is killed and started again, should skip no block, write nothing twice and deliver every action', async () => {
-    // Blocks pile up while the receiver is not running.
+    // Blocks pile up while the receiver is not running, each batch in a block of its own (the next is
+    // sent once it is in one): the receiver has a dozen blocks with readings to go, so that the kill
+    // lands while it still has work (with 6 batches 600 ms apart, a CI run saw it read all 48
+    // reports before the kill).
     const reports = [];
-    for (let round = 0; round < 6; round += 1) {
+    for (let round = 0; round < 12; round += 1) {
       const now = Date.now();
       const batch = meters.map((m) =>
         m.reporter.report(simulator.reading(m.spec.meterId, now + round), now + round),
@@ -140,7 +143,7 @@ describe('a receiver process killed (SIGKILL) in the middle of its work', () => 
         200,
       );
       reports.push(...batch);
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      await harness.waitFor(`/reports/${batch[0]!.idHex}`, (body) => body.status !== 'pending');
     }
     for (const report of reports) {
       await harness.waitFor(`/reports/${report.idHex}`, (body) => body.status === 'final');
