@@ -424,6 +424,10 @@ async function phase(
   );
   const net = await startNetwork(name, delegates);
   const batches = await prepareLoad(net, seconds);
+  // Signcrypting a long run's reports holds this process's event loop past the nodes' 65 s keep-alive:
+  // they close the idle connections meanwhile, and until the loop turns this side does not know, so
+  // the first requests went out on closed sockets (UND_ERR_SOCKET, 100 reports in each 5-minute run).
+  await new Promise((resolve) => setTimeout(resolve, 100));
   const load = await runLoad(net, batches);
   const figures = await measure(net, load, delegates);
   return { figures, net };
