@@ -10,6 +10,7 @@ import { CryptoPool, initCrypto, readKeystoreFile, ReceiverPrivateKey } from '@a
 import { IdentityTokenSource } from '@app/auth';
 import { loadGenesis } from '@app/ledger';
 
+import { genesisNodeKeys } from './head-witness';
 import { ReceiverModule } from './receiver.module';
 
 /** Opens the receiver's key (its keystore must hold this receiver's key), then builds the app. */
@@ -50,6 +51,7 @@ export async function createReceiverApp(
         genesisHash: genesis.hash,
         chainId: genesis.document.chainId,
         members: genesis.document,
+        nodeKeys: genesisNodeKeys(genesis.document.nodes),
         organisationKey: organisation.key,
         nodeAuthorization: () => nodeTokens.authorization(),
       }),

@@ -15,6 +15,7 @@ import {
 import { blockHash, decodeHeader } from '@app/ledger';
 import { decodeDimension, type DimensionValue, ReadingCodecError } from '@app/meter-sdk';
 
+import type { HeadWitness } from './head-witness';
 import { NodeMeters } from './node-meters';
 
 export class FollowError extends Error {
@@ -38,6 +39,8 @@ export interface FollowerOptions {
   genesisHash: Uint8Array;
   batchBlocks: number;
   pollMs: number;
+  /** The nodes' signed head digests: a block that contradicts one is not taken. */
+  witness?: Pick<HeadWitness, 'contradicting'>;
   /** Runs in the block's transaction, after its readings: what must happen once per block (jobs). */
   afterBlock?: (client: PoolClient, height: bigint, readings: BlockReadings) => Promise<void>;
 }
@@ -272,8 +275,20 @@ export class ChainFollower {
         await client.query('ROLLBACK');
         return current;
       }
+      const contradicted = (await this.options.witness?.contradicting(client, height, hash)) ?? [];
+      if (contradicted.length > 0) {
+        const { nodeId, finalHash } = contradicted[0]!;
+        throw new FollowError(
+          'FOLLOW.CHAIN_MISMATCH',
+          `block ${height} (${toHex(hash).slice(0, 16)}…) is not the block ${nodeId} signed as final at that height (${finalHash.slice(0, 16)}…)`,
+        );
+      }
       await this.write(client, height, readings);
       await this.options.afterBlock?.(client, height, readings);
+      await client.query(
+        'INSERT INTO receiver_blocks (receiver_id, height, block_hash, processed_at) VALUES ($1, $2, $3, now())',
+        [this.options.receiverId, height.toString(), Buffer.from(hash)],
+      );
       await client.query(
         `INSERT INTO receiver_checkpoints (receiver_id, height, block_hash, updated_at) VALUES ($1, $2, $3, now())
          ON CONFLICT (receiver_id) DO UPDATE SET height = EXCLUDED.height, block_hash = EXCLUDED.block_hash, updated_at = now()`,

@@ -22,6 +22,7 @@ import { toHex } from '@app/crypto';
 import { KeyUserMonitor, parseKeyUserConfig, recoverSeries } from '@app/receivers';
 
 import { ChainFollower } from './chain-follower';
+import { HeadWitness } from './head-witness';
 import { limitParam, RECEIVER_CONFIG, RECEIVER_DB } from './receiver.tokens';
 import { ReceiverAnalyses } from './analyses';
 
@@ -35,6 +36,7 @@ export class ReceiverController {
     @Inject(RECEIVER_DB) private readonly db: Pool,
     @Inject(RECEIVER_CONFIG) private readonly config: ReceiverConfig,
     private readonly analyses: ReceiverAnalyses,
+    private readonly witness: HeadWitness,
   ) {}
 
   @Get('health/live')
@@ -48,6 +50,15 @@ export class ReceiverController {
   @ApiOperation({ summary: 'How far this receiver has followed the final chain, and what it holds.' })
   status() {
     return this.follower.status();
+  }
+
+  @Get('witness')
+  @ApiOperation({
+    summary:
+      "The nodes' signed head digests this receiver keeps as an outside witness: the latest from each node, and every digest that contradicts a block processed here or another node's digest (a rewritten history).",
+  })
+  witnessStatus() {
+    return this.witness.status();
   }
 
   @Get('readings')

@@ -14,6 +14,7 @@ import { MetricsModule } from '@app/metrics';
 
 import { ReceiverAnalyses } from './analyses';
 import { ChainFollower } from './chain-follower';
+import { HeadWitness } from './head-witness';
 import { NodeMeters } from './node-meters';
 import { FeedbackContractRunner } from './feedback-contract';
 import { OperatorController } from './operator.controller';
@@ -29,16 +30,19 @@ class FollowerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly runtime: ReceiverRuntime,
     private readonly contract: FeedbackContractRunner | null,
     private readonly publications: ScheduledPublications | null,
+    private readonly witness: HeadWitness,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     this.contract?.start();
+    this.witness.start();
     this.follower.start();
     await this.publications?.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.publications?.stop();
+    await this.witness.stop();
     await this.follower.stop();
     await this.contract?.stop();
     await this.runtime.crypto.close();
@@ -117,13 +121,31 @@ export class ReceiverModule {
               : null,
         },
         {
+          provide: HeadWitness,
+          inject: [RECEIVER_DB, Registry],
+          useFactory: (db: Pool, metrics: Registry) =>
+            new HeadWitness(
+              db,
+              {
+                receiverId: config.receiverId,
+                chainId: runtime.chainId,
+                nodeUrls: config.witness.nodeUrls,
+                nodeAuthorization: runtime.nodeAuthorization,
+                nodeKeys: runtime.nodeKeys,
+                intervalMs: config.witness.intervalMs,
+              },
+              metrics,
+            ),
+        },
+        {
           provide: ChainFollower,
-          inject: [RECEIVER_DB, Registry, FeedbackContractRunner, NodeMeters],
+          inject: [RECEIVER_DB, Registry, FeedbackContractRunner, NodeMeters, HeadWitness],
           useFactory: (
             db: Pool,
             metrics: Registry,
             contract: FeedbackContractRunner | null,
             meters: NodeMeters,
+            witness: HeadWitness,
           ) =>
             new ChainFollower(
               db,
@@ -137,6 +159,7 @@ export class ReceiverModule {
                 genesisHash: runtime.genesisHash,
                 batchBlocks: config.batchBlocks,
                 pollMs: config.pollMs,
+                witness,
                 ...(contract ? { afterBlock: contract.enqueue.bind(contract) } : {}),
               },
               metrics,
@@ -145,13 +168,14 @@ export class ReceiverModule {
         },
         {
           provide: FollowerLifecycle,
-          inject: [ChainFollower, RECEIVER_DB, FeedbackContractRunner, ScheduledPublications],
+          inject: [ChainFollower, RECEIVER_DB, FeedbackContractRunner, ScheduledPublications, HeadWitness],
           useFactory: (
             follower: ChainFollower,
             db: Pool,
             contract: FeedbackContractRunner | null,
             publications: ScheduledPublications | null,
-          ) => new FollowerLifecycle(follower, db, runtime, contract, publications),
+            witness: HeadWitness,
+          ) => new FollowerLifecycle(follower, db, runtime, contract, publications, witness),
         },
       ],
     };

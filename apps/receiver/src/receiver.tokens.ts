@@ -1,7 +1,7 @@
 import { BadRequestException } from '@nestjs/common';
 
 import type { ChainMembers } from '@app/auth';
-import { type CryptoPool, type PoolReceiver, type SecretScalar } from '@app/crypto';
+import { type BlsPublicKey, type CryptoPool, type PoolReceiver, type SecretScalar } from '@app/crypto';
 
 export const RECEIVER_CONFIG = Symbol('RECEIVER_CONFIG');
 export const RECEIVER_DB = Symbol('RECEIVER_DB');
@@ -14,6 +14,8 @@ export interface ReceiverRuntime {
   chainId: string;
   /** Who belongs to the chain (to check who calls the receiver's API). */
   members: ChainMembers;
+  /** The nodes' genesis keys by node id: they sign the head digests the receiver keeps. */
+  nodeKeys: ReadonlyMap<string, BlsPublicKey>;
   /** The organisation's signing key (contract results, publications). */
   organisationKey: SecretScalar;
   /** An Authorization header for the node, as the organisation (renewed as it runs out). */

@@ -6,9 +6,10 @@ import path from 'node:path';
 
 import { Registry } from 'prom-client';
 
-import type { ReceiverShares } from '@app/chain';
+import { HEAD_DIGEST_TAG, type HeadDigest, type ReceiverShares } from '@app/chain';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { CryptoPool, type PoolReceiver, toHex } from '@app/crypto';
+import { blsSign, CryptoPool, type PoolReceiver, toHex } from '@app/crypto';
+import { canonicalJson } from '@app/kernel';
 import { enrolMeters, enrolReceiver } from '@app/devnet';
 import { loadGenesis } from '@app/ledger';
 import { FleetSimulator, STANDARD_DIMENSIONS } from '@app/meter-sdk';
@@ -16,6 +17,7 @@ import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import { ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consortium-harness';
 import { ChainFollower } from '../src/chain-follower';
+import { genesisNodeKeys, HeadWitness } from '../src/head-witness';
 
 const OPERATOR = 'operator-billing';
 
@@ -36,13 +38,67 @@ describe('ChainFollower', () => {
   let proxyUrl: string;
   /** Rewrites the node's answer to GET /receivers/:id/shares, when set. */
   let tamper: ((page: ReceiverShares) => void) | undefined;
+  /** What the proxy answers to GET /chain/digest instead of the node, when set. */
+  let servedDigest: unknown;
   /** The node's final chain once every report is final: height -> ids of the operator's reports. */
   let finalHeight: bigint;
   let reportHeights: Map<bigint, string[]>;
   let db: TestDatabase;
   const simulator = new FleetSimulator({ seed: 21, meters: 6 });
 
-  function follower(batchBlocks: number, afterBlock?: (height: bigint) => void): ChainFollower {
+  function witness(): HeadWitness {
+    return new HeadWitness(
+      db.pool,
+      {
+        receiverId: OPERATOR,
+        chainId: harness.chainId,
+        nodeUrls: [proxyUrl],
+        nodeAuthorization: () => harness.authorization(ORGANISATIONS.gridOperator),
+        nodeKeys: genesisNodeKeys(harness.consortium.genesis.nodes),
+        intervalMs: 60_000,
+      },
+      new Registry(),
+    );
+  }
+
+  /** A head digest as `nodeId` would sign it, with its node key from the consortium. */
+  function signedDigest(nodeId: string, fields: Partial<Omit<HeadDigest, 'signature'>>): HeadDigest {
+    const unsigned = {
+      chainId: harness.chainId,
+      nodeId,
+      finalHeight: '1',
+      finalHash: 'ab'.repeat(32),
+      headHeight: '2',
+      headHash: 'cd'.repeat(32),
+      at: Date.now(),
+      ...fields,
+    };
+    const signature = blsSign(
+      harness.consortium.nodeKeys.get(nodeId)!,
+      { tag: HEAD_DIGEST_TAG, chainId: harness.chainId },
+      Buffer.from(canonicalJson(unsigned)),
+    );
+    return { ...unsigned, signature: toHex(signature) };
+  }
+
+  async function blockHashAt(height: bigint): Promise<string> {
+    const { rows } = await harness.db.pool.query<{ hash: Buffer }>(
+      'SELECT hash FROM blocks WHERE height = $1',
+      [height.toString()],
+    );
+    return toHex(rows[0]!.hash);
+  }
+
+  async function keptDigests(): Promise<number> {
+    const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM receiver_head_digests');
+    return Number(rows[0]!.n);
+  }
+
+  function follower(
+    batchBlocks: number,
+    afterBlock?: (height: bigint) => void,
+    headWitness?: HeadWitness,
+  ): ChainFollower {
     return new ChainFollower(
       db.pool,
       crypto,
@@ -55,6 +111,7 @@ describe('ChainFollower', () => {
         genesisHash,
         batchBlocks,
         pollMs: 50,
+        ...(headWitness ? { witness: headWitness } : {}),
         ...(afterBlock ? { afterBlock: (_client, height) => Promise.resolve(afterBlock(height)) } : {}),
       },
       new Registry(),
@@ -148,6 +205,10 @@ describe('ChainFollower', () => {
 
     proxy = createServer((request, response) => {
       void (async () => {
+        if (request.url === '/chain/digest' && servedDigest !== undefined) {
+          response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(servedDigest));
+          return;
+        }
         const upstream = await fetch(`${harness.nodeUrl}${request.url}`, {
           headers: { authorization: request.headers.authorization ?? '' },
         });
@@ -176,6 +237,7 @@ describe('ChainFollower', () => {
 
   beforeEach(async () => {
     tamper = undefined;
+    servedDigest = undefined;
     db = await createTestDatabase({ poolSize: 4 });
   });
 
@@ -235,5 +297,118 @@ describe('ChainFollower', () => {
       message: expect.stringContaining('block 3 does not extend block 2') as string,
     });
     expect(await written()).toMatchObject({ height: 2n, readings: reportsBelow(3n) });
+  });
+
+  describe('as a witness of the nodes (HeadWitness)', () => {
+    it("given the node's signed head digest, should keep it once per final block, with the node's signature", async () => {
+      const subject = witness();
+      const [first] = await subject.collectAll();
+      expect(first).toMatchObject({
+        outcome: 'stored',
+        digest: { nodeId: 'node-1', chainId: harness.chainId },
+      });
+      const digest = (first as { digest: HeadDigest }).digest;
+      expect(digest.finalHash).toBe(await blockHashAt(BigInt(digest.finalHeight)));
+
+      // The same final block again (the node serves that digest once more): nothing new to keep.
+      servedDigest = digest;
+      await expect(subject.collect(proxyUrl)).resolves.toMatchObject({ outcome: 'known' });
+      const { rows } = await db.pool.query<{ node_id: string; final_height: string; signature: Buffer }>(
+        'SELECT node_id, final_height, signature FROM receiver_head_digests',
+      );
+      expect(rows).toEqual([
+        {
+          node_id: 'node-1',
+          final_height: digest.finalHeight,
+          signature: Buffer.from(digest.signature, 'hex'),
+        },
+      ]);
+      await expect(db.pool.query('DELETE FROM receiver_head_digests')).rejects.toThrow(/append-only/);
+      await expect(subject.status()).resolves.toMatchObject({ digests: 1, conflicts: [] });
+    });
+
+    it('given a digest that is not a genuine one of a genesis node, should refuse it with its reason and keep nothing', async () => {
+      const subject = witness();
+      const genuine = signedDigest('node-1', { finalHeight: '3', finalHash: await blockHashAt(3n) });
+      const cases: Array<[unknown, RegExp]> = [
+        [{ ...genuine, finalHash: 'ee'.repeat(32) }, /signature is not node-1's/],
+        [{ ...genuine, nodeId: 'node-2' }, /signature is not node-2's/],
+        [signedDigest('node-1', { chainId: 'another-chain' }), /chain another-chain/],
+        [{ ...genuine, nodeId: 'node-9' }, /no node of the genesis/],
+        [{ ...genuine, finalHeight: '-1' }, /not a head digest \(finalHeight/],
+        [{ ...genuine, extra: 1 }, /not a head digest/],
+        [{ ...genuine, signature: genuine.signature.slice(2) }, /not a head digest \(signature/],
+        ['no digest at all', /not a head digest/],
+      ];
+      for (const [served, reason] of cases) {
+        servedDigest = served;
+        await expect(subject.collect(proxyUrl)).resolves.toEqual({
+          outcome: 'refused',
+          reason: expect.stringMatching(reason) as string,
+        });
+      }
+      expect(await keptDigests()).toBe(0);
+      servedDigest = genuine;
+      await expect(subject.collect(proxyUrl)).resolves.toMatchObject({ outcome: 'stored' });
+    });
+
+    it('given a node that signs another block as final at a height already processed, should keep its digest as evidence and name the conflict', async () => {
+      const subject = witness();
+      await follower(500, undefined, subject).step();
+      const height = [...reportHeights.keys()][1]!;
+      const rewritten = 'ee'.repeat(32);
+      servedDigest = signedDigest('node-1', { finalHeight: height.toString(), finalHash: rewritten });
+
+      await expect(subject.collect(proxyUrl)).resolves.toMatchObject({ outcome: 'stored' });
+      await expect(subject.conflicts()).resolves.toEqual([
+        {
+          nodeId: 'node-1',
+          height: height.toString(),
+          signedHash: rewritten,
+          otherHash: await blockHashAt(height),
+          other: 'processed-block',
+        },
+      ]);
+    });
+
+    it('given two nodes that sign different blocks as final at one height, should name the conflict between them', async () => {
+      const subject = witness();
+      servedDigest = signedDigest('node-1', { finalHeight: '900', finalHash: 'aa'.repeat(32) });
+      await subject.collect(proxyUrl);
+      servedDigest = signedDigest('node-2', { finalHeight: '900', finalHash: 'bb'.repeat(32) });
+      await subject.collect(proxyUrl);
+
+      const { conflicts } = await subject.status();
+      expect(conflicts).toEqual([
+        expect.objectContaining({
+          height: '900',
+          other: { nodeId: expect.stringMatching(/^node-[12]$/) as string },
+        }),
+      ]);
+      expect(new Set([conflicts[0]!.nodeId, (conflicts[0]!.other as { nodeId: string }).nodeId])).toEqual(
+        new Set(['node-1', 'node-2']),
+      );
+    });
+
+    it('given a signed digest that names another block at a height not yet processed, should take the blocks below it and refuse that one', async () => {
+      const subject = witness();
+      const height = [...reportHeights.keys()][2]!;
+      servedDigest = signedDigest('node-1', { finalHeight: height.toString(), finalHash: 'ee'.repeat(32) });
+      await subject.collect(proxyUrl);
+
+      await expect(follower(500, undefined, subject).step()).rejects.toMatchObject({
+        code: 'FOLLOW.CHAIN_MISMATCH',
+        message: expect.stringContaining(
+          `is not the block node-1 signed as final at that height (eeee`,
+        ) as string,
+      });
+      expect(await written()).toMatchObject({ height: height - 1n, readings: reportsBelow(height) });
+      const { rows } = await db.pool.query<{ height: string }>(
+        'SELECT height FROM receiver_blocks ORDER BY height',
+      );
+      expect(rows.map((r) => BigInt(r.height))).toEqual(
+        Array.from({ length: Number(height) - 1 }, (_, i) => BigInt(i + 1)),
+      );
+    });
   });
 });

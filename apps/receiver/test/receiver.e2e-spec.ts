@@ -185,6 +185,21 @@ describe('receivers follow the final chain and open only their own share', () =>
       for (const { report } of sent) {
         expect(mine.has(report.idHex)).toBe(report.receivers.some((r) => r.id === id));
       }
+      // And as an outside witness, the node's signed head digest, consistent with the blocks taken.
+      const witness = await get<{
+        digests: number;
+        latest: Array<{ nodeId: string; finalHeight: string; finalHash: string }>;
+        conflicts: unknown[];
+      }>(id, '/witness');
+      expect(witness.digests).toBeGreaterThan(0);
+      expect(witness.conflicts).toEqual([]);
+      const [latest] = witness.latest;
+      expect(latest).toMatchObject({ nodeId: 'node-1' });
+      const { rows } = await harness.db.pool.query<{ hash: Buffer }>(
+        'SELECT hash FROM blocks WHERE height = $1',
+        [latest!.finalHeight],
+      );
+      expect(latest!.finalHash).toBe(rows[0]!.hash.toString('hex'));
     }
   });
 

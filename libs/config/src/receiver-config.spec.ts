@@ -49,3 +49,31 @@ describe('receiver configuration: scheduled publications', () => {
     ).toMatch(/PUBLISH_EVERY_SECONDS/);
   });
 });
+
+describe('receiver configuration: head-digest witness', () => {
+  it('given WITNESS_NODE_URLS, should keep the digests of the followed node first and of each listed node once', () => {
+    expect(parseReceiverConfig(BASE).witness).toEqual({
+      nodeUrls: ['http://127.0.0.1:3000'],
+      intervalMs: 10_000,
+    });
+    expect(
+      parseReceiverConfig({
+        ...BASE,
+        WITNESS_NODE_URLS: 'http://127.0.0.1:3001/, http://127.0.0.1:3000,https://node-3.example:443',
+        WITNESS_INTERVAL_SECONDS: '30',
+      }).witness,
+    ).toEqual({
+      nodeUrls: ['http://127.0.0.1:3000', 'http://127.0.0.1:3001', 'https://node-3.example:443'],
+      intervalMs: 30_000,
+    });
+  });
+
+  it('given a witness URL that is not http(s) or a zero interval, should refuse to start and name it', () => {
+    expect(() =>
+      parseReceiverConfig({ ...BASE, WITNESS_NODE_URLS: 'http://127.0.0.1:3001,ftp://x' }),
+    ).toThrow(/WITNESS_NODE_URLS ftp:\/\/x is not an http\(s\) URL/);
+    expect(() => parseReceiverConfig({ ...BASE, WITNESS_INTERVAL_SECONDS: '0' })).toThrow(
+      /WITNESS_INTERVAL_SECONDS/,
+    );
+  });
+});

@@ -12,6 +12,27 @@ const receiverSchema = z
     /** The accounting node it follows. */
     NODE_URL: z.url({ protocol: /^https?$/ }),
     GENESIS_FILE: z.string().min(1),
+    /**
+     * Further nodes whose signed head digests this receiver keeps as an outside witness, comma-separated
+     * (the node it follows is always one).
+     */
+    WITNESS_NODE_URLS: z
+      .string()
+      .transform((value, ctx) => {
+        const urls = value
+          .split(',')
+          .map((u) => u.trim().replace(/\/$/, ''))
+          .filter(Boolean);
+        for (const url of urls) {
+          if (!z.url({ protocol: /^https?$/ }).safeParse(url).success) {
+            ctx.addIssue({ code: 'custom', message: `${url} is not an http(s) URL` });
+          }
+        }
+        return urls;
+      })
+      .optional(),
+    /** How often the head digests are collected. */
+    WITNESS_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(10),
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
     /** The first height it takes (the paper's L); later heights only, from its checkpoint on. */
     FROM_HEIGHT: z.coerce.number().int().min(1).default(1),
@@ -71,6 +92,8 @@ export interface ReceiverConfig {
   passphrase: string;
   nodeUrl: string;
   genesisFile: string;
+  /** The nodes whose signed head digests are kept (the followed node first), and how often. */
+  witness: { nodeUrls: string[]; intervalMs: number };
   databaseUrl: string;
   fromHeight: bigint;
   batchBlocks: number;
@@ -110,6 +133,10 @@ export function parseReceiverConfig(env: Record<string, string | undefined>): Re
     passphrase: e.KEYSTORE_PASSPHRASE,
     nodeUrl: e.NODE_URL.replace(/\/$/, ''),
     genesisFile: e.GENESIS_FILE,
+    witness: {
+      nodeUrls: [...new Set([e.NODE_URL.replace(/\/$/, ''), ...(e.WITNESS_NODE_URLS ?? [])])],
+      intervalMs: e.WITNESS_INTERVAL_SECONDS * 1_000,
+    },
     databaseUrl: e.DATABASE_URL,
     fromHeight: BigInt(e.FROM_HEIGHT),
     batchBlocks: e.FOLLOW_BATCH_BLOCKS,
