@@ -30,7 +30,13 @@ import {
   type Timing,
   Transaction,
 } from '@app/ledger';
-import { createHolderIdentity, FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
+import {
+  createHolderIdentity,
+  FleetSimulator,
+  MeterReporter,
+  STANDARD_DIMENSIONS,
+  standardPolicies,
+} from '@app/meter-sdk';
 import { repoRoot } from '@app/persistence';
 
 import { ADMIN, ConsortiumHarness, ORGANISATIONS, PEER_NODE } from '../../../test/support/consortium-harness';
@@ -438,6 +444,130 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     });
     const metrics = await (await fetch(`${harness.nodeUrl}/metrics`)).text();
     expect(metrics).toMatch(/cbsg_blocks_refused_total\{reason="BLOCK.BAD_REPORT_SIGNATURE"\} 1/);
+  });
+
+  it("given blocks that break the chain's rules (unknown parent, slot not after its parent's, slot not started, a transaction twice, a report already final, a nonce used again), should refuse each with its reason", async () => {
+    const meter = meters[1]!;
+    const now = Date.now();
+    const final = meter.reporter.report(simulator.reading(meter.spec.meterId, now), now);
+    expect((await harness.post('/reports', final.toJSON())).status).toBe(201);
+    await harness.waitFor(`/transactions/${final.idHex}`, (b) => b.status === 'final');
+    const fresh = meter.reporter.report(simulator.reading(meter.spec.meterId, now + 1), now + 1);
+    // The same meter and nonce as the final report, honestly signed: a replay under a new id.
+    const listing = (await harness.get('/receivers')).body as Parameters<
+      typeof MeterReporter.create
+    >[0]['receivers'];
+    const replay = MeterReporter.create({
+      params: harness.params,
+      key: meter.key,
+      registration: meter.reporter.registration,
+      receivers: listing,
+      nextNonce: final.nonce,
+    }).report(simulator.reading(meter.spec.meterId, now + 2), now + 2);
+    expect(replay.idHex).not.toBe(final.idHex);
+
+    const refusal = async (block: Block) => (await sendBlock(blockToWire(block))).body.code;
+    const head = (await status()).head;
+    let { slot, producer } = await upcomingSlot();
+    const orphan = Block.produce(
+      {
+        chainId: harness.chainId,
+        height: BigInt(head.height) + 1n,
+        previousHash: new Uint8Array(32).fill(7),
+        slot,
+        timestamp: slotStart(timing, slot),
+        producer,
+        parentCertificate: null,
+      },
+      [],
+      delegateKey(producer),
+    );
+    expect(await refusal(orphan)).toBe('BLOCK.UNKNOWN_PARENT');
+
+    const now2 = (await status()).head;
+    const sameSlot = Block.produce(
+      {
+        chainId: harness.chainId,
+        height: BigInt(now2.height) + 1n,
+        previousHash: fromHex(now2.hash, 'head', 32),
+        slot: BigInt(now2.slot),
+        timestamp: slotStart(timing, BigInt(now2.slot)),
+        producer,
+        parentCertificate: null,
+      },
+      [],
+      delegateKey(producer),
+    );
+    expect(await refusal(sameSlot)).toBe('BLOCK.BAD_SLOT');
+
+    const later = slotAt(timing, Date.now()) + 5n;
+    expect(await refusal(await blockOnHead(later, producer, []))).toBe('BLOCK.FUTURE_SLOT');
+
+    ({ slot, producer } = await upcomingSlot());
+    const twice = await blockOnHead(slot, producer, [
+      { type: 'report', report: fresh },
+      { type: 'report', report: fresh },
+    ]);
+    expect(await refusal(twice)).toBe('BLOCK.DUPLICATE_TRANSACTION');
+    ({ slot, producer } = await upcomingSlot());
+    expect(await refusal(await blockOnHead(slot, producer, [{ type: 'report', report: final }]))).toBe(
+      'BLOCK.DUPLICATE_TRANSACTION',
+    );
+    ({ slot, producer } = await upcomingSlot());
+    expect(await refusal(await blockOnHead(slot, producer, [{ type: 'report', report: replay }]))).toBe(
+      'BLOCK.REPLAYED_REPORT',
+    );
+
+    // None of them left a trace: the replay is unknown and the final report is in one block only.
+    expect((await harness.get(`/transactions/${replay.idHex}`)).body).toMatchObject({ status: 'unknown' });
+    const { rows } = await harness.db.pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM block_transactions WHERE hash = $1',
+      [Buffer.from(final.id)],
+    );
+    expect(rows[0]!.n).toBe('1');
+  });
+
+  it('given reports gossiped by a peer, when a block then carries them, should take the block without checking their signatures again', async () => {
+    const checks = async (purpose: 'intake' | 'block') =>
+      Number(
+        new RegExp(`cbsg_report_signatures_checked_total\\{purpose="${purpose}"\\} (\\d+)`).exec(
+          await (await fetch(`${harness.nodeUrl}/metrics`)).text(),
+        )?.[1] ?? 0,
+      );
+    // The node's own block may take the gossiped reports first (or its block the slot): then again
+    // with new reports, so that the block that is taken carries reports only gossip has checked.
+    let carried: Report[] | undefined;
+    for (let attempt = 0; attempt < 10 && !carried; attempt += 1) {
+      const now = Date.now();
+      const gossiped = meters.flatMap((m) =>
+        Array.from({ length: 5 }, (_, k) =>
+          m.reporter.report(simulator.reading(m.spec.meterId, now + k), now + k),
+        ),
+      );
+      const { slot, producer } = await upcomingSlot();
+      const intakeBefore = await checks('intake');
+      expect(
+        await harness.sendAsPeer('reports', { reports: gossiped.map((r) => toBase64(r.bytes)) }),
+      ).toMatchObject({ status: 202 });
+      expect(await checks('intake')).toBe(intakeBefore + gossiped.length);
+      const blockBefore = await checks('block');
+      const block = await blockOnHead(
+        slot,
+        producer,
+        gossiped.map((report) => ({ type: 'report', report })),
+      );
+      const answer = await sendBlock(blockToWire(block));
+      if (answer.status === 202) {
+        expect(await checks('block')).toBe(blockBefore);
+        carried = gossiped;
+      } else {
+        expect(answer.body.code).toMatch(
+          /^BLOCK\.(DUPLICATE_TRANSACTION|UNKNOWN_PARENT|EQUIVOCATION|BAD_SLOT)$/,
+        );
+      }
+    }
+    expect(carried).toBeDefined();
+    await harness.waitFor(`/transactions/${carried![0]!.idHex}`, (b) => b.status === 'final');
   });
 
   it('given a block that changes one identity twice (registered, then revoked), should make it final with both changes journalled in order', async () => {
