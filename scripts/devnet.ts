@@ -69,7 +69,10 @@ function parseOptions(argv: string[]): Options {
       options.keep = true;
     } else if (arg === '--help' || arg === '-h') {
       process.stdout.write(
-        'npm run devnet [-- --nodes N] [--meters N] [--rate REPORTS_PER_S] [--speed SIM_TIME_FACTOR] [--keep]\n',
+        'npm run devnet [-- --nodes N] [--meters N] [--rate REPORTS_PER_S] [--speed SIM_TIME_FACTOR] [--keep]\n' +
+          'environment: DEVNET_POSTGRES_URL (a database on the server to use; default postgresql://postgres@127.0.0.1:5432/postgres),\n' +
+          '  REDIS_URL (default redis://127.0.0.1:6379), CBSG_PASSPHRASE (of the keystores), DEVNET_DIR (default .devnet),\n' +
+          '  DEVNET_PORT (first node port, default 3000; control center +100, receivers +200), DEVNET_DATABASE_PREFIX (default cbsg_devnet)\n',
       );
       process.exit(0);
     } else {
@@ -79,13 +82,28 @@ function parseOptions(argv: string[]): Options {
   return options;
 }
 
+// Where it runs, all from the environment (README, "The devnet"): the defaults suit one devnet per machine.
 const POSTGRES = process.env.DEVNET_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSPHRASE = process.env.CBSG_PASSPHRASE ?? 'cbsg-devnet-passphrase';
-const FIRST_NODE_PORT = 3000;
-const CC_PORT = 3100;
-const RECEIVER_PORT = 3200;
-const PHONES_PORT = 3300;
+/** The nodes listen from this port on, the control center 100 above, the receivers 200 above. */
+const FIRST_NODE_PORT = Number(process.env.DEVNET_PORT ?? 3000);
+const CC_PORT = FIRST_NODE_PORT + 100;
+const RECEIVER_PORT = FIRST_NODE_PORT + 200;
+const PHONES_PORT = FIRST_NODE_PORT + 300;
+/** Its databases are named with this prefix (and its queues with the same words). */
+const DATABASE_PREFIX = process.env.DEVNET_DATABASE_PREFIX ?? 'cbsg_devnet';
+
+function checkEnvironment(): void {
+  if (!Number.isInteger(FIRST_NODE_PORT) || FIRST_NODE_PORT < 1024 || FIRST_NODE_PORT > 65_000) {
+    throw new Error(`DEVNET_PORT must be a whole number from 1024 to 65000, not ${process.env.DEVNET_PORT}`);
+  }
+  if (!/^[a-z][a-z0-9_]{0,39}$/.test(DATABASE_PREFIX)) {
+    throw new Error(
+      'DEVNET_DATABASE_PREFIX must be lower-case letters, digits and _ (at most 40), starting with a letter',
+    );
+  }
+}
 const RECEIVERS = {
   controlCenter: 'cc-analytics',
   gridOperator: 'operator-billing',
@@ -103,7 +121,9 @@ async function checkServices(): Promise<void> {
   try {
     await pg.connect();
   } catch (error) {
-    throw new Error(describeConnectionError('PostgreSQL', POSTGRES, error), { cause: error });
+    throw new Error(describeConnectionError('PostgreSQL', POSTGRES, error, 'DEVNET_POSTGRES_URL'), {
+      cause: error,
+    });
   } finally {
     await pg.end().catch(() => undefined);
   }
@@ -133,11 +153,12 @@ async function exists(file: string): Promise<boolean> {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  checkEnvironment();
   await checkServices();
   // Node-1 serves the admin console: build it first if this checkout has no build yet.
   ensureConsoleBuilt((line) => process.stdout.write(`${line}\n`));
   await initCrypto();
-  const dir = path.join(repoRoot(), '.devnet');
+  const dir = path.resolve(repoRoot(), process.env.DEVNET_DIR ?? '.devnet');
   await mkdir(dir, { recursive: true });
   const genesisFile = path.join(dir, CONSORTIUM_FILES.genesis);
   let fresh = !options.keep;
@@ -167,7 +188,7 @@ async function main(): Promise<void> {
   const delegateIds = genesis.document.delegates.map((d) => d.id);
   const nodeSpecs = nodeIds.map((id, i) => {
     const url = new URL(POSTGRES);
-    url.pathname = `/cbsg_devnet_${id.replace(/-/g, '_')}`;
+    url.pathname = `/${DATABASE_PREFIX}_${id.replace(/-/g, '_')}`;
     // The delegates are spread over the nodes: node i produces for delegates i, i+n, i+2n...
     const delegates = spreadDelegates(delegateIds, nodeIds.length, i);
     return { id, databaseUrl: url.toString(), port: FIRST_NODE_PORT + i, delegates };
@@ -181,7 +202,7 @@ async function main(): Promise<void> {
     nodes: nodeSpecs,
     redisUrl: REDIS_URL,
     logDir,
-    queuePrefix: 'cbsg-devnet',
+    queuePrefix: DATABASE_PREFIX.replace(/_/g, '-'),
     freshDatabases: fresh,
   });
   let stopping = false;
@@ -295,7 +316,7 @@ async function main(): Promise<void> {
   // One receiver process per organisation, each on its own database, following a node of its choice.
   for (const [i, id] of Object.values(RECEIVERS).entries()) {
     const url = new URL(POSTGRES);
-    url.pathname = `/cbsg_devnet_receiver_${id.replace(/-/g, '_')}`;
+    url.pathname = `/${DATABASE_PREFIX}_receiver_${id.replace(/-/g, '_')}`;
     await prepareDatabase(url.toString(), { fresh });
     const receiver = await startService({
       name: `receiver-${id}`,
@@ -305,6 +326,8 @@ async function main(): Promise<void> {
         RECEIVER_KEYSTORE: path.join(dir, 'keys', `receiver-${id}.keystore.json`),
         KEYSTORE_PASSPHRASE: PASSPHRASE,
         NODE_URL: nodes[i % nodes.length]!.url,
+        // Every node's signed head digest is kept: a node that rewrites its history is caught.
+        WITNESS_NODE_URLS: nodes.map((n) => n.url).join(','),
         GENESIS_FILE: genesisFile,
         DATABASE_URL: url.toString(),
         HTTP_PORT: String(RECEIVER_PORT + i),
@@ -317,7 +340,7 @@ async function main(): Promise<void> {
           ? {
               CONTRACT: 'grid-operator-feedback',
               REDIS_URL,
-              QUEUE_PREFIX: 'cbsg-devnet-receiver',
+              QUEUE_PREFIX: `${DATABASE_PREFIX.replace(/_/g, '-')}-receiver`,
             }
           : {}),
         // The control center and the supplier publish their analyses on the chain every 10 minutes.
@@ -326,7 +349,7 @@ async function main(): Promise<void> {
               PUBLISH: id === RECEIVERS.controlCenter ? 'theft-suspects' : 'device-report',
               PUBLISH_EVERY_SECONDS: '600',
               REDIS_URL,
-              QUEUE_PREFIX: `cbsg-devnet-receiver-${id}`,
+              QUEUE_PREFIX: `${DATABASE_PREFIX.replace(/_/g, '-')}-receiver-${id}`,
             }
           : {}),
       },

@@ -6,14 +6,16 @@ export function describeConnectionError(
   service: 'PostgreSQL' | 'Redis',
   url: string,
   error: unknown,
+  /** The setting that holds the URL, for the advice to fix it. */
+  variable = service === 'PostgreSQL' ? 'DATABASE_URL' : 'REDIS_URL',
 ): string {
   const where = safeLocation(url);
   const code = (error as { code?: string } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   const start =
     service === 'PostgreSQL'
-      ? 'start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start, or docker compose -f docker/compose.yml up -d) or fix DATABASE_URL'
-      : 'start it (redis-server --daemonize yes --port 6379, or docker compose -f docker/compose.yml up -d) or fix REDIS_URL';
+      ? `start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start, or docker compose -f docker/compose.yml up -d) or fix ${variable}`
+      : `start it (redis-server --daemonize yes --port 6379, or docker compose -f docker/compose.yml up -d) or fix ${variable}`;
   switch (code) {
     case 'ECONNREFUSED':
     case 'ETIMEDOUT':
@@ -25,7 +27,7 @@ export function describeConnectionError(
       return `${service} at ${where} has no such database: run \`npm run db:migrate\`, which creates it`;
     case '28P01':
     case '28000':
-      return `${service} at ${where} refused the credentials in the URL: fix DATABASE_URL`;
+      return `${service} at ${where} refused the credentials in the URL: fix ${variable}`;
     default:
       return `cannot use ${service} at ${where}: ${message}`;
   }

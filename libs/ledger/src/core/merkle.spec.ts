@@ -2,7 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 
 import fc from 'fast-check';
 
-import { EMPTY_MERKLE_ROOT, merkleLeaf, merkleProof, merkleRoot, verifyMerkleProof } from './merkle';
+import {
+  EMPTY_MERKLE_ROOT,
+  merkleLeaf,
+  merkleProof,
+  merkleProofs,
+  merkleRoot,
+  verifyMerkleProof,
+} from './merkle';
 
 const item = (n: number) => createHash('sha256').update(`tx-${n}`).digest();
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -59,5 +66,19 @@ describe('Merkle tree', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('given any list, when every proof is made at once, should give the very proofs made one by one', () => {
+    for (let count = 1; count <= 40; count += 1) {
+      const items = Array.from({ length: count }, (_, i) => item(i));
+      const root = merkleRoot(items);
+      const all = merkleProofs(items);
+      expect(all).toHaveLength(count);
+      all.forEach((proof, index) => {
+        expect(proof).toEqual(merkleProof(items, index));
+        expect(verifyMerkleProof(items[index]!, proof, root)).toBe(true);
+      });
+    }
+    expect(merkleProofs([])).toEqual([]);
   });
 });
