@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { parseReceiverConfig } from '@app/config';
 import { compileContract, GRID_OPERATOR_FEEDBACK_CONTRACT, instantiateContract } from '@app/contracts';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { BlsPublicKey, blsSign, blsVerify, type Report, toHex, writeKeystoreFile } from '@app/crypto';
+import { BlsPublicKey, blsSign, type Report, toHex, writeKeystoreFile } from '@app/crypto';
 import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
 import { Transaction } from '@app/ledger';
 import { FleetSimulator, type SimulatedMeter, STANDARD_DIMENSIONS, standardPolicy } from '@app/meter-sdk';
@@ -17,7 +17,8 @@ import type { ContractResultBody, ContractResultEntry } from '@app/registry';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import { createReceiverApp } from '../../apps/receiver/src/bootstrap';
-import { METER_COMMANDS_TAG, NOTIFY_SIGNATURE_TAG } from '../../apps/receiver/src/feedback-contract';
+import { METER_COMMANDS_TAG } from '../../apps/receiver/src/feedback-contract';
+import { verifyNotification } from '../../apps/receiver/src/notification-signature';
 import {
   ConsortiumHarness,
   ORGANISATIONS,
@@ -260,7 +261,7 @@ describe('devnet slice: a node, the three receivers and 200 meters, from reading
   const attempts = new Map<string, number>();
   const applied = new Map<
     string,
-    { path: string; delivery: Delivery; text: string; signer: string; signature: string }
+    { path: string; delivery: Delivery; text: string; signer: string; headers: IncomingHttpHeaders }
   >();
   const repeats: Array<{ key: string; same: boolean }> = [];
   const refuseFirst = (key: string, type: string) =>
@@ -328,7 +329,7 @@ describe('devnet slice: a node, the three receivers and 200 meters, from reading
             delivery,
             text,
             signer: String(request.headers['x-cbsg-signer']),
-            signature: String(request.headers['x-cbsg-signature']),
+            headers: request.headers,
           });
         }
         response.writeHead(200).end();
@@ -853,14 +854,7 @@ describe('devnet slice: a node, the three receivers and 200 meters, from reading
         continue;
       }
       expect(d.signer).toBe(ORGANISATIONS.gridOperator);
-      expect(
-        blsVerify(
-          key,
-          { tag: NOTIFY_SIGNATURE_TAG, chainId: harness.chainId },
-          Buffer.from(d.text),
-          Buffer.from(d.signature, 'hex'),
-        ),
-      ).toBe(true);
+      expect(verifyNotification(d.text, d.headers, key, harness.chainId)).toBe(true);
     }
   });
 

@@ -15,13 +15,18 @@ import {
   type InputValue,
   instantiateContract,
 } from '@app/contracts';
-import { blsSign, type SecretScalar, toHex } from '@app/crypto';
+import { type SecretScalar } from '@app/crypto';
 import { OutboxRelay, ProcessedJobs } from '@app/event-store';
 import { OWNER_SENDER_PREFIX } from '@app/ledger';
 
 import type { BlockReadings } from './chain-follower';
 import { ContractResultPublisher, OWNER_RESULT_SEPARATOR } from './contract-result-publisher';
 import { NodeMeters } from './node-meters';
+import {
+  NOTIFICATION_HEADERS,
+  type NotificationSignature,
+  signNotifications,
+} from './notification-signature';
 
 /** BullMQ job ids may not hold ':': a job's logical key, hashed. */
 function jobId(...parts: string[]): string {
@@ -40,9 +45,6 @@ export const METER_COMMAND_TYPES: ReadonlySet<string> = new Set([
 
 /** Domain of a meter's signature on its command requests: "<verb>:<meter>[:<command>]:<timestamp>". */
 export const METER_COMMANDS_TAG = 'CBSG-METER-COMMANDS-V1';
-
-/** Domain of the signature on a notification (X-CBSG-Signature): BLS by the operator's organisation key. */
-export const NOTIFY_SIGNATURE_TAG = 'CBSG-NOTIFY-V1';
 
 const QUEUES = {
   evaluations: 'contract-evaluations',
@@ -139,10 +141,19 @@ export function chainAction(action: DeliveredAction): ChainAction {
   return { id: action.id, type: action.type, message: action.message };
 }
 
-interface NotificationJob {
+interface Notification {
   meterId: string;
   trigger: string;
   action: DeliveredAction;
+}
+
+/**
+ * A notification as queued: the exact body to post, signed with the others of its block (one BLS
+ * signature per batch: notification-signature.ts). Jobs queued before batches existed have neither.
+ */
+interface NotificationJob extends Notification {
+  body?: string;
+  signed?: NotificationSignature;
 }
 
 /**
@@ -378,6 +389,7 @@ export class FeedbackContractRunner {
       const accounts = new Map(rows.map(({ meter_id, ...account }) => [meter_id, account]));
       const keys: string[] = [];
       const outbox: OutboxRow[] = [];
+      const notifications: Notification[] = [];
       for (const { meterId, reportId, consumption, tampered } of evaluations) {
         const trigger = `report:${reportId}`;
         const input = {
@@ -385,7 +397,7 @@ export class FeedbackContractRunner {
           tampered,
           meter_value: consumption ?? 0,
         };
-        outbox.push(...(await this.record(tx, contract, meterId, trigger, trigger, input)));
+        notifications.push(...(await this.record(tx, contract, meterId, trigger, trigger, input)));
         keys.push(trigger);
         // The owner's device contracts see the same input (undeclared fields do not enter their hash).
         for (const own of ownerContracts.get(meterId) ?? []) {
@@ -394,7 +406,7 @@ export class FeedbackContractRunner {
           }
           const key = `${trigger}${OWNER_RESULT_SEPARATOR}${own.id}`;
           try {
-            outbox.push(...(await this.record(tx, own, meterId, trigger, key, input)));
+            notifications.push(...(await this.record(tx, own, meterId, trigger, key, input)));
             keys.push(key);
           } catch (error) {
             if (!(error instanceof ContractError)) {
@@ -407,6 +419,17 @@ export class FeedbackContractRunner {
           }
         }
       }
+      // The block's notifications are signed as one batch: a hash to G2 per block, not per action.
+      const bodies = notifications.map((n) => this.notificationBody(n));
+      const signatures = signNotifications(bodies, this.options.organisationKey, this.options.chainId);
+      notifications.forEach((notification, i) =>
+        outbox.push([
+          QUEUES.notifications,
+          'notify',
+          jobId('notify', notification.action.id),
+          { ...notification, body: bodies[i]!, signed: signatures[i]! } satisfies NotificationJob,
+        ]),
+      );
       outbox.push([
         QUEUES.publications,
         'publish',
@@ -431,7 +454,7 @@ export class FeedbackContractRunner {
 
   /**
    * One contract's result for one trigger: the row (under `key`, unique per receiver) and the meter's
-   * commands, in the caller's transaction; returns the notification jobs for the outbox.
+   * commands, in the caller's transaction; returns the notifications to send.
    */
   private async record(
     tx: PoolClient,
@@ -440,7 +463,7 @@ export class FeedbackContractRunner {
     trigger: string,
     key: string,
     input: Record<string, number | boolean>,
-  ): Promise<OutboxRow[]> {
+  ): Promise<Notification[]> {
     const evaluation = contract.evaluate(meterId, input, trigger);
     const delivered = deliveredActions(evaluation);
     const actions = delivered.map(chainAction);
@@ -475,12 +498,7 @@ export class FeedbackContractRunner {
         ],
       );
     }
-    return delivered.map((action): OutboxRow => [
-      QUEUES.notifications,
-      'notify',
-      jobId('notify', action.id),
-      { meterId, trigger, action } satisfies NotificationJob,
-    ]);
+    return delivered.map((action): Notification => ({ meterId, trigger, action }));
   }
 
   private async publish(job: Job<PublicationJob>): Promise<void> {
@@ -488,21 +506,20 @@ export class FeedbackContractRunner {
   }
 
   private async notify(job: Job<NotificationJob>): Promise<void> {
-    const { meterId, trigger, action } = job.data;
+    const { meterId, action } = job.data;
     const url = await this.notifyUrl(meterId);
-    const body = JSON.stringify({ meterId, trigger, action, from: this.options.organisationId });
-    const signature = blsSign(
-      this.options.organisationKey,
-      { tag: NOTIFY_SIGNATURE_TAG, chainId: this.options.chainId },
-      Buffer.from(body),
-    );
+    const body = job.data.body ?? this.notificationBody(job.data);
+    const signed =
+      job.data.signed ?? signNotifications([body], this.options.organisationKey, this.options.chainId)[0]!;
     const response = await fetch(url, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
         'idempotency-key': action.id,
         'x-cbsg-signer': this.options.organisationId,
-        'x-cbsg-signature': toHex(signature),
+        [NOTIFICATION_HEADERS.signature]: signed.signature,
+        [NOTIFICATION_HEADERS.root]: signed.root,
+        [NOTIFICATION_HEADERS.proof]: signed.proof,
       },
       body,
       signal: AbortSignal.timeout(10_000),
@@ -510,6 +527,11 @@ export class FeedbackContractRunner {
     if (!response.ok) {
       throw new Error(`${url} answered ${response.status}`);
     }
+  }
+
+  /** What the owner receives: the action with its parameters, which meter, which trigger, from whom. */
+  private notificationBody({ meterId, trigger, action }: Notification): string {
+    return JSON.stringify({ meterId, trigger, action, from: this.options.organisationId });
   }
 
   private async notifyUrl(meterId: string): Promise<string> {

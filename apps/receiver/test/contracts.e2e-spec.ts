@@ -12,7 +12,7 @@ import {
   WATER_HEATER_CONTRACT_EXAMPLE,
 } from '@app/contracts';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { BlsPublicKey, blsGenerateKey, blsSign, blsVerify, toHex, writeKeystoreFile } from '@app/crypto';
+import { BlsPublicKey, blsGenerateKey, blsSign, toHex, writeKeystoreFile } from '@app/crypto';
 import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
 import { Transaction } from '@app/ledger';
 import type { ContractResultBody, ContractResultEntry } from '@app/registry';
@@ -27,13 +27,8 @@ import {
 } from '../../../test/support/consortium-harness';
 import { createReceiverApp } from '../src/bootstrap';
 import { ContractResultPublisher } from '../src/contract-result-publisher';
-import {
-  chainAction,
-  DEFAULT_ACCOUNT,
-  deliveredActions,
-  METER_COMMANDS_TAG,
-  NOTIFY_SIGNATURE_TAG,
-} from '../src/feedback-contract';
+import { chainAction, DEFAULT_ACCOUNT, deliveredActions, METER_COMMANDS_TAG } from '../src/feedback-contract';
+import { verifyNotification } from '../src/notification-signature';
 
 const OPERATOR = 'operator-billing';
 
@@ -97,11 +92,11 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
           body: JSON.parse(text) as Delivery['body'],
           verified:
             signer !== undefined &&
-            blsVerify(
+            verifyNotification(
+              text,
+              request.headers,
               BlsPublicKey.fromBytes(Buffer.from(signer.publicKey, 'hex')),
-              { tag: NOTIFY_SIGNATURE_TAG, chainId: harness.chainId },
-              Buffer.from(text),
-              Buffer.from(String(request.headers['x-cbsg-signature']), 'hex'),
+              harness.chainId,
             ),
         });
         response.writeHead(status).end();
