@@ -305,14 +305,24 @@ describe('a consortium of three node processes', () => {
     const schedule = await until(
       `the schedule of round ${firstRound + 2n}`,
       () =>
-        getJson<{ elected: string[] }>(
-          `${network.node('node-1').url}/schedule?round=${firstRound + 2n}`,
-          asOperator(),
-        ),
+        getJson<{
+          elected: string[];
+          dropped: Array<{ delegate: string; missedRound: string; missedSlots: string[] }>;
+        }>(`${network.node('node-1').url}/schedule?round=${firstRound + 2n}`, asOperator()),
       120_000,
     );
     for (const delegate of dropped) {
       expect(schedule.elected).not.toContain(delegate);
+    }
+    // ... and says so: each dropped delegate with the slots it missed.
+    for (const delegate of dropped) {
+      expect(schedule.dropped).toContainEqual({
+        delegate,
+        missedRound: firstRound.toString(),
+        missedSlots: expect.arrayContaining(
+          missed.filter((m) => m.delegate === delegate && BigInt(m.round) === firstRound).map((m) => m.slot),
+        ) as string[],
+      });
     }
     expect(schedule.elected.length).toBeGreaterThan(0);
 

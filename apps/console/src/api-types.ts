@@ -21,6 +21,8 @@ export interface RoundView {
   round: string;
   elected: string[];
   slots: Array<{ slot: string; producer: string; height: string | null; missed: boolean }>;
+  /** Kept out of this round's election for the slots they missed in round r-2. */
+  dropped: Array<{ delegate: string; missedRound: string; missedSlots: string[] }>;
 }
 
 /** GET /missed-slots */

@@ -93,6 +93,11 @@ export interface RoundView {
   round: string;
   elected: string[];
   slots: Array<{ slot: string; producer: string; height: string | null; missed: boolean }>;
+  /**
+   * Delegates kept out of this round's election for the slots they missed in round r-2 (the round
+   * whose end elects this one), with those slots.
+   */
+  dropped: Array<{ delegate: string; missedRound: string; missedSlots: string[] }>;
 }
 
 export type StoredReport =
@@ -404,9 +409,16 @@ export class ChainQueries {
       'SELECT slot, height FROM blocks WHERE round = $1',
       [round.toString()],
     );
+    const missedRound = round - 2n;
+    const { rows: missedBefore } = await this.pool.query<{ delegate: string; slots: string[] }>(
+      `SELECT delegate, array_agg(slot::text ORDER BY slot) AS slots FROM missed_slots
+       WHERE round = $1 GROUP BY delegate ORDER BY delegate`,
+      [missedRound.toString()],
+    );
     const missedSlots = new Set(missed.map((m) => m.slot));
     const heightOfSlot = new Map(produced.map((p) => [p.slot, p.height]));
     const first = firstSlotOfRound(this.context.timing, round);
+    const elected = new Set(schedule.elected);
     return {
       round: round.toString(),
       elected: schedule.elected,
@@ -414,6 +426,9 @@ export class ChainQueries {
         const slot = (first + BigInt(i)).toString();
         return { slot, producer, height: heightOfSlot.get(slot) ?? null, missed: missedSlots.has(slot) };
       }),
+      dropped: missedBefore
+        .filter((m) => !elected.has(m.delegate))
+        .map((m) => ({ delegate: m.delegate, missedRound: missedRound.toString(), missedSlots: m.slots })),
     };
   }
 

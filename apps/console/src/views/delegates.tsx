@@ -49,6 +49,14 @@ export function DelegatesView() {
                     <span className="badge badge-critical">revoked</span>
                   ) : d.elected ? (
                     <span className="badge badge-ok">elected</span>
+                  ) : d.droppedFor ? (
+                    <span
+                      className="badge badge-critical"
+                      data-testid="dropped"
+                      title={`missed slot ${d.droppedFor.slots.join(', ')} in round ${d.droppedFor.round}`}
+                    >
+                      dropped: missed {d.droppedFor.slots.length} in round {d.droppedFor.round}
+                    </span>
                   ) : (
                     <span className="muted">standby</span>
                   )}

@@ -96,6 +96,14 @@ function RoundStrip({ round, status, caption }: { round: string; status: ChainSt
           );
         })}
       </ol>
+      {schedule.data && schedule.data.dropped.length > 0 && (
+        <p className="error-text" data-testid="dropped" data-round={round}>
+          Dropped from this round for missed slots:{' '}
+          {schedule.data.dropped
+            .map((d) => `${d.delegate} (slot ${d.missedSlots.join(', ')} of round ${d.missedRound})`)
+            .join('; ')}
+        </p>
+      )}
     </div>
   );
 }

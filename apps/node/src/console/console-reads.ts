@@ -115,10 +115,11 @@ export class ConsoleReads {
         'SELECT producer, count(*) AS n FROM blocks WHERE round >= $1 GROUP BY producer',
         [fromRound.toString()],
       ),
-      this.pool.query<{ delegate: string; total: string; recent: string }>(
-        `SELECT delegate, count(*) AS total, count(*) FILTER (WHERE round >= $1) AS recent
+      this.pool.query<{ delegate: string; total: string; recent: string; election: string[] | null }>(
+        `SELECT delegate, count(*) AS total, count(*) FILTER (WHERE round >= $1) AS recent,
+                array_agg(slot::text ORDER BY slot) FILTER (WHERE round = $2) AS election
          FROM missed_slots GROUP BY delegate`,
-        [fromRound.toString()],
+        [fromRound.toString(), (round - 2n).toString()],
       ),
     ]);
     const standings = tallyVotes(
@@ -142,6 +143,11 @@ export class ConsoleReads {
           // Revoked delegates are not ranked: after every active one.
           rank: ranked.includes(d.id) ? ranked.indexOf(d.id) + 1 : ranked.length + 1,
           elected: elected.has(d.id),
+          // Missed a slot in the round whose end elected this one, and not elected: dropped for it.
+          droppedFor:
+            !elected.has(d.id) && missedBy.get(d.id)?.election
+              ? { round: (round - 2n).toString(), slots: missedBy.get(d.id)!.election! }
+              : null,
           hostedHere: this.context.localDelegates.has(d.id),
           produced: producedBy.get(d.id) ?? 0,
           missed: Number(missedBy.get(d.id)?.total ?? 0),

@@ -144,6 +144,8 @@ export interface DelegateStandingView {
   votes: string;
   rank: number;
   elected: boolean;
+  /** Kept out of the current round for slots missed in round r-2: the slots, else null. */
+  droppedFor: { round: string; slots: string[] } | null;
   hostedHere: boolean;
   produced: number;
   missed: number;
