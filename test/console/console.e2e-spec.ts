@@ -252,10 +252,7 @@ describe('the admin console in a headless Chromium', () => {
       .first()
       .waitFor({ timeout: 30_000 });
     // The round two after the miss is elected without it, and its schedule says why.
-    await page
-      .locator('[data-testid="dropped"]', { hasText: absent })
-      .first()
-      .waitFor({ timeout: 90_000 });
+    await page.locator('[data-testid="dropped"]', { hasText: absent }).first().waitFor({ timeout: 90_000 });
     await screenshot(page, '03-missed-slot');
   });
 
