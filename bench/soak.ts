@@ -1,4 +1,5 @@
 // npm run soak [-- --duration SECONDS] [-- --rate REPORTS_PER_S] [-- --meters N] [-- --keep 1]
+//               [-- --profile DIR] [-- --faults none]
 //
 // Issue 8's soak: a devnet-like consortium (three nodes on their own databases, the control center,
 // the three standard receivers) under --rate reports/s (default 400) for --duration seconds (default
@@ -9,6 +10,8 @@
 // readings are checked against the reports of its own in the chain. Exits non-zero on any lost or
 // duplicated receipt or any failed check. The core is bench/lib/soak.ts (shared with the CI test
 // test/faults/faults-under-load.e2e-spec.ts).
+import path from 'node:path';
+
 import { machineLine, parseFlags, printSummary } from './lib/harness';
 import { printSoakReport, runSoak, STANDARD_SCHEDULE } from './lib/soak';
 
@@ -44,8 +47,10 @@ async function main(): Promise<void> {
       postgres: Number(flags.extra['postgres-port'] ?? 5440),
     },
     redisDownMs: 30_000,
-    schedule: STANDARD_SCHEDULE,
+    // --faults none: the same load without faults, to profile or to see the fault-free ceiling.
+    schedule: flags.extra.faults === 'none' ? [] : STANDARD_SCHEDULE,
     keep: flags.extra.keep !== undefined,
+    ...(flags.extra.profile ? { profileDir: path.resolve(flags.extra.profile) } : {}),
     log: (line) => console.log(`  ${line}`),
   });
   printSoakReport(result, slotMs);

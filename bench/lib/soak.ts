@@ -118,6 +118,8 @@ export interface SoakOptions {
   reserve?: number;
   /** Keep the consortium directory and logs (they are kept anyway when a check fails). */
   keep: boolean;
+  /** Where the nodes and receivers write V8 CPU profiles (--cpu-prof), if anywhere. */
+  profileDir?: string;
   log: (line: string) => void;
 }
 
@@ -505,6 +507,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       producers: options.delegates,
     };
     const hosted = hosting(delegateIds);
+    // A process SIGKILLed by a fault writes no profile; the one that replaces it does. Sampled every
+    // 10 ms: at V8's default 1 ms, a dozen sampled threads on this VM slow the consortium to a crawl.
+    const profileArgs = options.profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, '--cpu-prof-interval=10000']
+      : undefined;
     const databases = NODES.map((id, i) =>
       i === 1
         ? postgres!.url(`cbsg_soak_${id.replace(/-/g, '_')}`)
@@ -525,6 +532,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       queuePrefix: `soak-${process.pid}`,
       freshDatabases: true,
       logLevel: 'warn',
+      ...(profileArgs ? { nodeArgs: profileArgs } : {}),
       env: {
         CRYPTO_WORKERS: '1',
         DATABASE_POOL_SIZE: '12',
@@ -543,7 +551,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const genesisFile = path.join(dir, CONSORTIUM_FILES.genesis);
     const ccUrl = `http://127.0.0.1:${options.ports.controlCenter}`;
     const startManaged = async (spec: ServiceSpec) => {
-      services.set(spec.name, { spec, service: await startService(spec, { timeoutMs: 90_000 }) });
+      const profiled =
+        profileArgs && spec.name.startsWith('receiver-') ? { ...spec, nodeArgs: profileArgs } : spec;
+      services.set(spec.name, {
+        spec: profiled,
+        service: await startService(profiled, { timeoutMs: 90_000 }),
+      });
     };
     await startManaged({
       name: 'control-center',
@@ -611,6 +624,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           RECEIVER_KEYSTORE: keystore,
           KEYSTORE_PASSPHRASE: PASSPHRASE,
           NODE_URL: urls[i % urls.length]!,
+          WITNESS_NODE_URLS: urls.join(','),
           GENESIS_FILE: genesisFile,
           DATABASE_URL: database,
           HTTP_PORT: String(port),
