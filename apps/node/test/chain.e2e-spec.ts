@@ -222,6 +222,21 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
       height: BigInt(where.height),
       transactionCount: reports.length,
     });
+    // A page asked for with parameters it cannot use is refused and names them, never guessed at.
+    for (const [query, parameter] of [
+      ['from=0', 'from'],
+      ['from=one', 'from'],
+      ['limit=0', 'limit'],
+      ['limit=201', 'limit'],
+      ['limit=1&limit=2', 'limit'],
+      ['transactions=0', 'transactions'],
+      [`transactions=${CATCH_UP_PAGE_TRANSACTIONS + 1}`, 'transactions'],
+    ] as const) {
+      expect(await harness.get(`/p2p/blocks?${query}`, ADMIN)).toMatchObject({
+        status: 400,
+        body: { code: 'REQUEST.INVALID_PARAMETER', details: { parameter } },
+      });
+    }
 
     // The proof, offline: with the genesis keys, and against a changed header.
     const proof = (await harness.get(`/tx/${report.idHex}/proof`)).body as InclusionProof;

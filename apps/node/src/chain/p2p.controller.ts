@@ -32,6 +32,13 @@ import { fromBase64 } from '@app/crypto';
 import { ReportIntakeService } from '@app/intake';
 import { isHashHex, Transaction } from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
+
+import {
+  boundedParameter,
+  countParameter,
+  InvalidParameterError,
+  limitParameter,
+} from '../http/query-parameters';
 import { Inject } from '@nestjs/common';
 import type { Pool } from 'pg';
 
@@ -104,16 +111,21 @@ export class P2pController {
    */
   @Get('blocks')
   async blocks(
-    @Query('from') from = '1',
-    @Query('limit') limit = '50',
-    @Query('transactions') transactions = String(CATCH_UP_PAGE_TRANSACTIONS),
+    @Query('from') from?: unknown,
+    @Query('limit') limit?: unknown,
+    @Query('transactions') transactions?: unknown,
   ): Promise<WireBlock[]> {
-    const start = BigInt(/^\d{1,19}$/.test(from) ? from : '1');
-    const count = Math.min(200, Math.max(1, Number.parseInt(limit, 10) || 50));
-    const maxTransactions = Math.min(
-      CATCH_UP_PAGE_TRANSACTIONS,
-      Math.max(1, Number.parseInt(transactions, 10) || CATCH_UP_PAGE_TRANSACTIONS),
-    );
+    // Refused with a 400 that names the parameter, as everywhere else, rather than guessed at.
+    const start = countParameter(from, 'from') ?? 1n;
+    if (start < 1n) {
+      throw new InvalidParameterError('from', 'a height from 1');
+    }
+    const count = limitParameter(limit, 50, 200);
+    const maxTransactions = boundedParameter(transactions, 'transactions', {
+      fallback: CATCH_UP_PAGE_TRANSACTIONS,
+      min: 1,
+      max: CATCH_UP_PAGE_TRANSACTIONS,
+    });
     return (await this.repository.finalBlocks(start, count, maxTransactions)).map((b) =>
       blockToWire(b.block, b.certificate),
     );

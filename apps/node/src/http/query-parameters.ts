@@ -39,6 +39,23 @@ export function limitParameter(value: unknown, fallback: number, max: number): n
   return Number(text);
 }
 
+/** A whole number from `min` to `max`, `fallback` when not given (sizes other than a page's `limit`). */
+export function boundedParameter(
+  value: unknown,
+  name: string,
+  { fallback, min, max }: { fallback: number; min: number; max: number },
+): number {
+  const expected = `an integer from ${min} to ${max}`;
+  const text = single(value, name, expected);
+  if (text === undefined) {
+    return fallback;
+  }
+  if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new InvalidParameterError(name, expected);
+  }
+  return Number(text);
+}
+
 /** A height, slot or round: a non-negative integer (heights of final blocks fit in 18 digits for ages). */
 export function countParameter(value: unknown, name: string): bigint | undefined {
   const expected = 'a non-negative integer';
