@@ -91,22 +91,22 @@ export class HeadWitness {
     if (this.timer) {
       return;
     }
-    const tick = () => {
-      this.running = this.collectAll().then(
+    // The gauge starts from what is stored; after that only a new digest can bring a conflict.
+    this.turn(() => this.refreshConflictCount().then(() => this.collectAll()));
+    this.timer = setInterval(() => this.turn(() => this.collectAll()), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** One turn at a time: a turn due while the last one still runs is skipped. */
+  private turn(work: () => Promise<unknown>): void {
+    this.running ??= work()
+      .then(
         () => undefined,
         (error: unknown) => this.logger.error(`collecting head digests failed: ${(error as Error).message}`),
-      );
-      void this.running.finally(() => {
+      )
+      .finally(() => {
         this.running = undefined;
       });
-    };
-    tick();
-    this.timer = setInterval(() => {
-      if (!this.running) {
-        tick();
-      }
-    }, this.options.intervalMs);
-    this.timer.unref();
   }
 
   async stop(): Promise<void> {
@@ -154,7 +154,9 @@ export class HeadWitness {
             `but ${conflict.other === 'processed-block' ? 'this receiver processed' : `node ${conflict.other.nodeId} signed`} ${conflict.otherHash.slice(0, 16)}…`,
         );
       }
-      await this.refreshConflictCount();
+      if (conflicts.length > 0) {
+        await this.refreshConflictCount();
+      }
     }
     return { outcome: stored ? 'stored' : 'known', digest: checked };
   }
@@ -316,9 +318,14 @@ export class HeadWitness {
   }
 }
 
-/** The genesis nodes' keys by node id, for HeadWitness. */
+/**
+ * The genesis nodes' keys by node id, for HeadWitness. Checked with their proofs of possession when
+ * the genesis document was loaded (loadGenesis), as PrincipalResolver reads them too.
+ */
 export function genesisNodeKeys(
   nodes: ReadonlyArray<{ id: string; publicKey: string }>,
 ): Map<string, BlsPublicKey> {
-  return new Map(nodes.map((n) => [n.id, BlsPublicKey.fromBytes(fromHex(n.publicKey, 'key', 48))]));
+  return new Map(
+    nodes.map((n) => [n.id, BlsPublicKey.fromTrustedBytes(fromHex(n.publicKey, `${n.id}'s key`, 48))]),
+  );
 }
