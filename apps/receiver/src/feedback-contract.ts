@@ -141,6 +141,38 @@ export function chainAction(action: DeliveredAction): ChainAction {
   return { id: action.id, type: action.type, message: action.message };
 }
 
+/** One contract's result for one trigger, as contract_results keeps it under `key`. */
+interface ResultRow {
+  key: string;
+  meterId: string;
+  trigger: string;
+  contractId: string;
+  contractVersion: number;
+  input: Record<string, number | boolean>;
+  resultHash: string;
+  delivered: DeliveredAction[];
+}
+
+function resultRow(
+  contract: CompiledContract,
+  meterId: string,
+  trigger: string,
+  key: string,
+  input: Record<string, number | boolean>,
+): ResultRow {
+  const evaluation = contract.evaluate(meterId, input, trigger);
+  return {
+    key,
+    meterId,
+    trigger,
+    contractId: contract.contract.id,
+    contractVersion: contract.contract.version,
+    input,
+    resultHash: evaluation.resultHash,
+    delivered: deliveredActions(evaluation),
+  };
+}
+
 interface Notification {
   meterId: string;
   trigger: string;
@@ -389,7 +421,7 @@ export class FeedbackContractRunner {
       const accounts = new Map(rows.map(({ meter_id, ...account }) => [meter_id, account]));
       const keys: string[] = [];
       const outbox: OutboxRow[] = [];
-      const notifications: Notification[] = [];
+      const results: ResultRow[] = [];
       for (const { meterId, reportId, consumption, tampered } of evaluations) {
         const trigger = `report:${reportId}`;
         const input = {
@@ -397,7 +429,7 @@ export class FeedbackContractRunner {
           tampered,
           meter_value: consumption ?? 0,
         };
-        notifications.push(...(await this.record(tx, contract, meterId, trigger, trigger, input)));
+        results.push(resultRow(contract, meterId, trigger, trigger, input));
         keys.push(trigger);
         // The owner's device contracts see the same input (undeclared fields do not enter their hash).
         for (const own of ownerContracts.get(meterId) ?? []) {
@@ -406,7 +438,7 @@ export class FeedbackContractRunner {
           }
           const key = `${trigger}${OWNER_RESULT_SEPARATOR}${own.id}`;
           try {
-            notifications.push(...(await this.record(tx, own, meterId, trigger, key, input)));
+            results.push(resultRow(own, meterId, trigger, key, input));
             keys.push(key);
           } catch (error) {
             if (!(error instanceof ContractError)) {
@@ -419,6 +451,10 @@ export class FeedbackContractRunner {
           }
         }
       }
+      await this.record(tx, results);
+      const notifications = results.flatMap((r) =>
+        r.delivered.map((action): Notification => ({ meterId: r.meterId, trigger: r.trigger, action })),
+      );
       // The block's notifications are signed as one batch: a hash to G2 per block, not per action.
       const bodies = notifications.map((n) => this.notificationBody(n));
       const signatures = signNotifications(bodies, this.options.organisationKey, this.options.chainId);
@@ -453,52 +489,49 @@ export class FeedbackContractRunner {
   }
 
   /**
-   * One contract's result for one trigger: the row (under `key`, unique per receiver) and the meter's
-   * commands, in the caller's transaction; returns the notifications to send.
+   * A block's results (each under its `key`, unique per receiver) and the commands for the meters, in
+   * the caller's transaction: two statements for the whole block.
    */
-  private async record(
-    tx: PoolClient,
-    contract: CompiledContract,
-    meterId: string,
-    trigger: string,
-    key: string,
-    input: Record<string, number | boolean>,
-  ): Promise<Notification[]> {
-    const evaluation = contract.evaluate(meterId, input, trigger);
-    const delivered = deliveredActions(evaluation);
-    const actions = delivered.map(chainAction);
+  private async record(tx: PoolClient, results: readonly ResultRow[]): Promise<void> {
     await tx.query(
       `INSERT INTO contract_results (receiver_id, trigger, meter_id, contract_id, contract_version, input, result_hash, actions, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING`,
+       SELECT $1, r.key, r.meter_id, r.contract_id, r.contract_version, r.input, r.result_hash, r.actions, now()
+       FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::jsonb[], $7::text[], $8::jsonb[])
+         AS r(key, meter_id, contract_id, contract_version, input, result_hash, actions)
+       ON CONFLICT DO NOTHING`,
       [
         this.options.receiverId,
-        key,
-        meterId,
-        contract.contract.id,
-        contract.contract.version,
-        JSON.stringify(input),
-        evaluation.resultHash,
-        JSON.stringify(actions),
+        results.map((r) => r.key),
+        results.map((r) => r.meterId),
+        results.map((r) => r.contractId),
+        results.map((r) => r.contractVersion),
+        results.map((r) => JSON.stringify(r.input)),
+        results.map((r) => r.resultHash),
+        results.map((r) => JSON.stringify(r.delivered.map(chainAction))),
       ],
     );
     // What the meter itself must do waits for it in its command queue (it fetches and acknowledges).
-    const commands = actions.filter((a) => METER_COMMAND_TYPES.has(a.type));
+    const commands = results.flatMap((r) =>
+      r.delivered
+        .filter((a) => METER_COMMAND_TYPES.has(a.type))
+        .map((a) => ({ ...chainAction(a), meterId: r.meterId, trigger: r.trigger })),
+    );
     if (commands.length > 0) {
       await tx.query(
         `INSERT INTO meter_commands (receiver_id, command_id, meter_id, type, message, trigger, created_at)
-         SELECT $1, c.id, $2, c.type, c.message, $3, now() FROM unnest($4::text[], $5::text[], $6::text[]) AS c(id, type, message)
+         SELECT $1, c.id, c.meter_id, c.type, c.message, c.trigger, now()
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS c(id, meter_id, type, message, trigger)
          ON CONFLICT DO NOTHING`,
         [
           this.options.receiverId,
-          meterId,
-          trigger,
           commands.map((c) => c.id),
+          commands.map((c) => c.meterId),
           commands.map((c) => c.type),
           commands.map((c) => c.message),
+          commands.map((c) => c.trigger),
         ],
       );
     }
-    return delivered.map((action): Notification => ({ meterId, trigger, action }));
   }
 
   private async publish(job: Job<PublicationJob>): Promise<void> {
