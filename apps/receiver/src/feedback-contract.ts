@@ -188,15 +188,27 @@ interface NotificationJob extends Notification {
   signed?: NotificationSignature;
 }
 
+/** A block's notifications, posted by one job (its first attempt at each). */
+interface NotificationBlockJob {
+  notifications: NotificationJob[];
+}
+
+/** Posts in flight at once for one block's notifications. */
+const BLOCK_NOTIFY_CONCURRENCY = 8;
+
+/** First delay before a notification is posted again (doubled at each further attempt). */
+const NOTIFY_BACKOFF_MS = 1_000;
+
 /**
  * The grid operator's feedback contract (paper Algorithm 1) run on every share the receiver opens:
  * the follower writes one evaluation job per block into the outbox, in the block's transaction; a
  * BullMQ worker evaluates its shares with the operator's account data (once per job: ProcessedJobs)
- * and writes the results, one publication job and one notification job per action; the publication
- * worker puts the results on the chain, batched with the others pending (ContractResultPublisher); the
- * notification worker posts each action, signed, to the meter owner's endpoint, with retries and
- * back-off, keyed by the action id so that the owner sees each action once. Jobs that run out of
- * attempts stay in BullMQ's failed set: the dead-letter queue.
+ * and writes the results, one publication job and one notification job for all of them; the
+ * publication worker puts the results on the chain, batched with the others pending
+ * (ContractResultPublisher); the notification worker posts each action, signed, to the meter owner's
+ * endpoint with the action id as its Idempotency-Key, so that the owner sees each action once, and an
+ * action not taken goes on alone, with retries and back-off. Jobs that run out of attempts stay in
+ * BullMQ's failed set: the dead-letter queue.
  */
 export class FeedbackContractRunner {
   private readonly logger = new Logger(FeedbackContractRunner.name);
@@ -295,7 +307,14 @@ export class FeedbackContractRunner {
     };
     worker(QUEUES.evaluations, (job) => this.evaluate(job as Job<BlockEvaluationJob>), 4);
     worker(QUEUES.publications, (job) => this.publish(job as Job<PublicationJob>), 4);
-    worker(QUEUES.notifications, (job) => this.notify(job as Job<NotificationJob>), 8);
+    worker(
+      QUEUES.notifications,
+      (job) =>
+        job.name === 'notify-block'
+          ? this.notifyBlock(job as Job<NotificationBlockJob>)
+          : this.notify(job as Job<NotificationJob>),
+      8,
+    );
     this.relay = new OutboxRelay(this.db, { get: (name) => this.queue(name) }, { pollMs: 200 });
     this.relay.start();
   }
@@ -321,7 +340,10 @@ export class FeedbackContractRunner {
     if (!queue) {
       const defaults =
         name === QUEUES.notifications
-          ? { attempts: this.options.notifyAttempts, backoff: { type: 'exponential', delay: 1_000 } }
+          ? {
+              attempts: this.options.notifyAttempts,
+              backoff: { type: 'exponential', delay: NOTIFY_BACKOFF_MS },
+            }
           : { attempts: 20, backoff: { type: 'exponential', delay: 500 } };
       queue = new Queue(name, {
         connection: this.connection!,
@@ -458,14 +480,16 @@ export class FeedbackContractRunner {
       // The block's notifications are signed as one batch: a hash to G2 per block, not per action.
       const bodies = notifications.map((n) => this.notificationBody(n));
       const signatures = signNotifications(bodies, this.options.organisationKey, this.options.chainId);
-      notifications.forEach((notification, i) =>
+      if (notifications.length > 0) {
         outbox.push([
           QUEUES.notifications,
-          'notify',
-          jobId('notify', notification.action.id),
-          { ...notification, body: bodies[i]!, signed: signatures[i]! } satisfies NotificationJob,
-        ]),
-      );
+          'notify-block',
+          jobId('notify-block', this.options.receiverId, job.id!),
+          {
+            notifications: notifications.map((n, i) => ({ ...n, body: bodies[i]!, signed: signatures[i]! })),
+          } satisfies NotificationBlockJob,
+        ]);
+      }
       outbox.push([
         QUEUES.publications,
         'publish',
@@ -538,12 +562,57 @@ export class FeedbackContractRunner {
     await this.publisher.publish(job.data.keys);
   }
 
+  /**
+   * A block's notifications, each posted once (a few at a time); each one that is not taken becomes a
+   * job of its own, with the queue's back-off and the rest of its attempts, and ends in the failed
+   * (dead-letter) set if it runs out of them. One job per block, not per action: at 400 shares a second
+   * the jobs themselves (outbox rows, Redis scripts) cost more than the posts.
+   */
+  private async notifyBlock(job: Job<NotificationBlockJob>): Promise<void> {
+    const { notifications } = job.data;
+    const refused: NotificationJob[] = [];
+    let next = 0;
+    const poster = async () => {
+      while (next < notifications.length) {
+        const notification = notifications[next++]!;
+        try {
+          await this.post(notification);
+        } catch (error) {
+          this.logger.warn(
+            `notification ${notification.action.id}: ${(error as Error).message}; retried alone`,
+          );
+          refused.push(notification);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: BLOCK_NOTIFY_CONCURRENCY }, poster));
+    if (refused.length > 0) {
+      await this.queue(QUEUES.notifications).addBulk(
+        refused.map((notification) => ({
+          name: 'notify',
+          data: notification,
+          opts: {
+            jobId: jobId('notify', notification.action.id),
+            attempts: this.options.notifyAttempts - 1,
+            delay: NOTIFY_BACKOFF_MS,
+          },
+        })),
+      );
+    }
+  }
+
   private async notify(job: Job<NotificationJob>): Promise<void> {
-    const { meterId, action } = job.data;
+    await this.post(job.data);
+  }
+
+  /** Posts one notification, signed, to its meter owner's endpoint; throws unless it is taken. */
+  private async post(notification: NotificationJob): Promise<void> {
+    const { meterId, action } = notification;
     const url = await this.notifyUrl(meterId);
-    const body = job.data.body ?? this.notificationBody(job.data);
+    const body = notification.body ?? this.notificationBody(notification);
     const signed =
-      job.data.signed ?? signNotifications([body], this.options.organisationKey, this.options.chainId)[0]!;
+      notification.signed ??
+      signNotifications([body], this.options.organisationKey, this.options.chainId)[0]!;
     const response = await fetch(url, {
       method: 'POST',
       headers: {

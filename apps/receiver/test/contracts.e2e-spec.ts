@@ -61,6 +61,8 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
   let meters: EnrolledMeter[];
   const deliveries: Delivery[] = [];
   const attempts = new Map<string, number>();
+  /** Meters whose owner's endpoint refuses every notification (the dead-letter test). */
+  const unreachableOwners = new Set<string>();
   const simulator = new FleetSimulator({ seed: 9, meters: 3 });
   /** Each meter's owner has a key of its own, for its device contracts (paper III.F). */
   let ownerKeys: Array<ReturnType<typeof blsGenerateKey>>;
@@ -82,14 +84,15 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
         const key = String(request.headers['idempotency-key']);
         const attempt = (attempts.get(key) ?? 0) + 1;
         attempts.set(key, attempt);
-        const status = attempt === 1 ? 503 : 200;
+        const body = JSON.parse(text) as Delivery['body'];
+        const status = unreachableOwners.has(body.meterId) ? 500 : attempt === 1 ? 503 : 200;
         const signer = harness.consortium.genesis.organisations.find(
           (o) => o.id === request.headers['x-cbsg-signer'],
         );
         deliveries.push({
           key,
           status,
-          body: JSON.parse(text) as Delivery['body'],
+          body,
           verified:
             signer !== undefined &&
             verifyNotification(
@@ -575,5 +578,46 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
     expect(found).toHaveLength(1);
     expect(found[0]!.tx.hashHex).toBe(toHex(batches[0]!.tx_hash));
     expect(found[0]!.result).toEqual(result);
+  });
+
+  it("given an owner's endpoint that takes nothing, each action is posted NOTIFY_ATTEMPTS times in all and then waits in the dead-letter set", async () => {
+    const meter = meters[2]!;
+    unreachableOwners.add(meter.spec.meterId);
+    const queues = async () =>
+      (await (await harness.fetchAs(ORGANISATIONS.gridOperator, `${operatorUrl}/queues`)).json()) as Record<
+        string,
+        Record<string, number>
+      >;
+    const failedBefore = (await queues()).notifications!.failed!;
+    const now = Date.now();
+    const report = meter.reporter.report(simulator.reading(meter.spec.meterId, now), now);
+    expect((await harness.post('/reports/batch', { reports: [report.toJSON()] })).body).toMatchObject({
+      accepted: 1,
+    });
+
+    const trigger = `report:${report.idHex}`;
+    let actionIds: string[];
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      // Algorithm 1's result, and the owner's device contract's if this meter has one.
+      actionIds = (await chainResults(harness.db.pool))
+        .filter((r) => r.result.trigger === trigger)
+        .flatMap((r) => r.result.actions.map((a) => a.id));
+      const dead = (await queues()).notifications!.failed! - failedBefore;
+      if ((actionIds.length > 0 && dead === actionIds.length) || Date.now() > deadline) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(actionIds.length).toBeGreaterThan(0);
+    // Four attempts each (NOTIFY_ATTEMPTS: the first with its block, three alone), none taken, none more.
+    expect(actionIds.map((id) => attempts.get(id))).toEqual(actionIds.map(() => 4));
+    expect((await queues()).notifications).toMatchObject({
+      failed: failedBefore + actionIds.length,
+      waiting: 0,
+      delayed: 0,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(actionIds.map((id) => attempts.get(id))).toEqual(actionIds.map(() => 4));
   });
 });

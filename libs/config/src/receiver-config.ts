@@ -60,8 +60,11 @@ const receiverSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/)
       .default('cbsg-receiver'),
-    /** With CONTRACT: delivery attempts of a notification before it goes to the failed (dead-letter) set. */
-    NOTIFY_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+    /**
+     * With CONTRACT: delivery attempts of a notification before it goes to the failed (dead-letter)
+     * set, the first (made with the rest of its block) included.
+     */
+    NOTIFY_ATTEMPTS: z.coerce.number().int().min(2).max(50).default(8),
     /** Analyses this receiver publishes on the chain on a schedule, comma-separated (theft-suspects, device-report). */
     PUBLISH: z
       .string()
