@@ -459,6 +459,14 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     });
     const metrics = await (await fetch(`${harness.nodeUrl}/metrics`)).text();
     expect(metrics).toMatch(/cbsg_blocks_refused_total\{reason="BLOCK.BAD_REPORT_SIGNATURE"\} 1/);
+    // Each peer message is counted with its outcome, and what opening it cost is timed.
+    expect(metrics).toMatch(/cbsg_p2p_messages_total\{type="block",outcome="P2P.UNKNOWN_SENDER"\} 1\n/);
+    expect(metrics).toMatch(/cbsg_p2p_messages_total\{type="block",outcome="P2P.BAD_SIGNATURE"\} 1\n/);
+    expect(metrics).toMatch(
+      /cbsg_p2p_messages_total\{type="block",outcome="BLOCK.CONFLICTS_WITH_FINAL"\} [1-9]/,
+    );
+    expect(metrics).toMatch(/cbsg_p2p_messages_total\{type="block",outcome="accepted"\} [1-9]/);
+    expect(metrics).toMatch(/cbsg_p2p_envelope_seconds_count\{type="block"\} [1-9]/);
   });
 
   it("given blocks that break the chain's rules (unknown parent, slot not after its parent's, slot not started, a transaction twice, a report already final, a nonce used again), should refuse each with its reason", async () => {

@@ -20,12 +20,16 @@ import {
   ChainRepository,
   ChainService,
   type ChainStatus,
+  MESSAGE_TYPES,
+  type MessageType,
+  type NodeMessage,
   openMessage,
   voteFromWire,
   type WireBlock,
   type WireVote,
 } from '@app/chain';
 import { SkipThrottle } from '@nestjs/throttler';
+import { Counter, Histogram, Registry } from 'prom-client';
 
 import { Access, Public } from '@app/auth';
 import { fromBase64 } from '@app/crypto';
@@ -42,6 +46,12 @@ import {
 import { Inject } from '@nestjs/common';
 import type { Pool } from 'pg';
 
+/** The code a message was refused with (P2P.BAD_SIGNATURE, BLOCK.UNKNOWN_PARENT...), for the metric. */
+function refusalCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z0-9_]+\.[A-Z0-9_.]+$/.test(code) ? code : 'refused';
+}
+
 /**
  * Node-to-node endpoints. Pushes (POST /p2p/messages) must be signed by a genesis node; pulls (blocks,
  * candidates, status) need no signature, since what they return checks itself (signed blocks,
@@ -54,21 +64,60 @@ import type { Pool } from 'pg';
 @Controller('p2p')
 export class P2pController {
   private readonly repository: ChainRepository;
+  private readonly messages: Counter<'type' | 'outcome'>;
+  private readonly envelopeSeconds: Histogram<'type'>;
 
   constructor(
     @Inject(PG_POOL) pool: Pool,
     private readonly chain: ChainService,
     private readonly context: ChainContext,
     private readonly intake: ReportIntakeService,
+    metrics: Registry,
   ) {
     this.repository = new ChainRepository(pool);
+    this.messages = new Counter({
+      name: 'cbsg_p2p_messages_total',
+      help: "Peers' messages by type and outcome: accepted, or the code they were refused with",
+      labelNames: ['type', 'outcome'],
+      registers: [metrics],
+    });
+    // What authenticating peers costs (parse, canonical JSON, BLS check) against the wall clock.
+    this.envelopeSeconds = new Histogram({
+      name: 'cbsg_p2p_envelope_seconds',
+      help: "Time to open a peer's message: its shape, its digest and the sending node's signature",
+      labelNames: ['type'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers: [metrics],
+    });
   }
 
   @Post('messages')
   @Public() // each message is signed by its sending node and checked here
   @HttpCode(HttpStatus.ACCEPTED)
   async message(@Body() body: unknown): Promise<{ accepted: true }> {
-    const message = openMessage(body, this.context.chainId, (id) => this.context.nodePublicKey(id));
+    const claimed = (body as { type?: unknown } | null)?.type;
+    const type = MESSAGE_TYPES.includes(claimed as MessageType) ? (claimed as MessageType) : 'unknown';
+    const stopEnvelopeTimer = this.envelopeSeconds.startTimer({ type });
+    let message: NodeMessage;
+    try {
+      message = openMessage(body, this.context.chainId, (id) => this.context.nodePublicKey(id));
+    } catch (error) {
+      this.messages.inc({ type, outcome: refusalCode(error) });
+      throw error;
+    } finally {
+      stopEnvelopeTimer();
+    }
+    try {
+      await this.handle(message);
+    } catch (error) {
+      this.messages.inc({ type, outcome: refusalCode(error) });
+      throw error;
+    }
+    this.messages.inc({ type, outcome: 'accepted' });
+    return { accepted: true };
+  }
+
+  private async handle(message: NodeMessage): Promise<void> {
     const payload = message.payload;
     switch (message.type) {
       case 'transactions': {
@@ -97,7 +146,6 @@ export class P2pController {
         );
         break;
     }
-    return { accepted: true };
   }
 
   @Get('status')
