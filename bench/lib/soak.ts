@@ -189,7 +189,24 @@ export interface SoakResult {
 interface Prepared {
   id: string;
   meter: number;
-  json: string;
+  /**
+   * The report's JSON, as UTF-8 outside V8's heap: a 30-minute run at 400/s prepares 900,000 of them
+   * (about 7 GB), and as strings they brought the load generator to its heap limit, where its
+   * garbage collector took half a core from the consortium it measures.
+   */
+  json: Buffer;
+}
+
+const BODY_PREFIX = Buffer.from('{"reports":[');
+const BODY_SEPARATOR = Buffer.from(',');
+const BODY_SUFFIX = Buffer.from(']}');
+
+/** The body of POST /reports/batch for prepared reports. */
+function batchBody(reports: readonly Prepared[]): Buffer {
+  const parts: Buffer[] = [BODY_PREFIX];
+  reports.forEach((r, i) => parts.push(...(i === 0 ? [r.json] : [BODY_SEPARATOR, r.json])));
+  parts.push(BODY_SUFFIX);
+  return Buffer.concat(parts);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -368,7 +385,7 @@ class LoadGenerator {
     const sent = fetch(`${this.urls[node]}/reports/batch`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: `{"reports":[${reports.map((r) => r.json).join(',')}]}`,
+      body: batchBody(reports),
       signal: AbortSignal.timeout(30_000),
     })
       .then(async (response) => {
@@ -671,7 +688,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const meter = k % fleet.length;
       const at = signStarted + Math.floor((k / options.rate) * 1000);
       const report = fleet[meter]!.reporter.report(simulator.reading(fleet[meter]!.spec.meterId, at), at);
-      current.push({ id: report.idHex, meter, json: JSON.stringify(report.toJSON()) });
+      current.push({ id: report.idHex, meter, json: Buffer.from(JSON.stringify(report.toJSON())) });
       if (current.length === BATCH || k === total - 1) {
         batches.push(current);
         current = [];
