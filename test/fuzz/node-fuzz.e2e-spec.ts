@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 
-import { MESSAGE_TYPES, signMessage, type WireBlock } from '@app/chain';
+import { MESSAGE_TYPES, sealMessage, type WireBlock } from '@app/chain';
 import { enrolMeters, type EnrolledMeter } from '@app/devnet';
 import { Transaction } from '@app/ledger';
 import { createHolderIdentity, FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
@@ -218,34 +218,34 @@ describe('a node under random and mutated input (fuzz)', () => {
     );
   }, 60_000);
 
-  it('given mutated peer messages, and validly signed ones carrying mutated blocks, reports and votes, should refuse each and never answer 5xx', async () => {
+  it('given mutated peer messages, and validly MACed ones carrying mutated blocks, reports and votes, should refuse each and never answer 5xx', async () => {
     // Parsed again here: JSON from fetch() comes from another realm, which canonical hashing refuses.
     const fetched = ((await harness.get('/p2p/blocks?from=1&limit=1', ADMIN)).body as WireBlock[])[0]!;
     const wire = JSON.parse(JSON.stringify(fetched)) as WireBlock;
-    const peerKey = harness.consortium.nodeKeys.get(PEER_NODE)!;
+    const linkKey = harness.linkKeyWithNode();
     await fuzz(
       fc.asyncProperty(mutation, async (m) => {
-        // A real peer's signed message, then mutated: the signature no longer holds (or the shape).
-        const message = signMessage(peerKey, harness.chainId, PEER_NODE, 'block', { block: wire });
+        // A real peer's MACed message, then mutated: the MAC no longer holds (or the shape).
+        const message = sealMessage(linkKey, PEER_NODE, 'block', { block: wire });
         await send('/p2p/messages', JSON.stringify(mutate(message as unknown as Json, m)));
       }),
     );
     await fuzz(
       fc.asyncProperty(mutation, async (m) => {
-        // Signed by a real peer, with a mutated payload: the payload's own checks must refuse it.
+        // MACed by a real peer, with a mutated payload: the payload's own checks must refuse it.
         const payload = mutate({ block: wire as unknown as Json }, m);
         const type = MESSAGE_TYPES[m.char % MESSAGE_TYPES.length]!;
         try {
-          signMessage(peerKey, harness.chainId, PEER_NODE, type, payload as Record<string, unknown>);
+          sealMessage(linkKey, PEER_NODE, type, payload as Record<string, unknown>);
         } catch {
-          return; // no peer can sign what canonical JSON cannot hash; the node's refusal is fuzzed above
+          return; // no peer can MAC what canonical JSON cannot hash; the node's refusal is fuzzed above
         }
         const answer = await harness.sendAsPeer(type, payload as Record<string, unknown>);
         answers += 1;
         statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
         if (answer.status >= 500) {
           throw new Error(
-            `a signed ${type} message answered ${answer.status}: ${JSON.stringify(answer.body)}`,
+            `a MACed ${type} message answered ${answer.status}: ${JSON.stringify(answer.body)}`,
           );
         }
       }),

@@ -5,10 +5,10 @@ import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 
 import { AdminKeyRepository, issueIdentityToken } from '@app/auth';
-import { type MessageType, signMessage } from '@app/chain';
+import { type MessageType, sealMessage } from '@app/chain';
 import { parseControlCenterConfig } from '@app/config';
 import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
-import { initCrypto, type SecretScalar, SystemParams } from '@app/crypto';
+import { BlsPublicKey, fromHex, initCrypto, nodeLinkKey, type SecretScalar, SystemParams } from '@app/crypto';
 import { Transaction, type TxKind } from '@app/ledger';
 import {
   createHolderIdentity,
@@ -288,13 +288,26 @@ export class ConsortiumHarness {
     return { simulator, meter: meter! };
   }
 
-  /** Sends a peer message to the node, signed as PEER_NODE (or by `as`, with its key). */
+  /** Sends a peer message to the node, MACed as PEER_NODE (or as `as`, with its key) for node-1. */
   async sendAsPeer(
     type: MessageType,
     payload: Record<string, unknown>,
     as: { id: string; key: SecretScalar } = { id: PEER_NODE, key: this.consortium.nodeKeys.get(PEER_NODE)! },
   ): Promise<{ status: number; body: Record<string, unknown> }> {
-    return this.post('/p2p/messages', signMessage(as.key, this.chainId, as.id, type, payload));
+    return this.post('/p2p/messages', sealMessage(this.linkKeyWithNode(as), as.id, type, payload));
+  }
+
+  /** The link key `as` would share with node-1, the node under test (nodeLinkKey). */
+  linkKeyWithNode(
+    as: { id: string; key: SecretScalar } = { id: PEER_NODE, key: this.consortium.nodeKeys.get(PEER_NODE)! },
+  ): Buffer {
+    const node = this.consortium.genesis.nodes.find((n) => n.id === 'node-1')!;
+    return nodeLinkKey(
+      as.key,
+      BlsPublicKey.fromBytes(fromHex(node.publicKey, 'node key', 48)),
+      this.chainId,
+      [as.id, node.id],
+    );
   }
 
   /** Stops the node, leaves it down for `downMs`, and starts it again on the same database and port. */

@@ -40,6 +40,7 @@ import {
 import { repoRoot } from '@app/persistence';
 
 import { ADMIN, ConsortiumHarness, ORGANISATIONS, PEER_NODE } from '../../../test/support/consortium-harness';
+import { createNodeApp } from '../src/bootstrap';
 import { paperForgery } from '../../../test/support/forgery';
 
 const run = promisify(execFile);
@@ -437,8 +438,16 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
       await harness.sendAsPeer('block', { block: blockToWire(valid) }, { id: PEER_NODE, key: strangerKey }),
     ).toMatchObject({
       status: 401,
-      body: { code: 'P2P.BAD_SIGNATURE' },
+      body: { code: 'P2P.BAD_MAC' },
     });
+    // and a node does not start with a peer it shares no key with (a stranger, or itself)
+    for (const peer of ['node-9', 'node-1']) {
+      const app = await createNodeApp({ env: { ...harness.nodeEnv, PEERS: `${peer}=http://127.0.0.1:9` } });
+      await expect(app.init()).rejects.toThrow(
+        new RegExp(`PEERS names ${peer}, which is not another node of the genesis`),
+      );
+      await app.close().catch(() => undefined);
+    }
 
     // votes whose list of voters cannot be taken: refused with the reason, before any check of keys
     const vote = { height: '1', blockHash: toHex(valid.hash), signature: toHex(valid.signature) };
@@ -461,7 +470,7 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     expect(metrics).toMatch(/cbsg_blocks_refused_total\{reason="BLOCK.BAD_REPORT_SIGNATURE"\} 1/);
     // Each peer message is counted with its outcome, and what opening it cost is timed.
     expect(metrics).toMatch(/cbsg_p2p_messages_total\{type="block",outcome="P2P.UNKNOWN_SENDER"\} 1\n/);
-    expect(metrics).toMatch(/cbsg_p2p_messages_total\{type="block",outcome="P2P.BAD_SIGNATURE"\} 1\n/);
+    expect(metrics).toMatch(/cbsg_p2p_messages_total\{type="block",outcome="P2P.BAD_MAC"\} 1\n/);
     expect(metrics).toMatch(
       /cbsg_p2p_messages_total\{type="block",outcome="BLOCK.CONFLICTS_WITH_FINAL"\} [1-9]/,
     );

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { Pool } from 'pg';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { BlsPublicKey, fromHex, readKeystoreFile, type SecretScalar } from '@app/crypto';
+import { BlsPublicKey, fromHex, nodeLinkKey, readKeystoreFile, type SecretScalar } from '@app/crypto';
 import { DomainError } from '@app/kernel';
 import type { Timing } from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
@@ -23,6 +23,7 @@ export class ChainContext implements OnModuleInit {
   private nodeKeyValue: SecretScalar | undefined;
   private readonly nodeKeys = new Map<string, BlsPublicKey>();
   private readonly delegateKeys = new Map<string, BlsPublicKey>();
+  private readonly linkKeys = new Map<string, Buffer>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -41,6 +42,14 @@ export class ChainContext implements OnModuleInit {
       throw new ChainConfigError(
         `NODE_ID ${nodeId} is not one of the genesis nodes (${[...this.nodeKeys.keys()].join(', ')})`,
       );
+    }
+    // A peer authenticates its messages with the key it shares with this node, from its genesis key.
+    for (const peer of this.config.chain.peers) {
+      if (!this.nodeKeys.has(peer.id) || peer.id === nodeId) {
+        throw new ChainConfigError(
+          `PEERS names ${peer.id}, which is not another node of the genesis (${[...this.nodeKeys.keys()].join(', ')})`,
+        );
+      }
     }
     if ((nodeKeystore || delegateKeystores.length > 0) && !keystorePassphrase) {
       throw new ChainConfigError('KEYSTORE_PASSPHRASE is not set: the node cannot open its keystores');
@@ -110,6 +119,23 @@ export class ChainContext implements OnModuleInit {
 
   nodePublicKey(nodeId: string): BlsPublicKey | undefined {
     return this.nodeKeys.get(nodeId);
+  }
+
+  /**
+   * The key this node shares with another genesis node, for their messages' MACs (computed once per
+   * peer); undefined for itself, a stranger, or when this node has no key of its own.
+   */
+  linkKey(nodeId: string): Buffer | undefined {
+    let key = this.linkKeys.get(nodeId);
+    if (!key) {
+      const peer = this.nodeKeys.get(nodeId);
+      if (!peer || nodeId === this.nodeId || !this.nodeKeyValue) {
+        return undefined;
+      }
+      key = nodeLinkKey(this.nodeKeyValue, peer, this.chainId, [this.nodeId, nodeId]);
+      this.linkKeys.set(nodeId, key);
+    }
+    return key;
   }
 
   delegateKey(id: string): BlsPublicKey | undefined {

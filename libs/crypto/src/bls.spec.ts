@@ -11,6 +11,8 @@ import {
   blsSignAggregate,
   blsVerify,
   blsVerifyPossession,
+  NODE_LINK_KEY_BYTES,
+  nodeLinkKey,
 } from './bls';
 import { utf8 } from './bytes';
 import { initCrypto, mcl, ready } from './mcl';
@@ -86,7 +88,7 @@ describe('BLS signatures (min-pk, proof of possession)', () => {
     const messages = [block, utf8('block 1235'), utf8('peer hello')];
     const items = keys.map((k, i) => {
       const message = messages[i % 3]!;
-      const domain = i % 3 === 2 ? { tag: BLS_TAGS.nodeMessage, chainId: 'cbsg-main' } : vote;
+      const domain = i % 3 === 2 ? { tag: BLS_TAGS.block, chainId: 'cbsg-main' } : vote;
       return {
         publicKey: BlsPublicKey.fromBytes(k.publicKey),
         domain,
@@ -113,5 +115,37 @@ describe('BLS signatures (min-pk, proof of possession)', () => {
       () => blsSign(SecretScalar.random(), { tag: 'bad tag', chainId: 'x' }, block),
       'CRYPTO.INVALID_IDENTIFIER',
     );
+  });
+});
+
+describe('node-link keys (static Diffie-Hellman on node keys)', () => {
+  it('given two nodes when each derives their link key should get the same one, and no other pair, chain or id should', () => {
+    const [a, b, c] = [blsGenerateKey(), blsGenerateKey(), blsGenerateKey()] as const;
+    const pk = (k: { publicKey: Uint8Array }) => BlsPublicKey.fromBytes(k.publicKey);
+    const ab = nodeLinkKey(a.secret, pk(b), 'cbsg-main', ['node-a', 'node-b']);
+    expect(ab).toHaveLength(NODE_LINK_KEY_BYTES);
+    expect(nodeLinkKey(b.secret, pk(a), 'cbsg-main', ['node-b', 'node-a']).equals(ab)).toBe(true);
+    for (const other of [
+      nodeLinkKey(a.secret, pk(c), 'cbsg-main', ['node-a', 'node-b']), // another peer's key
+      nodeLinkKey(c.secret, pk(b), 'cbsg-main', ['node-a', 'node-b']), // a third node posing as a
+      nodeLinkKey(a.secret, pk(b), 'cbsg-test', ['node-a', 'node-b']), // another chain
+      nodeLinkKey(a.secret, pk(b), 'cbsg-main', ['node-a', 'node-c']), // another name for the peer
+    ]) {
+      expect(other.equals(ab)).toBe(false);
+    }
+  });
+
+  it('given one node id twice or a bad id should refuse to derive a key', () => {
+    const a = blsGenerateKey();
+    const pk = BlsPublicKey.fromBytes(blsGenerateKey().publicKey);
+    expectCode(
+      () => nodeLinkKey(a.secret, pk, 'cbsg-main', ['node-a', 'node-a']),
+      'CRYPTO.INVALID_IDENTIFIER',
+    );
+    expectCode(
+      () => nodeLinkKey(a.secret, pk, 'cbsg main', ['node-a', 'node-b']),
+      'CRYPTO.INVALID_IDENTIFIER',
+    );
+    expectCode(() => nodeLinkKey(a.secret, pk, 'cbsg-main', ['node-a', '']), 'CRYPTO.INVALID_IDENTIFIER');
   });
 });

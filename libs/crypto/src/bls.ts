@@ -1,5 +1,7 @@
-import { utf8 } from './bytes';
-import { CryptoError } from './errors';
+import { hkdfSync } from 'node:crypto';
+
+import { concatBytes, utf8 } from './bytes';
+import { CryptoError, InvalidIdentifierError, PointIsIdentityError } from './errors';
 import { hashToG2 } from './hash';
 import { assertIdentifier } from './ids';
 import { G1_BYTES, mcl, ready } from './mcl';
@@ -9,7 +11,7 @@ import { randomWeights64, RandomSource, systemRandom } from './random';
 import { randomSecretWithRandom, scalarOf, SecretScalar } from './secret';
 
 /*
- * BLS signatures for blocks, votes and node messages: the IETF scheme (draft-irtf-cfrg-bls-signature)
+ * BLS signatures for blocks and votes (and node-link keys, at the end): the IETF scheme (draft-irtf-cfrg-bls-signature)
  * in its minimal-pubkey-size variant with proofs of possession, ciphersuite
  * BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_: public keys in G1 (48 bytes), signatures in G2
  * (96 bytes), messages hashed to G2 by RFC 9380.
@@ -31,7 +33,6 @@ export const BLS_POP_DST = 'BLS_POP_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_';
 export const BLS_TAGS = Object.freeze({
   block: 'CBSG-BLOCK-V1',
   vote: 'CBSG-VOTE-V1',
-  nodeMessage: 'CBSG-NODE-MSG-V1',
 });
 
 export interface BlsDomain {
@@ -316,3 +317,45 @@ export function blsBatchVerify(items: readonly BlsBatchItem[]): { allValid: bool
 }
 
 export const BLS_PUBLIC_KEY_BYTES = G1_BYTES;
+
+/** HKDF salt of node-link keys; a key derived under it serves nothing else. */
+export const NODE_LINK_DST = 'CBSG-NODE-LINK-V1';
+
+/** Bytes of a node-link key (an HMAC-SHA256 key). */
+export const NODE_LINK_KEY_BYTES = 32;
+
+/**
+ * The key two accounting nodes share to authenticate their messages to each other: static
+ * Diffie-Hellman on their genesis keys (sk_a * PK_b = sk_b * PK_a, in G1), through HKDF-SHA256 with
+ * the chain id and both node ids, sorted, as info. Only the two nodes can compute it; a message MACed
+ * with it proves to the one that it comes from the other, which is all a peer's envelope is for (what
+ * it carries is signed on its own). A MAC costs microseconds where a BLS check costs two pairings.
+ *
+ * The peer's key must be a checked one (genesis keys are, with their proofs of possession); the
+ * secret signs BLS in G2, so this product in G1 is not something a signature ever reveals.
+ */
+export function nodeLinkKey(
+  secret: SecretScalar,
+  peer: BlsPublicKey,
+  chainId: string,
+  nodeIds: readonly [string, string],
+): Buffer {
+  ready();
+  assertIdentifier(chainId, 'chain id');
+  for (const id of nodeIds) {
+    assertIdentifier(id, 'node id');
+  }
+  if (nodeIds[0] === nodeIds[1]) {
+    throw new InvalidIdentifierError('node ids', 'a node-link key joins two different nodes');
+  }
+  const shared = mcl.mul(pointOf(peer), scalarOf(secret));
+  if (shared.isZero()) {
+    throw new PointIsIdentityError('node-link shared point');
+  }
+  const lengthPrefixed = (text: string) => {
+    const bytes = utf8(text);
+    return concatBytes(Uint8Array.of(bytes.length), bytes);
+  };
+  const info = concatBytes(...[chainId, ...[...nodeIds].sort()].map(lengthPrefixed));
+  return Buffer.from(hkdfSync('sha256', encodeG1(shared), utf8(NODE_LINK_DST), info, NODE_LINK_KEY_BYTES));
+}

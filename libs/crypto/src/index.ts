@@ -114,6 +114,9 @@ export {
   blsAggregateSignatures,
   blsFastAggregateVerify,
   blsBatchVerify,
+  nodeLinkKey,
+  NODE_LINK_DST,
+  NODE_LINK_KEY_BYTES,
 } from './bls';
 export type { BlsDomain, BlsKeyPair, BlsBatchItem } from './bls';
 

@@ -1,4 +1,4 @@
-import { BlsPublicKey, blsProvePossession, blsSign, blsVerify } from './bls';
+import { BlsPublicKey, blsProvePossession, blsSign, blsVerify, nodeLinkKey } from './bls';
 import { toHex, utf8 } from './bytes';
 import { fIndex, h1, h2, h3, h4, keyFingerprint } from './hash';
 import { MeterPrivateKey, ReceiverPrivateKey, ReceiverPublicKey, RegisteredMeter } from './keys';
@@ -14,6 +14,7 @@ import hashes from '../test/vectors/hashes.json';
 import reportVector from '../test/vectors/report.json';
 import reportV2Vector from '../test/vectors/report-v2.json';
 import blsVector from '../test/vectors/bls.json';
+import nodeLinkVector from '../test/vectors/node-link.json';
 
 // Known answers: a change to any encoding, tag or hash shows up here. The files are written by
 // libs/crypto/test/generate-vectors.ts; regenerate them only for an intended change.
@@ -140,5 +141,24 @@ describe('known-answer vectors: BLS', () => {
         hex(blsVector.signers[0]?.signature ?? ''),
       ),
     ).toBe(false);
+  });
+});
+
+describe('known-answer vectors: node-link keys', () => {
+  it('given the recorded node keys when each derives the key of their link should both reproduce it', () => {
+    const [a, b] = nodeLinkVector.nodes.map((n) => ({
+      secret: SecretScalar.fromBytes(hex(n.secret)),
+      publicKey: BlsPublicKey.fromBytes(hex(n.publicKey)),
+    })) as [
+      { secret: SecretScalar; publicKey: BlsPublicKey },
+      { secret: SecretScalar; publicKey: BlsPublicKey },
+    ];
+    const ids = nodeLinkVector.nodeIds as [string, string];
+    expect(toHex(nodeLinkKey(a.secret, b.publicKey, nodeLinkVector.chainId, ids))).toBe(
+      nodeLinkVector.linkKey,
+    );
+    expect(toHex(nodeLinkKey(b.secret, a.publicKey, nodeLinkVector.chainId, [ids[1], ids[0]]))).toBe(
+      nodeLinkVector.linkKey,
+    );
   });
 });

@@ -12,7 +12,14 @@ import { join } from 'node:path';
 
 import * as prettier from 'prettier';
 
-import { blsGenerateKeyWithRandom, blsProvePossession, blsSign, BLS_TAGS } from '../src/bls';
+import {
+  blsGenerateKeyWithRandom,
+  blsProvePossession,
+  blsSign,
+  BLS_TAGS,
+  BlsPublicKey,
+  nodeLinkKey,
+} from '../src/bls';
 import { toHex, utf8 } from '../src/bytes';
 import { CryptoError } from '../src/errors';
 import { encodeGT, fIndex, h1, h2, h3, h4, keyFingerprint } from '../src/hash';
@@ -296,6 +303,22 @@ function blsVectors(): unknown {
   };
 }
 
+function nodeLinkVectors(): unknown {
+  const rng = seededRandom('node-link');
+  const [a, b] = [0, 1].map(() => blsGenerateKeyWithRandom(rng)) as [
+    ReturnType<typeof blsGenerateKeyWithRandom>,
+    ReturnType<typeof blsGenerateKeyWithRandom>,
+  ];
+  const chainId = 'cbsg-testnet';
+  const nodeIds = ['node-1', 'node-2'] as const;
+  return {
+    chainId,
+    nodeIds,
+    nodes: [a, b].map((k) => ({ secret: toHex(k.secret.exposeBytes()), publicKey: toHex(k.publicKey) })),
+    linkKey: toHex(nodeLinkKey(a.secret, BlsPublicKey.fromBytes(b.publicKey), chainId, nodeIds)),
+  };
+}
+
 async function main(): Promise<void> {
   await initCrypto();
   await write('points-invalid.json', pointVectors());
@@ -304,6 +327,7 @@ async function main(): Promise<void> {
   await write('report.json', reportVector(1));
   await write('report-v2.json', reportVector(2));
   await write('bls.json', blsVectors());
+  await write('node-link.json', nodeLinkVectors());
 }
 
 void main();

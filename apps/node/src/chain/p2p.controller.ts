@@ -46,14 +46,14 @@ import {
 import { Inject } from '@nestjs/common';
 import type { Pool } from 'pg';
 
-/** The code a message was refused with (P2P.BAD_SIGNATURE, BLOCK.UNKNOWN_PARENT...), for the metric. */
+/** The code a message was refused with (P2P.BAD_MAC, BLOCK.UNKNOWN_PARENT...), for the metric. */
 function refusalCode(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[A-Z0-9_]+\.[A-Z0-9_.]+$/.test(code) ? code : 'refused';
 }
 
 /**
- * Node-to-node endpoints. Pushes (POST /p2p/messages) must be signed by a genesis node; pulls (blocks,
+ * Node-to-node endpoints. Pushes (POST /p2p/messages) must be MACed by a genesis node; pulls (blocks,
  * candidates, status) need no signature, since what they return checks itself (signed blocks,
  * quorum certificates).
  */
@@ -81,10 +81,10 @@ export class P2pController {
       labelNames: ['type', 'outcome'],
       registers: [metrics],
     });
-    // What authenticating peers costs (parse, canonical JSON, BLS check) against the wall clock.
+    // What authenticating peers costs (parse, canonical JSON, MAC) against the wall clock.
     this.envelopeSeconds = new Histogram({
       name: 'cbsg_p2p_envelope_seconds',
-      help: "Time to open a peer's message: its shape, its digest and the sending node's signature",
+      help: "Time to open a peer's message: its shape, its digest and the sending node's MAC",
       labelNames: ['type'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
       registers: [metrics],
@@ -92,7 +92,7 @@ export class P2pController {
   }
 
   @Post('messages')
-  @Public() // each message is signed by its sending node and checked here
+  @Public() // each message is MACed by its sending node for this one and checked here
   @HttpCode(HttpStatus.ACCEPTED)
   async message(@Body() body: unknown): Promise<{ accepted: true }> {
     const claimed = (body as { type?: unknown } | null)?.type;
@@ -100,7 +100,7 @@ export class P2pController {
     const stopEnvelopeTimer = this.envelopeSeconds.startTimer({ type });
     let message: NodeMessage;
     try {
-      message = openMessage(body, this.context.chainId, (id) => this.context.nodePublicKey(id));
+      message = openMessage(body, (id) => this.context.linkKey(id));
     } catch (error) {
       this.messages.inc({ type, outcome: refusalCode(error) });
       throw error;

@@ -4,7 +4,7 @@ import { IdentityTokenSource } from '@app/auth';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
 import { ChainContext } from '../chain-context.service';
-import { MAX_MESSAGE_BYTES, type MessageType, signMessage } from './messages';
+import { MAX_MESSAGE_BYTES, type MessageType, OutgoingMessage } from './messages';
 
 export interface PeerStatus {
   id: string;
@@ -17,7 +17,7 @@ export interface PeerStatus {
 const REQUEST_TIMEOUT_MS = 10_000;
 
 /**
- * The other nodes, over HTTP: signed messages pushed to POST {peer}/p2p/messages, and final blocks
+ * The other nodes, over HTTP: MACed messages pushed to POST {peer}/p2p/messages, and final blocks
  * pulled from GET {peer}/p2p/blocks when catching up. A peer that does not answer is marked
  * unreachable and tried again with the next message; nothing waits for it.
  */
@@ -41,29 +41,28 @@ export class PeerNetwork {
   }
 
   /**
-   * Sends a signed message to every peer (but `except`, the one it came from when relayed); resolves
+   * Sends a message to every peer, MACed for each (but `except`, the one it came from when relayed); resolves
    * when all have answered or failed (never throws).
    */
   async broadcast(type: MessageType, payload: Record<string, unknown>, except?: string): Promise<void> {
     if (this.status.size === 0 || !this.context.hasNodeKey()) {
       return;
     }
-    const message = signMessage(
-      this.context.nodeKey(),
-      this.context.chainId,
-      this.context.nodeId,
-      type,
-      payload,
-    );
-    const body = JSON.stringify(message);
-    if (Buffer.byteLength(body) > MAX_MESSAGE_BYTES) {
+    const message = new OutgoingMessage(this.context.nodeId, type, payload);
+    if (message.size > MAX_MESSAGE_BYTES) {
       // Peers would refuse it; a block this large reaches them by catch-up instead.
-      this.logger.debug(`not sending a ${type} message of ${Buffer.byteLength(body)} bytes: over the limit`);
+      this.logger.debug(`not sending a ${type} message of ${message.size} bytes: over the limit`);
       return;
     }
-    await Promise.all(
-      [...this.status.values()].filter((peer) => peer.id !== except).map((peer) => this.post(peer, body)),
-    );
+    const sends: Array<Promise<void>> = [];
+    for (const peer of this.status.values()) {
+      const linkKey = this.context.linkKey(peer.id);
+      // A peer outside the genesis (a configuration error) shares no key with this node.
+      if (peer.id !== except && linkKey) {
+        sends.push(this.post(peer, message.bodyFor(linkKey)));
+      }
+    }
+    await Promise.all(sends);
   }
 
   /** GET a path on one peer (JSON); undefined if it does not answer well within `timeoutMs`. */
