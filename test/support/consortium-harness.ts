@@ -94,7 +94,7 @@ export class ConsortiumHarness {
         { id: 'delegate-2', organisation: ORGANISATIONS.gridOperator },
         { id: 'delegate-3', organisation: ORGANISATIONS.gridOperator },
       ],
-      // node-2 never runs: tests sign peer messages with its key (PEER_NODE).
+      // node-2 never runs: tests MAC peer messages with its link key to node-1 (PEER_NODE).
       nodes: [
         { id: 'node-1', organisation: ORGANISATIONS.controlCenter },
         { id: PEER_NODE, organisation: ORGANISATIONS.gridOperator },

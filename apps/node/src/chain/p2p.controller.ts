@@ -204,7 +204,7 @@ const WIRE_BLOCK_FIELDS = ['header', 'signature', 'body'] as const;
 const WIRE_VOTE_FIELDS = ['height', 'blockHash', 'signature'] as const;
 
 /**
- * A peer's payload is checked for shape before it is decoded: a signed message from a known peer can
+ * A peer's payload is checked for shape before it is decoded: an authenticated message from a known peer can
  * still carry anything, and a missing field must be a 400 that names it, not a TypeError.
  */
 function wireOf<T>(value: unknown, fields: readonly string[], what: string): T {
