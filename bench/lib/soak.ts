@@ -203,10 +203,8 @@ const BODY_SUFFIX = Buffer.from(']}');
 
 /** The body of POST /reports/batch for prepared reports. */
 function batchBody(reports: readonly Prepared[]): Buffer {
-  const parts: Buffer[] = [BODY_PREFIX];
-  reports.forEach((r, i) => parts.push(...(i === 0 ? [r.json] : [BODY_SEPARATOR, r.json])));
-  parts.push(BODY_SUFFIX);
-  return Buffer.concat(parts);
+  const parts = reports.flatMap((r) => [BODY_SEPARATOR, r.json]).slice(1);
+  return Buffer.concat([BODY_PREFIX, ...parts, BODY_SUFFIX]);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

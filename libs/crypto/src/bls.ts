@@ -11,10 +11,10 @@ import { randomWeights64, RandomSource, systemRandom } from './random';
 import { randomSecretWithRandom, scalarOf, SecretScalar } from './secret';
 
 /*
- * BLS signatures for blocks and votes (and node-link keys, at the end): the IETF scheme (draft-irtf-cfrg-bls-signature)
- * in its minimal-pubkey-size variant with proofs of possession, ciphersuite
- * BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_: public keys in G1 (48 bytes), signatures in G2
- * (96 bytes), messages hashed to G2 by RFC 9380.
+ * BLS signatures for blocks and votes (and node-link keys, at the end): the IETF scheme
+ * (draft-irtf-cfrg-bls-signature) in its minimal-pubkey-size variant with proofs of possession,
+ * ciphersuite BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_: public keys in G1 (48 bytes), signatures
+ * in G2 (96 bytes), messages hashed to G2 by RFC 9380.
  *
  * Domain separation (Lisk-style tag + chain ID) sits in the message, so that any implementation of
  * the standard ciphersuite verifies our signatures unchanged:

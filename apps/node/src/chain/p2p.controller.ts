@@ -97,24 +97,24 @@ export class P2pController {
   async message(@Body() body: unknown): Promise<{ accepted: true }> {
     const claimed = (body as { type?: unknown } | null)?.type;
     const type = MESSAGE_TYPES.includes(claimed as MessageType) ? (claimed as MessageType) : 'unknown';
-    const stopEnvelopeTimer = this.envelopeSeconds.startTimer({ type });
-    let message: NodeMessage;
     try {
-      message = openMessage(body, (id) => this.context.linkKey(id));
-    } catch (error) {
-      this.messages.inc({ type, outcome: refusalCode(error) });
-      throw error;
-    } finally {
-      stopEnvelopeTimer();
-    }
-    try {
-      await this.handle(message);
+      await this.handle(this.open(body, type));
     } catch (error) {
       this.messages.inc({ type, outcome: refusalCode(error) });
       throw error;
     }
     this.messages.inc({ type, outcome: 'accepted' });
     return { accepted: true };
+  }
+
+  /** Checks the envelope (shape, sender, clock, MAC), timed for cbsg_p2p_envelope_seconds. */
+  private open(body: unknown, type: MessageType | 'unknown'): NodeMessage {
+    const stopTimer = this.envelopeSeconds.startTimer({ type });
+    try {
+      return openMessage(body, (id) => this.context.linkKey(id));
+    } finally {
+      stopTimer();
+    }
   }
 
   private async handle(message: NodeMessage): Promise<void> {
@@ -204,8 +204,8 @@ const WIRE_BLOCK_FIELDS = ['header', 'signature', 'body'] as const;
 const WIRE_VOTE_FIELDS = ['height', 'blockHash', 'signature'] as const;
 
 /**
- * A peer's payload is checked for shape before it is decoded: an authenticated message from a known peer can
- * still carry anything, and a missing field must be a 400 that names it, not a TypeError.
+ * A peer's payload is checked for shape before it is decoded: an authenticated message from a known
+ * peer can still carry anything, and a missing field must be a 400 that names it, not a TypeError.
  */
 function wireOf<T>(value: unknown, fields: readonly string[], what: string): T {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {

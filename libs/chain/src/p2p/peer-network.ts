@@ -41,8 +41,8 @@ export class PeerNetwork {
   }
 
   /**
-   * Sends a message to every peer, MACed for each (but `except`, the one it came from when relayed); resolves
-   * when all have answered or failed (never throws).
+   * Sends a message to every peer (but `except`, the one it came from when relayed), MACed for each;
+   * resolves when all have answered or failed (never throws).
    */
   async broadcast(type: MessageType, payload: Record<string, unknown>, except?: string): Promise<void> {
     if (this.status.size === 0 || !this.context.hasNodeKey()) {
@@ -56,9 +56,9 @@ export class PeerNetwork {
     }
     const sends: Array<Promise<void>> = [];
     for (const peer of this.status.values()) {
-      const linkKey = this.context.linkKey(peer.id);
-      // A peer outside the genesis (a configuration error) shares no key with this node.
-      if (peer.id !== except && linkKey) {
+      // Every configured peer is a genesis node (checked at start), so it shares a key with this one.
+      const linkKey = peer.id === except ? undefined : this.context.linkKey(peer.id);
+      if (linkKey) {
         sends.push(this.post(peer, message.bodyFor(linkKey)));
       }
     }
