@@ -326,7 +326,7 @@ describe('a consortium of three node processes', () => {
     }
     expect(schedule.elected.length).toBeGreaterThan(0);
 
-    // Blocks that reach node-1 or node-2 after they made them final: caught-up blocks relayed back.
+    // Blocks that reach node-1 or node-2 after they made them final: blocks node-3 relays back.
     const lateBlocks = async () => {
       let total = 0;
       for (const node of ['node-1', 'node-2']) {
@@ -365,8 +365,8 @@ describe('a consortium of three node processes', () => {
     await until('node-3 to catch up', async () =>
       BigInt((await status('node-3')).final.height) >= target ? true : undefined,
     );
-    // It took the blocks it missed from its peers' final chains without sending them back: at most
-    // the few candidates it fetched that went final at a peer meanwhile.
+    // It took the blocks it missed from its peers' final chains, and pulled their candidates, without
+    // sending them back: at most a few blocks pushed to it that went final at a peer meanwhile.
     expect((await lateBlocks()) - lateBefore).toBeLessThanOrEqual(4);
     await report(['node-1', 'node-2', 'node-3']);
     await expectEveryReceiptOnceEverywhere(['node-1', 'node-2', 'node-3']);

@@ -108,11 +108,14 @@ export interface CandidateRef {
  * Where a block comes from. A block pushed by a peer, or made here, is relayed and voted on; one from
  * a peer's final chain (catch-up) is neither: it is final there, so every peer has it or will fetch it,
  * and votes on it change nothing. Relaying each caught-up block made a node that fell behind send its
- * busy peers megabytes of blocks they had made final long before.
+ * busy peers megabytes of blocks they had made final long before. A candidate pulled from a peer's
+ * list is voted on but not relayed: the peer that lists it relayed it when it took it, and a peer
+ * that missed it pulls it the same way; relayed, it mostly reached peers that had made it final.
  */
 interface BlockSource {
   peer?: string;
   finalThere?: boolean;
+  pulled?: boolean;
 }
 
 const GOSSIP_BATCH = 250;
@@ -337,12 +340,12 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
    * peer's candidates, so most blocks come more than once: one held or awaited here is known by its
    * hash, and its body is not decoded again.
    */
-  receiveWireBlock(wire: WireBlock, from?: string): Promise<void> {
+  receiveWireBlock(wire: WireBlock, from?: string, pulled = false): Promise<void> {
     if (this.holdsOrAwaits(wireBlockHashHex(wire))) {
       this.received.inc({ outcome: 'known' });
       return Promise.resolve();
     }
-    return this.receiveBlock(blockFromWire(wire), null, { peer: from });
+    return this.receiveBlock(blockFromWire(wire), null, { peer: from, pulled });
   }
 
   /** In the block tree, or received and waiting in the queue to be checked. */
@@ -412,7 +415,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     if (source.peer !== undefined) {
       this.received.inc({ outcome: 'new' });
     }
-    if (!source.finalThere) {
+    if (!source.finalThere && !source.pulled) {
       // Relayed first (also when it came from a peer, but not back to it, so that a producer that
       // reaches only some nodes still reaches all): the next producer builds on it and every delegate
       // votes on it, while what follows here (votes, certificates, finalization) can take a while.
@@ -760,7 +763,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
           if (!wire) {
             break; // gone final there meanwhile, or the peer went away: the next poll sees
           }
-          await this.receiveWireBlock(wire, peer.id).catch(() => undefined);
+          await this.receiveWireBlock(wire, peer.id, true).catch(() => undefined);
         }
       }
       behind ||= peerFinal > headHeight();
