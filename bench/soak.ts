@@ -1,5 +1,5 @@
 // npm run soak [-- --duration SECONDS] [-- --rate REPORTS_PER_S] [-- --meters N] [-- --keep 1]
-//               [-- --profile DIR] [-- --faults none]
+//               [-- --profile DIR] [-- --faults none] [-- --pg-stats 1]
 //
 // Issue 8's soak: a devnet-like consortium (three nodes on their own databases, the control center,
 // the three standard receivers) under --rate reports/s (default 400) for --duration seconds (default
@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     schedule: flags.extra.faults === 'none' ? [] : STANDARD_SCHEDULE,
     keep: flags.extra.keep !== undefined,
     ...(flags.extra.profile ? { profileDir: path.resolve(flags.extra.profile) } : {}),
+    statementStats: flags.extra['pg-stats'] !== undefined,
     log: (line) => console.log(`  ${line}`),
   });
   printSoakReport(result, slotMs);

@@ -120,6 +120,11 @@ export interface SoakOptions {
   keep: boolean;
   /** Where the nodes and receivers write V8 CPU profiles (--cpu-prof), if anywhere. */
   profileDir?: string;
+  /**
+   * Load pg_stat_statements into the soak's own Postgres (node-2's database) and log, when the load
+   * is done, the statements that took the most time there.
+   */
+  statementStats?: boolean;
   log: (line: string) => void;
 }
 
@@ -253,6 +258,24 @@ async function waitWhileProgressing(
       throw new Error(`${what}: ${left} left, and no progress for ${stallMs} ms`);
     }
     await sleep(1_000);
+  }
+}
+
+/** The statements that took the most time in the database's cluster so far (pg_stat_statements). */
+async function logStatementStats(url: string, log: (line: string) => void): Promise<void> {
+  await sql(url, 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  const rows = await sql<{ calls: string; total_ms: number; mean_ms: number; rows: string; query: string }>(
+    url,
+    `SELECT calls, total_exec_time AS total_ms, mean_exec_time AS mean_ms, rows, query
+     FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12`,
+  );
+  log(`statements that took the most time in node-2's Postgres (total s, calls, mean ms, rows):`);
+  for (const row of rows) {
+    const query = row.query.replace(/\s+/g, ' ').slice(0, 110);
+    log(
+      `  ${(row.total_ms / 1000).toFixed(1).padStart(7)} ${String(row.calls).padStart(9)} ` +
+        `${row.mean_ms.toFixed(2).padStart(8)} ${String(row.rows).padStart(9)}  ${query}`,
+    );
   }
 }
 
@@ -498,7 +521,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let result: SoakResult | undefined;
   try {
     redis = await ThrowawayRedis.start({ port: options.ports.redis, dataDir: dir });
-    postgres = await ThrowawayPostgres.create(options.ports.postgres);
+    postgres = await ThrowawayPostgres.create(
+      options.ports.postgres,
+      options.statementStats ? { shared_preload_libraries: 'pg_stat_statements' } : {},
+    );
     log(
       `own Redis on ${redis.port} (pid ${redis.pid}), own Postgres on ${postgres.port} (pid ${postgres.pid})`,
     );
@@ -921,6 +947,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     // The run.
     const loadStarted = Date.now();
+    const generatorCpu = process.cpuUsage();
     const schedule: { doneAt?: number } = {};
     const loadDone = load.run(
       batches,
@@ -958,6 +985,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     progress = false;
     await progressLog;
     log(`load done: ${load.receipts.size} receipts of ${load.offered} offered; ${load.unsent} still refused`);
+    const generatorUsage = process.cpuUsage(generatorCpu);
+    log(
+      `the load generator (this process) used ${((generatorUsage.user + generatorUsage.system) / 1000 / (Date.now() - loadStarted)).toFixed(2)} cores`,
+    );
+    if (options.statementStats) {
+      await logStatementStats(databases[1]!, log).catch((error: unknown) =>
+        log(`!! no statement statistics: ${(error as Error).message}`),
+      );
+    }
 
     // Every receipt into every node's final chain (or no more progress for two minutes).
     const scanners = databases.map((url) => new ChainScanner(url));

@@ -21,10 +21,17 @@ export class ThrowawayPostgres {
     readonly port: number,
     readonly dataDir: string,
     private readonly asUser: string | undefined,
+    private readonly settings: Readonly<Record<string, string>>,
   ) {}
 
-  /** initdb into a fresh temporary directory, then start on `port`. */
-  static async create(port: number): Promise<ThrowawayPostgres> {
+  /**
+   * initdb into a fresh temporary directory, then start on `port`, with server `settings` (`-c`
+   * name=value, kept across restarts), for example shared_preload_libraries.
+   */
+  static async create(
+    port: number,
+    settings: Readonly<Record<string, string>> = {},
+  ): Promise<ThrowawayPostgres> {
     const root = process.getuid?.() === 0;
     const dataDir = mkdtempSync(path.join(tmpdir(), 'cbsg-pg-'));
     if (root) {
@@ -32,7 +39,7 @@ export class ThrowawayPostgres {
       const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
       chownSync(dataDir, uid, gid);
     }
-    const cluster = new ThrowawayPostgres(port, dataDir, root ? 'postgres' : undefined);
+    const cluster = new ThrowawayPostgres(port, dataDir, root ? 'postgres' : undefined, settings);
     try {
       await cluster.pg('initdb', ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
       await cluster.start();
@@ -66,7 +73,10 @@ export class ThrowawayPostgres {
       '-l',
       path.join(this.dataDir, 'server.log'),
       '-o',
-      `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dataDir} -c max_connections=200`,
+      [
+        `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dataDir} -c max_connections=200`,
+        ...Object.entries(this.settings).map(([name, value]) => `-c ${name}=${value}`),
+      ].join(' '),
       '-w',
       '-t',
       '60',
