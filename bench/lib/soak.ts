@@ -49,6 +49,7 @@ import {
   fleetSpecs,
 } from './consortium';
 import { printTable } from './harness';
+import { type Prepared, PreparedReports } from './prepared-reports';
 
 export const NODES = ['node-1', 'node-2', 'node-3'] as const;
 export const RECEIVERS = CONSORTIUM_RECEIVERS;
@@ -191,17 +192,6 @@ export interface SoakResult {
   ok: boolean;
 }
 
-interface Prepared {
-  id: string;
-  meter: number;
-  /**
-   * The report's JSON, as UTF-8 outside V8's heap: a 30-minute run at 400/s prepares 900,000 of them
-   * (about 7 GB), and as strings they brought the load generator to its heap limit, where its
-   * garbage collector took half a core from the consortium it measures.
-   */
-  json: Buffer;
-}
-
 const BODY_PREFIX = Buffer.from('{"reports":[');
 const BODY_SEPARATOR = Buffer.from(',');
 const BODY_SUFFIX = Buffer.from(']}');
@@ -340,23 +330,24 @@ class LoadGenerator {
   }
 
   /** Paces the batches while `keepGoing` says so (and batches remain), then offers the refused again. */
-  async run(batches: readonly Prepared[][], keepGoing: () => boolean, graceMs: number): Promise<void> {
+  async run(batches: PreparedReports, keepGoing: () => boolean, graceMs: number): Promise<void> {
     const perTick = (this.rate * TICK_MS) / 1000;
     let due = 0;
     let next = 0;
     this.start = Date.now();
-    while (!this.stopped && next < batches.length && keepGoing()) {
+    while (!this.stopped && next < batches.batchCount && keepGoing()) {
       due += perTick;
-      while (due >= BATCH && next < batches.length && this.inFlight.size < MAX_IN_FLIGHT) {
+      while (due >= BATCH && next < batches.batchCount && this.inFlight.size < MAX_IN_FLIGHT) {
         due -= BATCH;
-        this.offered += batches[next]!.length;
-        this.send(batches[next++]!);
+        const batch = batches.batch(next++);
+        this.offered += batch.length;
+        this.send(batch);
       }
       this.sendRetries(Math.max(1, Math.ceil(perTick / BATCH)));
       await sleep(TICK_MS);
     }
     this.pacedEnd = Date.now();
-    this.ranOut = next >= batches.length;
+    this.ranOut = next >= batches.batchCount;
     // What is still refused is offered again for a while after the end.
     const deadline = Date.now() + graceMs;
     while (!this.stopped && (this.retry.length > 0 || this.inFlight.size > 0) && Date.now() < deadline) {
@@ -506,6 +497,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let redis: ThrowawayRedis | undefined;
   let postgres: ThrowawayPostgres | undefined;
   let phones: Server | undefined;
+  let prepared: PreparedReports | undefined;
   const sharedDatabases: string[] = [];
   const lastResort = () => {
     network?.killNow();
@@ -706,23 +698,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const reserve = options.reserve ?? Math.max(1.25, 1 + 90 / options.durationSeconds);
     const total = Math.ceil(options.rate * options.durationSeconds * reserve);
     const signStarted = Date.now();
-    const batches: Prepared[][] = [];
-    let current: Prepared[] = [];
+    const batches = new PreparedReports(path.join(dir, 'prepared-reports.json-seq'), total, BATCH);
+    prepared = batches;
     for (let k = 0; k < total; k += 1) {
       const meter = k % fleet.length;
       const at = signStarted + Math.floor((k / options.rate) * 1000);
       const report = fleet[meter]!.reporter.report(simulator.reading(fleet[meter]!.spec.meterId, at), at);
-      current.push({ id: report.idHex, meter, json: Buffer.from(JSON.stringify(report.toJSON())) });
-      if (current.length === BATCH || k === total - 1) {
-        batches.push(current);
-        current = [];
-      }
-    }
-    const meterOf = new Map<string, number>();
-    for (const batch of batches) {
-      for (const r of batch) {
-        meterOf.set(r.id, r.meter);
-      }
+      batches.add(report.idHex, meter, JSON.stringify(report.toJSON()));
     }
     log(
       `${options.meters} meters enrolled in ${((signStarted - enrolStarted) / 1000).toFixed(0)} s; ` +
@@ -1057,6 +1039,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     // Each receiver: every included report of its own, once, up to the final height.
     const reference = scanners[0]!;
     const receivers: ReceiverCheck[] = [];
+    const meterOf = batches.meterByReport();
     for (const [i, id] of receiverIds.entries()) {
       const target = Number(finalHeights[i % NODES.length]);
       await waitUntil(
@@ -1237,6 +1220,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     phones?.close();
     await redis?.stop('SIGTERM').catch(() => undefined);
     await postgres?.destroy().catch(() => undefined);
+    prepared?.remove();
     for (const url of sharedDatabases) {
       await dropDatabase(url).catch(() => undefined);
     }
