@@ -2,4 +2,5 @@ export * from './meter-identity';
 export * from './meter-reporter';
 export * from './node-submitter';
 export * from './reading-codec';
+export * from './receiver-keys';
 export * from './simulator';

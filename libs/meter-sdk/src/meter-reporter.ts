@@ -2,14 +2,13 @@ import {
   type EpochPolicy,
   type MeterPrivateKey,
   MeterSigncrypter,
-  ReceiverPublicKey,
   type Report,
   type SharingPolicy,
   type SystemParams,
-  fromHex,
 } from '@app/crypto';
 
 import { encodeReading, type ReadingValues } from './reading-codec';
+import { receiverKeyFor } from './receiver-keys';
 
 export interface MeterRegistration {
   meterId: string;
@@ -55,10 +54,7 @@ export class MeterReporter {
           throw new Error(`receiver ${entry.receiver} of the sharing policy is not an active receiver`);
         }
         return {
-          receiver: ReceiverPublicKey.register(params, {
-            id: listing.id,
-            publicKey: fromHex(listing.publicKey, 'receiver key', 48),
-          }),
+          receiver: receiverKeyFor(params, listing),
           dimensions: entry.dimensions.map((name) => {
             const at = position.get(name);
             if (at === undefined) {
