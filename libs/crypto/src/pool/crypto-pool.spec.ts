@@ -124,7 +124,9 @@ describe('CryptoPool', () => {
     } finally {
       await pool.close();
     }
-  });
+    // Four worker threads start (two, then two replacements), each compiling its script and loading
+    // mcl: over 5 s on a busy machine.
+  }, 30_000);
 
   it('given ordinary verifications queued on a busy worker when an urgent one arrives should run it next, ahead of them, and urgent ones in their order', async () => {
     const pool = await CryptoPool.start(world.params, { size: 1 });
