@@ -200,6 +200,16 @@ const BLOCK_NOTIFY_CONCURRENCY = 8;
 const NOTIFY_BACKOFF_MS = 1_000;
 
 /**
+ * Completed jobs BullMQ keeps, so that the outbox relay adding the same job id again (after a crash
+ * between adding and marking it sent) is ignored. That happens within seconds of a restart; past it,
+ * a job that runs twice is harmless (ProcessedJobs, idempotent batches, action ids). Kept longer,
+ * they filled Redis: a block's notification job carries every notification's signed body, 3-6 MB
+ * under load, and 10,000 of every queue grew a soak's Redis to 500 MB in 15 minutes.
+ */
+const COMPLETED_JOBS_KEPT = { age: 3_600, count: 1_000 };
+const NOTIFICATIONS_KEPT = { age: 600, count: 100 };
+
+/**
  * The grid operator's feedback contract (paper Algorithm 1) run on every share the receiver opens:
  * the follower writes one evaluation job per block into the outbox, in the block's transaction; a
  * BullMQ worker evaluates its shares with the operator's account data (once per job: ProcessedJobs)
@@ -348,7 +358,11 @@ export class FeedbackContractRunner {
       queue = new Queue(name, {
         connection: this.connection!,
         prefix: this.options.queuePrefix,
-        defaultJobOptions: { ...defaults, removeOnComplete: 10_000, removeOnFail: false },
+        defaultJobOptions: {
+          ...defaults,
+          removeOnComplete: name === QUEUES.notifications ? NOTIFICATIONS_KEPT : COMPLETED_JOBS_KEPT,
+          removeOnFail: false,
+        },
       });
       this.queues.set(name, queue);
     }
