@@ -309,6 +309,7 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     // A block of as many others, from its producer. The node's own block may take the slot first, or
     // come while ours is on its way and leave ours on a stale head, which then loses: the next slot.
     const inBlock = fresh(1_000);
+    const attempts: string[] = [];
     let final = false;
     for (let attempt = 0; attempt < 10 && !final; attempt += 1) {
       const { slot, producer } = await upcomingSlot();
@@ -319,6 +320,8 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
       );
       const answer = await sendBlock(blockToWire(block));
       expect(answer.status).not.toBe(413);
+      // How each attempt ended, in the failure message: one CI run ended all ten without a final block.
+      attempts.push(`slot ${slot}: ${answer.status} ${JSON.stringify(answer.body.code ?? null)}`);
       if (answer.status === 202) {
         // Gossip of the same reports, late, while the block is not final yet: the block holds them.
         const before = await intakeChecks();
@@ -340,7 +343,7 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
             () => false,
           ));
     }
-    expect(final).toBe(true);
+    expect({ final, attempts }).toMatchObject({ final: true });
   });
 
   it('given forged blocks from a peer (bad signature, wrong producer, wrong Merkle root, a forged report, a second block for a slot, a rewrite of a final block), should refuse each with its reason', async () => {
