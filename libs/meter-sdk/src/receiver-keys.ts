@@ -19,10 +19,11 @@ export function receiverKeyFor(
     keys = new Map();
     shared.set(params, keys);
   }
-  const publicKey = fromHex(listing.publicKey, 'receiver key', 48);
-  const name = `${listing.id}\u0000${Buffer.from(publicKey).toString('hex')}`;
+  // fromHex takes lower-case hex only, so a key has one spelling and the listing's names it.
+  const name = `${listing.id}\u0000${listing.publicKey}`;
   let key = keys.get(name);
   if (key === undefined) {
+    const publicKey = fromHex(listing.publicKey, 'receiver key', 48);
     key = ReceiverPublicKey.register(params, { id: listing.id, publicKey });
     keys.set(name, key);
   }
