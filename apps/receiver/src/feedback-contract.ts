@@ -27,6 +27,7 @@ import {
   type NotificationSignature,
   signNotifications,
 } from './notification-signature';
+import { WebhookClient } from './webhook-client';
 
 /** BullMQ job ids may not hold ':': a job's logical key, hashed. */
 function jobId(...parts: string[]): string {
@@ -196,6 +197,9 @@ interface NotificationBlockJob {
 /** Posts in flight at once for one block's notifications. */
 const BLOCK_NOTIFY_CONCURRENCY = 8;
 
+/** How long an owner's endpoint has to answer a notification. */
+const NOTIFY_TIMEOUT_MS = 10_000;
+
 /** First delay before a notification is posted again (doubled at each further attempt). */
 const NOTIFY_BACKOFF_MS = 1_000;
 
@@ -233,6 +237,8 @@ export class FeedbackContractRunner {
   private relay: OutboxRelay | undefined;
   private readonly publisher: ContractResultPublisher;
   private connection: Redis | undefined;
+  /** Sockets per owner endpoint: a block's posters, and the retries' worker beside them. */
+  private readonly webhooks = new WebhookClient(2 * BLOCK_NOTIFY_CONCURRENCY, NOTIFY_TIMEOUT_MS);
 
   constructor(
     private readonly db: Pool,
@@ -334,6 +340,7 @@ export class FeedbackContractRunner {
     await this.relay?.stop();
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     await this.connection?.quit().catch(() => undefined);
+    this.webhooks.close();
   }
 
   /** Waiting, active, failed (dead-letter) and completed jobs per queue. */
@@ -627,9 +634,9 @@ export class FeedbackContractRunner {
     const signed =
       notification.signed ??
       signNotifications([body], this.options.organisationKey, this.options.chainId)[0]!;
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: {
+    await this.webhooks.post(
+      url,
+      {
         'content-type': 'application/json',
         'idempotency-key': action.id,
         'x-cbsg-signer': this.options.organisationId,
@@ -638,11 +645,7 @@ export class FeedbackContractRunner {
         [NOTIFICATION_HEADERS.proof]: signed.proof,
       },
       body,
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!response.ok) {
-      throw new Error(`${url} answered ${response.status}`);
-    }
+    );
   }
 
   /** What the owner receives: the action with its parameters, which meter, which trigger, from whom. */
