@@ -124,6 +124,8 @@ const GOSSIP_MESSAGE_CHARS = 2 * 1024 * 1024;
 /** How often a producer looks again for the previous slot's block while it waits for it. */
 const PREVIOUS_BLOCK_POLL_MS = 50;
 const GOSSIP_MAX_WAIT_MS = 500;
+/** A catch-up poll that takes blocks for longer than this says where its time went (log). */
+const SLOW_CATCH_UP_MS = 5_000;
 
 /**
  * The consortium chain on this node (DESIGN.md sections 3-4): receives, validates and stores blocks
@@ -172,6 +174,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly headGauge: Gauge;
   private readonly finalityDelay: Histogram;
   private readonly expired: Counter<'kind'>;
+  private readonly queueSeconds: Histogram<'lane' | 'stage'>;
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
@@ -223,6 +226,13 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       name: 'cbsg_finality_slots',
       help: 'Slots from a block to its finality on this node',
       buckets: [1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 40, 80],
+      registers: [metrics],
+    });
+    this.queueSeconds = new Histogram({
+      name: 'cbsg_chain_queue_seconds',
+      help: "The chain's serial queue: how long a task (block, votes, production, finalization) waited in its lane, and ran",
+      labelNames: ['lane', 'stage'],
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: [metrics],
     });
   }
@@ -721,12 +731,18 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       // candidates before we fell behind) change nothing until a certified pair above them comes,
       // so the cursor moves on through them rather than asking for the same page again.
       let next = this.tree.finalTip.height + 1n;
+      // Where a slow catch-up spends its time, logged below: fetching pages, or taking their blocks.
+      const pollStart = performance.now();
+      let fetchMs = 0;
+      let taken = 0;
       while (!this.stopped && peerFinal > this.tree.finalTip.height && next <= peerFinal) {
+        const fetchStart = performance.now();
         const batch = await this.peers.get<WireBlock[]>(
           peer.id,
           `/p2p/blocks?from=${next}&limit=50&transactions=${this.catchUpPageTransactions}`,
           CATCH_UP_PAGE_TIMEOUT_MS,
         );
+        fetchMs += performance.now() - fetchStart;
         this.catchUpPageTransactions = nextCatchUpPageTransactions(this.catchUpPageTransactions, !!batch);
         if (!batch || batch.length === 0) {
           break;
@@ -740,6 +756,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         try {
           for (const { block, certificate } of blocks) {
             await this.receiveBlock(block, certificate, { peer: peer.id, finalThere: true });
+            taken += 1;
           }
         } catch (error) {
           // What follows builds on the refused block: leave it to the next poll.
@@ -747,6 +764,12 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
           break;
         }
         next += BigInt(batch.length); // final blocks come in height order, one per height
+      }
+      const pollMs = performance.now() - pollStart;
+      if (taken > 0 && pollMs > SLOW_CATCH_UP_MS) {
+        this.logger.log(
+          `caught up ${taken} final blocks from ${peer.id} (now final at ${this.tree.finalTip.height}, ${peer.id} at ${peerFinal}) in ${(pollMs / 1000).toFixed(1)} s: ${(fetchMs / 1000).toFixed(1)} s fetching pages, the rest taking their blocks`,
+        );
       }
       // Under load a peer's head is often the block relayed to us a moment ago: only when we neither
       // hold nor await it is there anything to fetch, and then only the blocks we lack, one by one
@@ -904,8 +927,18 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
    * quorum certificates, and so finality, that come too late for the next block.
    */
   private serial<T>(work: () => Promise<T>, lane: 'votes' | 'blocks' = 'blocks'): Promise<T> {
+    const queuedAt = performance.now();
     return new Promise<T>((resolve, reject) => {
-      this.lanes[lane].push(() => Promise.resolve().then(work).then(resolve, reject));
+      this.lanes[lane].push(() => {
+        const startedAt = performance.now();
+        this.queueSeconds.observe({ lane, stage: 'wait' }, (startedAt - queuedAt) / 1000);
+        return Promise.resolve()
+          .then(work)
+          .then(resolve, reject)
+          .finally(() =>
+            this.queueSeconds.observe({ lane, stage: 'run' }, (performance.now() - startedAt) / 1000),
+          );
+      });
       this.draining ??= this.drain();
     });
   }
