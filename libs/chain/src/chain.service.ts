@@ -51,6 +51,7 @@ import { intakeHoldOf } from './intake-hold';
 import { MempoolService, type TransactionReceipt } from './mempool.service';
 import { PeerNetwork } from './p2p/peer-network';
 import { ScheduleService } from './schedule.service';
+import { type ChainTask, SerialLanes } from './serial-lanes';
 
 export interface ChainStatus {
   chainId: string;
@@ -124,6 +125,8 @@ const GOSSIP_MESSAGE_CHARS = 2 * 1024 * 1024;
 /** How often a producer looks again for the previous slot's block while it waits for it. */
 const PREVIOUS_BLOCK_POLL_MS = 50;
 const GOSSIP_MAX_WAIT_MS = 500;
+/** A task of the chain's queue that runs longer than this is logged: everything else waits for it. */
+const SLOW_TASK_MS = 1_000;
 /** A catch-up poll that takes blocks for longer than this says where its time went (log). */
 const SLOW_CATCH_UP_MS = 5_000;
 
@@ -142,10 +145,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly votes = new Map<string, Map<string, Vote>>();
   /** Peers' votes not checked yet, by block hash then voters and signature: checked together at quorum. */
   private readonly heldVotes = new Map<string, Map<string, Vote>>();
-  /** Work on the block tree waiting its turn, by lane (see serial). */
-  private readonly lanes: Record<'votes' | 'blocks', Array<() => Promise<void>>> = { votes: [], blocks: [] };
-  /** The run of queued work, while there is any. */
-  private draining: Promise<void> | undefined;
+  /** Work on the block tree, one task at a time (see SerialLanes for the order). */
+  private readonly queue: SerialLanes;
   private timers: NodeJS.Timeout[] = [];
   private slotTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -174,7 +175,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly headGauge: Gauge;
   private readonly finalityDelay: Histogram;
   private readonly expired: Counter<'kind'>;
-  private readonly queueSeconds: Histogram<'lane' | 'stage'>;
+  private readonly queueSeconds: Histogram<'task' | 'stage'>;
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
@@ -230,10 +231,19 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     });
     this.queueSeconds = new Histogram({
       name: 'cbsg_chain_queue_seconds',
-      help: "The chain's serial queue: how long a task (block, votes, production, finalization) waited in its lane, and ran",
-      labelNames: ['lane', 'stage'],
+      help: "The chain's serial queue: how long each kind of task waited for its turn, and ran",
+      labelNames: ['task', 'stage'],
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: [metrics],
+    });
+    this.queue = new SerialLanes({
+      waited: (task, seconds) => this.queueSeconds.observe({ task, stage: 'wait' }, seconds),
+      ran: (task, seconds) => {
+        this.queueSeconds.observe({ task, stage: 'run' }, seconds);
+        if (seconds * 1000 > SLOW_TASK_MS) {
+          this.logger.log(`a ${task} task held the chain's queue for ${Math.round(seconds * 1000)} ms`);
+        }
+      },
     });
   }
 
@@ -270,7 +280,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     this.stopped = true;
     clearTimeout(this.slotTimer);
     this.timers.forEach(clearInterval);
-    await this.draining;
+    await this.queue.idle();
   }
 
   status(): ChainStatus {
@@ -320,7 +330,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   async submitTransaction(tx: Transaction, fromPeer = false): Promise<TransactionReceipt> {
     await this.mempool.precheck(tx);
-    return this.serial(async () => {
+    return this.serial('transaction', async () => {
       const receipt = await this.mempool.admit(tx, this.headPath());
       if (!receipt.duplicate && !fromPeer) {
         void this.peers.broadcast('transactions', { transactions: [tx.toJSON()] });
@@ -340,7 +350,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   ): Promise<void> {
     const hashHex = block.hashHex;
     this.queuedBlocks.add(hashHex);
-    return this.serial(() => this.accept(block, certificate, source)).finally(() =>
+    return this.serial('block', () => this.accept(block, certificate, source)).finally(() =>
       this.queuedBlocks.delete(hashHex),
     );
   }
@@ -364,7 +374,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   receiveVotes(votes: readonly Vote[]): Promise<void> {
-    return this.serial(async () => {
+    return this.serial('votes', async () => {
       const blocks = new Set<string>();
       for (const vote of votes) {
         const hashHex = this.holdVote(vote);
@@ -376,7 +386,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         await this.tryCertify(hashHex);
       }
       await this.finalizeWhatWeCan();
-    }, 'votes');
+    });
   }
 
   private async accept(
@@ -618,7 +628,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       return;
     }
     this.finalizationQueued = true;
-    void this.serial(async () => {
+    void this.serial('finalization', async () => {
       this.finalizationQueued = false;
       await this.finalizeWhatWeCan();
     }).catch((error: unknown) =>
@@ -662,7 +672,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       this.slotTimer.unref?.();
       return;
     }
-    void this.serial(() => this.produce(slot)).catch((error: unknown) =>
+    void this.serial('production', () => this.produce(slot)).catch((error: unknown) =>
       this.logger.error(`producing slot ${slot} failed: ${(error as Error).message}`, (error as Error).stack),
     );
     this.scheduleSlot();
@@ -920,38 +930,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     this.timers.push(timer);
   }
 
-  /**
-   * Runs `work` after the work queued before it in its lane: the block tree changes one step at a
-   * time. Votes have their own lane, served first: a batch of votes costs a pairing check at most,
-   * while a block may wait for its reports' check, and votes kept behind a backlog of blocks are
-   * quorum certificates, and so finality, that come too late for the next block.
-   */
-  private serial<T>(work: () => Promise<T>, lane: 'votes' | 'blocks' = 'blocks'): Promise<T> {
-    const queuedAt = performance.now();
-    return new Promise<T>((resolve, reject) => {
-      this.lanes[lane].push(() => {
-        const startedAt = performance.now();
-        this.queueSeconds.observe({ lane, stage: 'wait' }, (startedAt - queuedAt) / 1000);
-        return Promise.resolve()
-          .then(work)
-          .then(resolve, reject)
-          .finally(() =>
-            this.queueSeconds.observe({ lane, stage: 'run' }, (performance.now() - startedAt) / 1000),
-          );
-      });
-      this.draining ??= this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    for (;;) {
-      const task = this.lanes.votes.shift() ?? this.lanes.blocks.shift();
-      if (!task) {
-        this.draining = undefined;
-        return;
-      }
-      await task();
-    }
+  /** Runs `work` when its turn comes in the chain's queue (SerialLanes). */
+  private serial<T>(task: ChainTask, work: () => Promise<T>): Promise<T> {
+    return this.queue.run(task, work);
   }
 }
 
