@@ -68,6 +68,12 @@ describe('WebhookClient', () => {
     await expect(client.post(url, {}, '{}')).resolves.toBe(200);
   });
 
+  it('does not follow a redirect', async () => {
+    answer = (response) => response.writeHead(307, { location: `${url}/elsewhere` }).end();
+    await expect(client.post(url, {}, '{}')).rejects.toThrow(new WebhookError(`${url} answered 307`));
+    expect(received.map((r) => r.body)).toEqual(['{}']);
+  });
+
   it('rejects an endpoint that does not answer in time', async () => {
     answer = () => undefined; // never answers
     await expect(client.post(url, {}, '{}')).rejects.toThrow(/did not answer within 300 ms/);

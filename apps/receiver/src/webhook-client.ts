@@ -22,7 +22,11 @@ export class WebhookClient {
     this.https = new HttpsAgent({ keepAlive: true, maxSockets: maxSocketsPerHost });
   }
 
-  /** Resolves with the status of a 2xx answer; rejects with WebhookError otherwise. */
+  /**
+   * Resolves with the status of a 2xx answer; rejects with WebhookError otherwise. A redirect is not
+   * followed (fetch followed them): an owner's endpoint must not send the receiver's signed posts on
+   * to another address, inside the operator's network for instance.
+   */
   post(url: string, headers: Record<string, string>, body: string): Promise<number> {
     const target = new URL(url);
     const secure = target.protocol === 'https:';
