@@ -51,7 +51,7 @@ import { intakeHoldOf } from './intake-hold';
 import { MempoolService, type TransactionReceipt } from './mempool.service';
 import { PeerNetwork } from './p2p/peer-network';
 import { ScheduleService } from './schedule.service';
-import { type ChainTask, SerialLanes } from './serial-lanes';
+import { SerialLanes } from './serial-lanes';
 
 export interface ChainStatus {
   chainId: string;
@@ -330,7 +330,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   async submitTransaction(tx: Transaction, fromPeer = false): Promise<TransactionReceipt> {
     await this.mempool.precheck(tx);
-    return this.serial('transaction', async () => {
+    return this.queue.run('transaction', async () => {
       const receipt = await this.mempool.admit(tx, this.headPath());
       if (!receipt.duplicate && !fromPeer) {
         void this.peers.broadcast('transactions', { transactions: [tx.toJSON()] });
@@ -350,9 +350,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   ): Promise<void> {
     const hashHex = block.hashHex;
     this.queuedBlocks.add(hashHex);
-    return this.serial('block', () => this.accept(block, certificate, source)).finally(() =>
-      this.queuedBlocks.delete(hashHex),
-    );
+    return this.queue
+      .run('block', () => this.accept(block, certificate, source))
+      .finally(() => this.queuedBlocks.delete(hashHex));
   }
 
   /**
@@ -374,7 +374,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   receiveVotes(votes: readonly Vote[]): Promise<void> {
-    return this.serial('votes', async () => {
+    return this.queue.run('votes', async () => {
       const blocks = new Set<string>();
       for (const vote of votes) {
         const hashHex = this.holdVote(vote);
@@ -628,12 +628,14 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       return;
     }
     this.finalizationQueued = true;
-    void this.serial('finalization', async () => {
-      this.finalizationQueued = false;
-      await this.finalizeWhatWeCan();
-    }).catch((error: unknown) =>
-      this.logger.error(`finalization failed: ${(error as Error).message}`, (error as Error).stack),
-    );
+    void this.queue
+      .run('finalization', async () => {
+        this.finalizationQueued = false;
+        await this.finalizeWhatWeCan();
+      })
+      .catch((error: unknown) =>
+        this.logger.error(`finalization failed: ${(error as Error).message}`, (error as Error).stack),
+      );
   }
 
   /** Votes on heights that are final now (on blocks that lost, or never arrived) are of no more use. */
@@ -672,9 +674,14 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       this.slotTimer.unref?.();
       return;
     }
-    void this.serial('production', () => this.produce(slot)).catch((error: unknown) =>
-      this.logger.error(`producing slot ${slot} failed: ${(error as Error).message}`, (error as Error).stack),
-    );
+    void this.queue
+      .run('production', () => this.produce(slot))
+      .catch((error: unknown) =>
+        this.logger.error(
+          `producing slot ${slot} failed: ${(error as Error).message}`,
+          (error as Error).stack,
+        ),
+      );
     this.scheduleSlot();
   }
 
@@ -928,11 +935,6 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }, ms);
     timer.unref?.();
     this.timers.push(timer);
-  }
-
-  /** Runs `work` when its turn comes in the chain's queue (SerialLanes). */
-  private serial<T>(task: ChainTask, work: () => Promise<T>): Promise<T> {
-    return this.queue.run(task, work);
   }
 }
 
