@@ -161,6 +161,8 @@ export class Finalizer {
       });
     });
     this.schedules.settle(plan);
+    // Again after the commit: the pending state must not keep what it read before this block.
+    this.mempool.invalidate();
     for (const m of missedSlots) {
       this.missed.inc({ delegate: m.delegate });
     }

@@ -12,7 +12,6 @@ import {
   decideRegistryTransaction,
   GenesisService,
   BlockRegistryView,
-  PostgresRegistryView,
   type RegistryChange,
   RegistryOverlay,
 } from '@app/registry';
@@ -270,7 +269,10 @@ export class MempoolService {
     if (this.pending?.headHex === headHex) {
       return this.pending.overlay;
     }
-    const overlay = new RegistryOverlay(new PostgresRegistryView(this.pool));
+    // Read once per identity: the rebuild decides every pending transaction, and most name the same
+    // organisations, receivers and meters. The reads stay valid until the next block is final,
+    // which invalidates the pending state.
+    const overlay = new RegistryOverlay(new BlockRegistryView(this.pool));
     const included = new Set<string>();
     for (const candidate of headPath) {
       for (const change of candidate.changes) {

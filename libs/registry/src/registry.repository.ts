@@ -129,13 +129,17 @@ export class PostgresRegistryView implements RegistryView {
 }
 
 /**
- * The final state as one block's validation (or selection) sees it: each identity read once, the
- * block's meters in one query. Lives for one block only, so it never serves a stale state.
+ * The final state read once per identity, the meters of a block in one query. It must not outlive
+ * the final state it read: it serves one block's validation or selection, or the mempool's pending
+ * state until the next block becomes final.
  */
 export class BlockRegistryView implements RegistryView {
   private readonly base: PostgresRegistryView;
+  private readonly organisationReads = new Map<string, Promise<OrganisationState | undefined>>();
   private readonly meterReads = new Map<string, Promise<MeterState | undefined>>();
   private readonly receiverReads = new Map<string, Promise<ReceiverState | undefined>>();
+  private readonly delegateReads = new Map<string, Promise<DelegateState | undefined>>();
+  private readonly contractReads = new Map<string, Promise<ContractState | undefined>>();
 
   constructor(sql: SqlExecutor) {
     this.base = new PostgresRegistryView(sql);
@@ -154,34 +158,47 @@ export class BlockRegistryView implements RegistryView {
   }
 
   organisation(id: string): Promise<OrganisationState | undefined> {
-    return this.base.organisation(id);
+    return readOnce(this.organisationReads, id, () => this.base.organisation(id));
   }
 
   meter(id: string): Promise<MeterState | undefined> {
-    let read = this.meterReads.get(id);
-    if (!read) {
-      read = this.base.meter(id);
-      this.meterReads.set(id, read);
+    return readOnce(this.meterReads, id, () => this.base.meter(id));
+  }
+
+  async meters(ids: readonly string[]): Promise<Map<string, MeterState>> {
+    await this.preloadMeters(ids);
+    const found = new Map<string, MeterState>();
+    for (const id of new Set(ids)) {
+      const meter = await (this.meterReads.get(id) ?? this.meter(id));
+      if (meter) {
+        found.set(id, meter);
+      }
     }
-    return read;
+    return found;
   }
 
   receiver(id: string): Promise<ReceiverState | undefined> {
-    let read = this.receiverReads.get(id);
-    if (!read) {
-      read = this.base.receiver(id);
-      this.receiverReads.set(id, read);
-    }
-    return read;
+    return readOnce(this.receiverReads, id, () => this.base.receiver(id));
   }
 
   delegate(id: string): Promise<DelegateState | undefined> {
-    return this.base.delegate(id);
+    return readOnce(this.delegateReads, id, () => this.base.delegate(id));
   }
 
   contract(id: string): Promise<ContractState | undefined> {
-    return this.base.contract(id);
+    return readOnce(this.contractReads, id, () => this.base.contract(id));
   }
+}
+
+function readOnce<T>(reads: Map<string, Promise<T>>, id: string, read: () => Promise<T>): Promise<T> {
+  let pending = reads.get(id);
+  if (!pending) {
+    pending = read();
+    reads.set(id, pending);
+    // A failed read is not remembered: the next caller reads again.
+    pending.catch(() => reads.delete(id));
+  }
+  return pending;
 }
 
 /** A journal event and the stream it belongs to. */

@@ -14,10 +14,10 @@ import type {
  * meet in its block, which is the final state plus every earlier change of that block's chain.
  */
 export class RegistryOverlay implements RegistryView {
-  private readonly meters = new Map<string, MeterState>();
-  private readonly receivers = new Map<string, ReceiverState>();
-  private readonly delegates = new Map<string, DelegateState>();
-  private readonly contracts = new Map<string, ContractState>();
+  private readonly laidMeters = new Map<string, MeterState>();
+  private readonly laidReceivers = new Map<string, ReceiverState>();
+  private readonly laidDelegates = new Map<string, DelegateState>();
+  private readonly laidContracts = new Map<string, ContractState>();
 
   constructor(private readonly base: RegistryView) {}
 
@@ -27,49 +27,72 @@ export class RegistryOverlay implements RegistryView {
   }
 
   async meter(id: string): Promise<MeterState | undefined> {
-    return this.meters.get(id) ?? (await this.base.meter(id));
+    return this.laidMeters.get(id) ?? (await this.base.meter(id));
+  }
+
+  async meters(ids: readonly string[]): Promise<Map<string, MeterState>> {
+    const found = new Map<string, MeterState>();
+    const missing: string[] = [];
+    for (const id of new Set(ids)) {
+      const laid = this.laidMeters.get(id);
+      if (laid) {
+        found.set(id, laid);
+      } else {
+        missing.push(id);
+      }
+    }
+    if (missing.length > 0) {
+      for (const [id, meter] of await this.base.meters(missing)) {
+        found.set(id, meter);
+      }
+    }
+    return found;
   }
 
   async receiver(id: string): Promise<ReceiverState | undefined> {
-    return this.receivers.get(id) ?? (await this.base.receiver(id));
+    return this.laidReceivers.get(id) ?? (await this.base.receiver(id));
   }
 
   async delegate(id: string): Promise<DelegateState | undefined> {
-    return this.delegates.get(id) ?? (await this.base.delegate(id));
+    return this.laidDelegates.get(id) ?? (await this.base.delegate(id));
   }
 
   async contract(id: string): Promise<ContractState | undefined> {
-    return this.contracts.get(id) ?? (await this.base.contract(id));
+    return this.laidContracts.get(id) ?? (await this.base.contract(id));
   }
 
   /** Lays one decided change over the view. */
   async apply(change: RegistryChange): Promise<void> {
     switch (change.type) {
       case 'meter-registered':
-        this.meters.set(change.meter.id, { ...change.meter });
+        this.laidMeters.set(change.meter.id, { ...change.meter });
         return;
       case 'meter-activated': {
         const meter = await this.meter(change.id);
         if (meter) {
-          this.meters.set(change.id, { ...meter, status: 'active', verificationKey: change.verificationKey });
+          this.laidMeters.set(change.id, {
+            ...meter,
+            status: 'active',
+            verificationKey: change.verificationKey,
+          });
         }
         return;
       }
       case 'meter-revoked': {
         const meter = await this.meter(change.id);
         if (meter) {
-          this.meters.set(change.id, { ...meter, status: 'revoked' });
+          this.laidMeters.set(change.id, { ...meter, status: 'revoked' });
         }
         return;
       }
       case 'receiver-registered':
-        this.receivers.set(change.receiver.id, { ...change.receiver });
+        this.laidReceivers.set(change.receiver.id, { ...change.receiver });
         return;
       case 'receiver-activated':
       case 'receiver-revoked': {
         const receiver = await this.receiver(change.id);
         if (receiver) {
-          this.receivers.set(change.id, {
+          this.laidReceivers.set(change.id, {
             ...receiver,
             status: change.type === 'receiver-activated' ? 'active' : 'revoked',
           });
@@ -77,18 +100,18 @@ export class RegistryOverlay implements RegistryView {
         return;
       }
       case 'delegate-registered':
-        this.delegates.set(change.delegate.id, { ...change.delegate });
+        this.laidDelegates.set(change.delegate.id, { ...change.delegate });
         return;
       case 'delegate-revoked': {
         const delegate = await this.delegate(change.id);
         if (delegate) {
-          this.delegates.set(change.id, { ...delegate, status: 'revoked' });
+          this.laidDelegates.set(change.id, { ...delegate, status: 'revoked' });
         }
         return;
       }
       case 'contract-deployed': {
         const { id, version, owner } = change.contract;
-        this.contracts.set(id, { id, version, owner });
+        this.laidContracts.set(id, { id, version, owner });
         return;
       }
       case 'ballot-cast':

@@ -77,6 +77,8 @@ export interface DelegateState {
 export interface RegistryView {
   organisation(id: string): Promise<OrganisationState | undefined>;
   meter(id: string): Promise<MeterState | undefined>;
+  /** Several meters at once (the unknown ones are absent from the map): one read, not one each. */
+  meters(ids: readonly string[]): Promise<Map<string, MeterState>>;
   receiver(id: string): Promise<ReceiverState | undefined>;
   delegate(id: string): Promise<DelegateState | undefined>;
   /** The latest deployed version of a contract. */
@@ -339,10 +341,11 @@ export async function decideRegistryTransaction(
     case 'contract.result': {
       const result = REGISTRY_BODIES[kind].parse(body);
       await ownActiveReceiver(view, sender.id, kind, result.receiverId);
-      for (const entry of result.results) {
-        if (!(await view.meter(entry.meterId))) {
-          throw RegistryErrors.unknown('meter', entry.meterId);
-        }
+      // A result names up to a few hundred meters: read them together, not one query each.
+      const meters = await view.meters(result.results.map((entry) => entry.meterId));
+      const unknown = result.results.find((entry) => !meters.has(entry.meterId));
+      if (unknown) {
+        throw RegistryErrors.unknown('meter', unknown.meterId);
       }
       return { type: 'contract-result', organisation: sender.id, result };
     }

@@ -1,0 +1,189 @@
+import { blsGenerateKey, BlsPublicKey, initCrypto, setupSystem, type SystemParams } from '@app/crypto';
+import { Transaction } from '@app/ledger';
+
+import { RegistryOverlay } from './registry-overlay';
+import {
+  type ContractState,
+  decideRegistryTransaction,
+  type DelegateState,
+  type MeterState,
+  type OrganisationState,
+  type ReceiverState,
+  type RegistryContext,
+  type RegistryView,
+} from './registry-rules';
+
+const CHAIN_ID = 'cbsg-test';
+const OPERATOR = 'grid-operator';
+const RECEIVER = 'operator-1';
+
+/** The final state in memory, counting what the rules ask of it. */
+class MemoryRegistryView implements RegistryView {
+  readonly meterMap = new Map<string, MeterState>();
+  readonly reads = { meter: 0, meters: [] as string[][] };
+
+  constructor(
+    private readonly organisations: OrganisationState[],
+    private readonly receivers: ReceiverState[],
+  ) {}
+
+  async organisation(id: string): Promise<OrganisationState | undefined> {
+    return this.organisations.find((o) => o.id === id);
+  }
+
+  async meter(id: string): Promise<MeterState | undefined> {
+    this.reads.meter += 1;
+    return this.meterMap.get(id);
+  }
+
+  async meters(ids: readonly string[]): Promise<Map<string, MeterState>> {
+    this.reads.meters.push([...ids]);
+    return new Map(ids.flatMap((id) => (this.meterMap.has(id) ? [[id, this.meterMap.get(id)!]] : [])));
+  }
+
+  async receiver(id: string): Promise<ReceiverState | undefined> {
+    return this.receivers.find((r) => r.id === id);
+  }
+
+  async delegate(): Promise<DelegateState | undefined> {
+    return undefined;
+  }
+
+  async contract(): Promise<ContractState | undefined> {
+    return undefined;
+  }
+}
+
+function meterState(id: string): MeterState {
+  return {
+    id,
+    registrar: OPERATOR,
+    publicKey: new Uint8Array(48),
+    status: 'active',
+    dimensions: ['consumption'],
+    policy: [{ receiver: RECEIVER, dimensions: ['consumption'] }],
+  };
+}
+
+let params: SystemParams;
+let operatorKey: ReturnType<typeof blsGenerateKey>;
+let view: MemoryRegistryView;
+
+beforeAll(async () => {
+  await initCrypto();
+  params = setupSystem().params;
+  operatorKey = blsGenerateKey();
+});
+
+beforeEach(() => {
+  view = new MemoryRegistryView(
+    [
+      {
+        id: OPERATOR,
+        name: 'Grid operator',
+        roles: ['receiver'],
+        publicKey: BlsPublicKey.fromBytes(operatorKey.publicKey),
+        stake: 0n,
+      },
+    ],
+    [
+      {
+        id: RECEIVER,
+        organisation: OPERATOR,
+        role: 'grid-operator',
+        publicKey: new Uint8Array(48),
+        status: 'active',
+      },
+    ],
+  );
+});
+
+function context(): RegistryContext {
+  return { chainId: CHAIN_ID, params, now: Date.now(), windowMs: 60_000, futureSkewMs: 5_000 };
+}
+
+function contractResult(meterIds: readonly string[]): Transaction {
+  return Transaction.sign(
+    {
+      chainId: CHAIN_ID,
+      kind: 'contract.result',
+      sender: OPERATOR,
+      timestamp: Date.now(),
+      body: {
+        receiverId: RECEIVER,
+        results: meterIds.map((meterId, i) => ({
+          contractId: 'grid-operator/feedback',
+          contractVersion: 1,
+          meterId,
+          trigger: `report:${i.toString(16).padStart(64, '0')}`,
+          input: { consumption: 1.5 },
+          resultHash: 'ab'.repeat(32),
+          actions: [],
+        })),
+      },
+    },
+    operatorKey.secret,
+  );
+}
+
+describe('decideRegistryTransaction, contract.result', () => {
+  it('given results for 200 known meters, when decided, should read the meters in one call, not one each', async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => `meter-${i}`);
+    ids.forEach((id) => view.meterMap.set(id, meterState(id)));
+
+    const change = await decideRegistryTransaction(contractResult(ids), view, context());
+
+    expect(change).toMatchObject({ type: 'contract-result', organisation: OPERATOR });
+    expect(view.reads.meter).toBe(0);
+    expect(view.reads.meters).toHaveLength(1);
+    expect(new Set(view.reads.meters[0])).toEqual(new Set(ids));
+  });
+
+  it('given a result for a meter that is not registered, when decided, should refuse it naming that meter', async () => {
+    view.meterMap.set('meter-a', meterState('meter-a'));
+
+    await expect(
+      decideRegistryTransaction(contractResult(['meter-a', 'meter-ghost']), view, context()),
+    ).rejects.toMatchObject({ code: 'REGISTRY.UNKNOWN', message: 'no meter meter-ghost' });
+  });
+
+  it('given a meter registered in a block not final yet, when a result names it through the overlay, should accept it', async () => {
+    const overlay = new RegistryOverlay(view);
+    await overlay.apply({
+      type: 'meter-registered',
+      meter: {
+        ...meterState('meter-new'),
+        epoch: { maxReports: 96, maxAgeMs: 86_400_000 },
+        owner: { name: 'Owner', notifyUrl: 'https://owner.example/notify' },
+      },
+    });
+    view.meterMap.set('meter-final', meterState('meter-final'));
+
+    const change = await decideRegistryTransaction(
+      contractResult(['meter-new', 'meter-final']),
+      overlay,
+      context(),
+    );
+
+    expect(change.type).toBe('contract-result');
+    // The overlay answers for its own meter and asks the final state only for the other.
+    expect(view.reads.meters).toEqual([['meter-final']]);
+  });
+});
+
+describe('RegistryOverlay.meters', () => {
+  it('given meters laid over the final state, should answer each once: the overlay before the base, the unknown absent', async () => {
+    view.meterMap.set('meter-final', meterState('meter-final'));
+    view.meterMap.set('meter-revoked', meterState('meter-revoked'));
+    const overlay = new RegistryOverlay(view);
+    await overlay.apply({ type: 'meter-revoked', id: 'meter-revoked', reason: 'stolen' });
+    view.reads.meters.length = 0;
+
+    const found = await overlay.meters(['meter-final', 'meter-revoked', 'meter-ghost', 'meter-final']);
+
+    expect([...found.keys()].sort()).toEqual(['meter-final', 'meter-revoked']);
+    expect(found.get('meter-revoked')?.status).toBe('revoked');
+    expect(found.get('meter-final')?.status).toBe('active');
+    expect(view.reads.meters).toEqual([['meter-final', 'meter-ghost']]);
+  });
+});
