@@ -11,6 +11,7 @@ import {
   checkEnvelope,
   decideRegistryTransaction,
   GenesisService,
+  KINDS_LAYING_NOTHING,
   BlockRegistryView,
   type RegistryChange,
   RegistryOverlay,
@@ -263,7 +264,10 @@ export class MempoolService {
     return true;
   }
 
-  /** Final state + the head's branch + the mempool's transactions in order (those that still apply). */
+  /**
+   * Final state + the head's branch + the mempool's transactions in order (those that still apply
+   * and change the state).
+   */
   private async pendingOverlay(headPath: readonly Candidate[]): Promise<RegistryOverlay> {
     const headHex = headPath.at(-1)?.hashHex ?? 'final';
     if (this.pending?.headHex === headHex) {
@@ -280,8 +284,10 @@ export class MempoolService {
       }
       candidate.entries.forEach((e) => included.add(e));
     }
+    // Contract results come two or more a second and change no state: only the others are decided.
     const { rows } = await this.pool.query<{ bytes: Buffer }>(
-      'SELECT bytes FROM mempool_transactions ORDER BY received_at, hash',
+      'SELECT bytes FROM mempool_transactions WHERE kind <> ALL($1::text[]) ORDER BY received_at, hash',
+      [[...KINDS_LAYING_NOTHING]],
     );
     for (const row of rows) {
       const tx = Transaction.decode(row.bytes);

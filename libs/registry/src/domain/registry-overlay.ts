@@ -9,6 +9,17 @@ import type {
 } from './registry-rules';
 
 /**
+ * The transaction kinds whose change lays nothing over the state (apply() below ignores ballot-cast,
+ * contract-result and receiver-publication): no later decision depends on them, so a pending state
+ * built from the mempool can leave them out.
+ */
+export const KINDS_LAYING_NOTHING: ReadonlySet<string> = new Set([
+  'vote',
+  'contract.result',
+  'receiver.publication',
+]);
+
+/**
  * A view of the registry with changes that are not final yet laid over it: the changes of candidate
  * blocks and of the mempool, in order. The rules decide a transaction against the state it would
  * meet in its block, which is the final state plus every earlier change of that block's chain.

@@ -1,7 +1,7 @@
 import { blsGenerateKey, BlsPublicKey, initCrypto, setupSystem, type SystemParams } from '@app/crypto';
 import { Transaction } from '@app/ledger';
 
-import { RegistryOverlay } from './registry-overlay';
+import { KINDS_LAYING_NOTHING, RegistryOverlay } from './registry-overlay';
 import {
   type ContractState,
   decideRegistryTransaction,
@@ -12,6 +12,7 @@ import {
   type RegistryContext,
   type RegistryView,
 } from './registry-rules';
+import { isRegistryKind } from './transaction-bodies';
 
 const CHAIN_ID = 'cbsg-test';
 const OPERATOR = 'grid-operator';
@@ -27,30 +28,32 @@ class MemoryRegistryView implements RegistryView {
     private readonly receivers: ReceiverState[],
   ) {}
 
-  async organisation(id: string): Promise<OrganisationState | undefined> {
-    return this.organisations.find((o) => o.id === id);
+  organisation(id: string): Promise<OrganisationState | undefined> {
+    return Promise.resolve(this.organisations.find((o) => o.id === id));
   }
 
-  async meter(id: string): Promise<MeterState | undefined> {
+  meter(id: string): Promise<MeterState | undefined> {
     this.reads.meter += 1;
-    return this.meterMap.get(id);
+    return Promise.resolve(this.meterMap.get(id));
   }
 
-  async meters(ids: readonly string[]): Promise<Map<string, MeterState>> {
+  meters(ids: readonly string[]): Promise<Map<string, MeterState>> {
     this.reads.meters.push([...ids]);
-    return new Map(ids.flatMap((id) => (this.meterMap.has(id) ? [[id, this.meterMap.get(id)!]] : [])));
+    return Promise.resolve(
+      new Map(ids.flatMap((id) => (this.meterMap.has(id) ? [[id, this.meterMap.get(id)!]] : []))),
+    );
   }
 
-  async receiver(id: string): Promise<ReceiverState | undefined> {
-    return this.receivers.find((r) => r.id === id);
+  receiver(id: string): Promise<ReceiverState | undefined> {
+    return Promise.resolve(this.receivers.find((r) => r.id === id));
   }
 
-  async delegate(): Promise<DelegateState | undefined> {
-    return undefined;
+  delegate(): Promise<DelegateState | undefined> {
+    return Promise.resolve(undefined);
   }
 
-  async contract(): Promise<ContractState | undefined> {
-    return undefined;
+  contract(): Promise<ContractState | undefined> {
+    return Promise.resolve(undefined);
   }
 }
 
@@ -185,5 +188,22 @@ describe('RegistryOverlay.meters', () => {
     expect(found.get('meter-revoked')?.status).toBe('revoked');
     expect(found.get('meter-final')?.status).toBe('active');
     expect(view.reads.meters).toEqual([['meter-final', 'meter-ghost']]);
+  });
+});
+
+describe('KINDS_LAYING_NOTHING', () => {
+  it('should name registry transaction kinds only', () => {
+    expect([...KINDS_LAYING_NOTHING].filter((kind) => !isRegistryKind(kind))).toEqual([]);
+  });
+
+  it('given a contract.result decided and laid over the state, should leave every read as the final state answers it', async () => {
+    expect(KINDS_LAYING_NOTHING.has('contract.result')).toBe(true);
+    view.meterMap.set('meter-a', meterState('meter-a'));
+    const overlay = new RegistryOverlay(view);
+
+    await overlay.apply(await decideRegistryTransaction(contractResult(['meter-a']), overlay, context()));
+
+    expect(await overlay.meter('meter-a')).toBe(view.meterMap.get('meter-a'));
+    expect(await overlay.receiver(RECEIVER)).toEqual(await view.receiver(RECEIVER));
   });
 });
