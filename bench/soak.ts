@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     fault_free_intake_per_s: result.faultFreeIntake,
     final_reports_per_s: result.finalReportsPerS,
     contract_lag_after_load_s: result.contractLagSeconds ?? NaN,
+    contract_results_final_after_load_s: result.contractOnChainLagSeconds ?? NaN,
     verify_chain_ok: result.verifyChain.every((v) => v.ok) ? 1 : 0,
     chains_agree: result.chainsAgree ? 1 : 0,
     receivers_ok: result.receivers.every((r) => r.ok) ? 1 : 0,

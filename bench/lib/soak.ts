@@ -180,6 +180,8 @@ export interface SoakResult {
   finalReportsPerS: number;
   /** Seconds from the end of the load until the operator's contract had answered every reading. */
   contractLagSeconds: number | null;
+  /** Seconds from the end of the load until the last of those answers was final on node-1's chain. */
+  contractOnChainLagSeconds: number | null;
   recoveryRoundsMax: number;
   throughputAfterFaultRatio: number;
   verifyChain: Array<{ node: string; ok: boolean; output: string }>;
@@ -1000,6 +1002,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     }
     const drainedAt = Date.now();
     let contractsDrainedAt: number | undefined;
+    let lastResultFinalAt: number | undefined;
     supervising = false;
     await supervisor;
 
@@ -1115,6 +1118,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
             120_000,
           ).catch((error: unknown) => log(`!! ${String(error)}`));
           contractResultsOnChain = new Set(onChain).size;
+          lastResultFinalAt = await lastContractResultFinalAt(databases[0]!);
           contractOk =
             triggers.size === readings.length &&
             readings.every((r) => triggers.has(`report:${r}`)) &&
@@ -1190,6 +1194,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       finalReportsPerS: reference.counts.size / ((drainedAt - load.start) / 1000),
       contractLagSeconds:
         contractsDrainedAt === undefined ? null : Math.max(0, (contractsDrainedAt - loadEnded) / 1000),
+      contractOnChainLagSeconds:
+        lastResultFinalAt === undefined ? null : Math.max(0, (lastResultFinalAt - loadEnded) / 1000),
       recoveryRoundsMax: recoveryRounds.length > 0 ? Math.max(...recoveryRounds) : 0,
       throughputAfterFaultRatio: afterRatios.length > 0 ? Math.min(...afterRatios) : NaN,
       verifyChain,
@@ -1243,6 +1249,16 @@ async function chainContractTriggers(databaseUrl: string, receiverId: string): P
     const body = Transaction.decode(row.bytes).body as ContractResultBody;
     return body.receiverId === receiverId ? body.results.map((r) => r.trigger) : [];
   });
+}
+
+/** When the last contract result became final on this node (its clock, the same machine's). */
+async function lastContractResultFinalAt(databaseUrl: string): Promise<number | undefined> {
+  const rows = await sql<{ at: Date | null }>(
+    databaseUrl,
+    `SELECT max(b.finalized_at) AS at FROM blocks b
+       JOIN block_transactions t ON t.height = b.height WHERE t.kind = 'contract.result'`,
+  );
+  return rows[0]?.at?.getTime();
 }
 
 async function dropDatabase(url: string): Promise<void> {
@@ -1352,6 +1368,7 @@ export function printSoakReport(result: SoakResult, slotMs: number): void {
       'intake after the last fault /s': result.tailIntake,
       'final reports /s (whole run)': result.finalReportsPerS,
       'contract lag after load s': result.contractLagSeconds ?? '-',
+      'results final after load s': result.contractOnChainLagSeconds ?? '-',
       'worst after/fault-free': result.throughputAfterFaultRatio,
       'slot ms': slotMs,
       'load s': result.loadSeconds,
