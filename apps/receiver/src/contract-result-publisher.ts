@@ -15,6 +15,9 @@ export const OWNER_RESULT_SEPARATOR = '#';
 /** Room left in a body for its receiver id and framing. */
 const BODY_FRAMING_BYTES = 256;
 
+/** Batches sent to the node and not answered yet, at most. */
+export const SENDS_IN_FLIGHT = 4;
+
 export interface ContractResultPublisherOptions {
   receiverId: string;
   organisationId: string;
@@ -37,8 +40,9 @@ interface ResultRow {
  * Puts a receiver's contract results on the chain, as many per contract.result transaction as fit
  * (a transaction per result cost every node a signature check per result, more than the report it
  * answers). A batch is claimed and its signed transaction stored in one database transaction, then
- * sent; until a node accepts it, every flush sends those same bytes again (the node answers a known
- * transaction as a duplicate), so a result is never in two transactions. A batch a node finds too old
+ * sent, up to SENDS_IN_FLIGHT at once; until a node accepts it, every flush sends those same bytes
+ * again (the node answers a known transaction as a duplicate), so a result is never in two
+ * transactions. A batch a node finds too old
  * (TX.STALE: it waited out an outage) is signed again with a fresh timestamp, which is safe: a node
  * refuses it as stale only if it does not know it. Several processes of one receiver may flush at
  * once: rows are claimed with SKIP LOCKED.
@@ -88,12 +92,24 @@ export class ContractResultPublisher {
 
   private async flushNow(): Promise<void> {
     const failures: unknown[] = [];
+    // A node answers a transaction after the blocks queued before it, a good part of a second when it
+    // is busy: one batch at a time would publish fewer results than a busy chain produces.
+    const sending = new Set<Promise<void>>();
+    const send = async (tx: Transaction) => {
+      const sent = this.send(tx)
+        .catch((error: unknown) => void failures.push(error))
+        .finally(() => sending.delete(sent));
+      sending.add(sent);
+      if (sending.size >= SENDS_IN_FLIGHT) {
+        await Promise.race(sending);
+      }
+    };
     const { rows: pending } = await this.db.query<{ tx: Buffer }>(
       `SELECT tx FROM contract_result_batches WHERE receiver_id = $1 AND accepted_at IS NULL ORDER BY created_at`,
       [this.options.receiverId],
     );
     for (const { tx } of pending) {
-      await this.send(Transaction.decode(tx)).catch((error: unknown) => failures.push(error));
+      await send(Transaction.decode(tx));
     }
     // While the node refuses or cannot be reached, results stay unclaimed: fewer, fuller batches later.
     while (failures.length === 0) {
@@ -101,8 +117,9 @@ export class ContractResultPublisher {
       if (!batch) {
         break;
       }
-      await this.send(batch).catch((error: unknown) => failures.push(error));
+      await send(batch);
     }
+    await Promise.all(sending);
     if (failures.length > 0) {
       throw failures[0];
     }

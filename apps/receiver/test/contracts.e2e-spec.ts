@@ -26,7 +26,7 @@ import {
   TEST_SCRYPT,
 } from '../../../test/support/consortium-harness';
 import { createReceiverApp } from '../src/bootstrap';
-import { ContractResultPublisher } from '../src/contract-result-publisher';
+import { ContractResultPublisher, SENDS_IN_FLIGHT } from '../src/contract-result-publisher';
 import { chainAction, DEFAULT_ACCOUNT, deliveredActions, METER_COMMANDS_TAG } from '../src/feedback-contract';
 import { verifyNotification } from '../src/notification-signature';
 
@@ -578,6 +578,76 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
     expect(found).toHaveLength(1);
     expect(found[0]!.tx.hashHex).toBe(toHex(batches[0]!.tx_hash));
     expect(found[0]!.result).toEqual(result);
+  });
+
+  it('given results for more transactions than SENDS_IN_FLIGHT, sends that many at once and puts each result on the chain once', async () => {
+    // Its own database, so that the operator app's publisher claims none of these results.
+    const own = await createTestDatabase({ poolSize: 2 });
+    // In front of the node: holds each transaction 300 ms, counting how many wait at once.
+    let waiting = 0;
+    let mostAtOnce = 0;
+    const relay = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        waiting += 1;
+        mostAtOnce = Math.max(mostAtOnce, waiting);
+        setTimeout(() => {
+          waiting -= 1;
+          void fetch(`${harness.nodeUrl}${req.url}`, {
+            method: req.method,
+            headers: { 'content-type': 'application/json' },
+            body: Buffer.concat(chunks),
+          }).then(async (answer) => {
+            res.writeHead(answer.status, { 'content-type': 'application/json' });
+            res.end(await answer.text());
+          });
+        }, 300);
+      });
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const triggers = Array.from(
+        { length: 1_100 },
+        (_, i) => `report:${'d'.repeat(56)}${i.toString(16).padStart(8, '0')}`,
+      );
+      await own.pool.query(
+        `INSERT INTO contract_results (receiver_id, trigger, meter_id, contract_id, contract_version, input, result_hash, actions, created_at)
+         SELECT $1, t, $3, 'grid-operator/feedback', 1, '{"meter_value":1}', $4, '[]', now() FROM unnest($2::text[]) AS t`,
+        [OPERATOR, triggers, meters[0]!.spec.meterId, 'ab'.repeat(32)],
+      );
+      const publisher = new ContractResultPublisher(own.pool, {
+        receiverId: OPERATOR,
+        organisationId: ORGANISATIONS.gridOperator,
+        organisationKey: harness.organisationKey(ORGANISATIONS.gridOperator),
+        chainId: harness.chainId,
+        nodeUrl: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+      });
+
+      await publisher.publish(triggers);
+
+      const { rows: batches } = await own.pool.query<{ accepted: boolean }>(
+        'SELECT accepted_at IS NOT NULL AS accepted FROM contract_result_batches WHERE receiver_id = $1',
+        [OPERATOR],
+      );
+      expect(batches.length).toBeGreaterThan(SENDS_IN_FLIGHT);
+      expect(batches.every((b) => b.accepted)).toBe(true);
+      expect(mostAtOnce).toBe(SENDS_IN_FLIGHT);
+      const wanted = new Set(triggers);
+      const deadline = Date.now() + 60_000;
+      let onChain: string[] = [];
+      while (onChain.length < triggers.length && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        onChain = (await chainResults(harness.db.pool))
+          .map((r) => r.result.trigger)
+          .filter((t) => wanted.has(t));
+      }
+      expect(onChain).toHaveLength(triggers.length);
+      expect(new Set(onChain).size).toBe(triggers.length);
+    } finally {
+      relay.close();
+      await own.drop();
+    }
   });
 
   it("given an owner's endpoint that takes nothing, each action is posted NOTIFY_ATTEMPTS times in all and then waits in the dead-letter set", async () => {
