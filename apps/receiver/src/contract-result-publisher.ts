@@ -42,10 +42,9 @@ interface ResultRow {
  * answers). A batch is claimed and its signed transaction stored in one database transaction, then
  * sent, up to SENDS_IN_FLIGHT at once; until a node accepts it, every flush sends those same bytes
  * again (the node answers a known transaction as a duplicate), so a result is never in two
- * transactions. A batch a node finds too old
- * (TX.STALE: it waited out an outage) is signed again with a fresh timestamp, which is safe: a node
- * refuses it as stale only if it does not know it. Several processes of one receiver may flush at
- * once: rows are claimed with SKIP LOCKED.
+ * transactions. A batch a node finds too old (TX.STALE: it waited out an outage) is signed again
+ * with a fresh timestamp, which is safe: a node refuses it as stale only if it does not know it.
+ * Several processes of one receiver may flush at once: rows are claimed with SKIP LOCKED.
  */
 export class ContractResultPublisher {
   private readonly logger = new Logger(ContractResultPublisher.name);
