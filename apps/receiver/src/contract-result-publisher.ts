@@ -94,7 +94,7 @@ export class ContractResultPublisher {
     // A node answers a transaction after the blocks queued before it, a good part of a second when it
     // is busy: one batch at a time would publish fewer results than a busy chain produces.
     const sending = new Set<Promise<void>>();
-    const send = async (tx: Transaction) => {
+    const sendInTurn = async (tx: Transaction) => {
       const sent = this.send(tx)
         .catch((error: unknown) => void failures.push(error))
         .finally(() => sending.delete(sent));
@@ -108,7 +108,7 @@ export class ContractResultPublisher {
       [this.options.receiverId],
     );
     for (const { tx } of pending) {
-      await send(Transaction.decode(tx));
+      await sendInTurn(Transaction.decode(tx));
     }
     // While the node refuses or cannot be reached, results stay unclaimed: fewer, fuller batches later.
     while (failures.length === 0) {
@@ -116,7 +116,7 @@ export class ContractResultPublisher {
       if (!batch) {
         break;
       }
-      await send(batch);
+      await sendInTurn(batch);
     }
     await Promise.all(sending);
     if (failures.length > 0) {

@@ -161,7 +161,7 @@ export class Finalizer {
       });
     });
     this.schedules.settle(plan);
-    // Again after the commit: the pending state must not keep what it read before this block.
+    // After the commit: the pending state must not keep what it read before this block.
     this.mempool.invalidate();
     for (const m of missedSlots) {
       this.missed.inc({ delegate: m.delegate });

@@ -190,7 +190,6 @@ export class MempoolService {
 
   /** After a block became final: its entries leave the mempool, and reports that lost their nonce to it too. */
   async removeIncluded(sql: { query: Pool['query'] }, entries: readonly BlockEntry[]): Promise<void> {
-    this.invalidate();
     const txHashes = entries.flatMap((e) =>
       e.type === 'transaction' ? [Buffer.from(e.transaction.hash)] : [],
     );

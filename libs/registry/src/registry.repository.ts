@@ -169,7 +169,7 @@ export class BlockRegistryView implements RegistryView {
     await this.preloadMeters(ids);
     const found = new Map<string, MeterState>();
     for (const id of new Set(ids)) {
-      const meter = await (this.meterReads.get(id) ?? this.meter(id));
+      const meter = await this.meter(id);
       if (meter) {
         found.set(id, meter);
       }
