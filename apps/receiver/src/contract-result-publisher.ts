@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 
 import type { SecretScalar } from '@app/crypto';
 import { canonicalJson } from '@app/kernel';
-import { MAX_CONTRACT_RESULT_BODY_BYTES, Transaction } from '@app/ledger';
+import { MAX_TX_BODY_BYTES, Transaction } from '@app/ledger';
 import { inTransaction, type SqlExecutor } from '@app/persistence';
 import { type ContractResultEntry, MAX_CONTRACT_RESULTS_PER_TX } from '@app/registry';
 
@@ -139,7 +139,7 @@ export class ContractResultPublisher {
       for (const row of rows) {
         const entry = chainEntry(row);
         bytes += Buffer.byteLength(canonicalJson(entry)) + 1;
-        if (bytes > MAX_CONTRACT_RESULT_BODY_BYTES) {
+        if (bytes > MAX_TX_BODY_BYTES) {
           break;
         }
         keys.push(row.trigger);

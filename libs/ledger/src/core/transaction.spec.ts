@@ -1,11 +1,6 @@
 import { BlsPublicKey, blsGenerateKey, initCrypto } from '@app/crypto';
 
-import {
-  MAX_CONTRACT_RESULT_BODY_BYTES,
-  MAX_TX_BODY_BYTES,
-  Transaction,
-  TransactionFormatError,
-} from './transaction';
+import { Transaction, TransactionFormatError } from './transaction';
 
 describe('Transaction', () => {
   beforeAll(async () => {
@@ -76,35 +71,5 @@ describe('Transaction', () => {
     const bytes = Transaction.sign(fields, key.secret).encode();
     expect(() => Transaction.decode(bytes.subarray(0, bytes.length - 1))).toThrow(TransactionFormatError);
     expect(() => Transaction.decode(Buffer.concat([bytes, Buffer.of(0)]))).toThrow(TransactionFormatError);
-  });
-
-  it('given bodies around the limits, should take contract results up to their own larger limit and every other kind up to 64 KiB', () => {
-    const { key, publicKey } = sender();
-    // A body of exactly `bytes` bytes of canonical JSON: {"pad":"xxx…"} is 10 bytes of framing.
-    const padded = (bytes: number) => ({ pad: 'x'.repeat(bytes - 10) });
-    const signed = (kind: 'contract.result' | 'receiver.publication', bytes: number) =>
-      Transaction.sign({ ...fields, kind, body: padded(bytes) }, key.secret);
-
-    const results = signed('contract.result', MAX_CONTRACT_RESULT_BODY_BYTES);
-    expect(Transaction.decode(results.encode()).verifySignature(publicKey)).toBe(true);
-    expect(Transaction.fromJSON(JSON.parse(JSON.stringify(results))).hashHex).toBe(results.hashHex);
-    expect(() => signed('contract.result', MAX_CONTRACT_RESULT_BODY_BYTES + 1)).toThrow(
-      `a contract.result body is larger than ${MAX_CONTRACT_RESULT_BODY_BYTES} bytes`,
-    );
-
-    expect(signed('receiver.publication', MAX_TX_BODY_BYTES).kind).toBe('receiver.publication');
-    expect(() => signed('receiver.publication', MAX_TX_BODY_BYTES + 1)).toThrow(
-      `a receiver.publication body is larger than ${MAX_TX_BODY_BYTES} bytes`,
-    );
-    // Not a way around the limit: bytes that decode to an oversized body of another kind are refused.
-    const relabelled = Buffer.from(results.encode());
-    const kindAt = relabelled.indexOf('contract.result');
-    const forged = Buffer.concat([
-      relabelled.subarray(0, kindAt - 1),
-      Buffer.from([20]),
-      Buffer.from('receiver.publication'),
-      relabelled.subarray(kindAt + 'contract.result'.length),
-    ]);
-    expect(() => Transaction.decode(forged)).toThrow('a receiver.publication body is larger than');
   });
 });

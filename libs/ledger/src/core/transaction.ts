@@ -37,20 +37,8 @@ export const TX_VERSION = 1;
 export const TX_SIGNATURE_TAG = 'CBSG-TX-V1';
 const TX_HASH_TAG = Buffer.from('CBSG-TX-HASH-V1', 'utf8');
 
-/** Largest canonical body accepted, for every kind but contract results (a contract is 64 KiB at most). */
+/** Largest canonical body accepted (contracts are the biggest bodies). */
 export const MAX_TX_BODY_BYTES = 64 * 1024;
-
-/**
- * Largest canonical body of a `contract.result`: the one body that grows with the load, a result per
- * report (about 750 bytes each). Every transaction costs each node a signature check and a turn in
- * its chain queue, so a receiver's results travel a few hundred at a time (256 typical ones fit).
- */
-export const MAX_CONTRACT_RESULT_BODY_BYTES = 192 * 1024;
-
-/** The body limit of a kind. */
-export function maxBodyBytes(kind: TxKind): number {
-  return kind === 'contract.result' ? MAX_CONTRACT_RESULT_BODY_BYTES : MAX_TX_BODY_BYTES;
-}
 
 export const TX_KINDS = [
   'meter.register',
@@ -290,11 +278,8 @@ function checkFields(fields: TransactionFields<object>): string {
   } catch (error) {
     throw new TransactionFormatError(`body: ${(error as Error).message}`, { field: 'body' });
   }
-  const limit = maxBodyBytes(fields.kind);
-  if (Buffer.byteLength(bodyJson) > limit) {
-    throw new TransactionFormatError(`a ${fields.kind} body is larger than ${limit} bytes`, {
-      field: 'body',
-    });
+  if (Buffer.byteLength(bodyJson) > MAX_TX_BODY_BYTES) {
+    throw new TransactionFormatError(`body is larger than ${MAX_TX_BODY_BYTES} bytes`, { field: 'body' });
   }
   return bodyJson;
 }
