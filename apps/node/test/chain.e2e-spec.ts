@@ -175,6 +175,12 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     }
     finalReports = reports;
 
+    // Each step of a block's handling is timed, so that a slow chain queue can be told apart.
+    const metrics = await (await fetch(`${harness.nodeUrl}/metrics`)).text();
+    for (const step of ['select', 'validate', 'store', 'vote', 'finalize']) {
+      expect(metrics).toMatch(new RegExp(`cbsg_chain_block_step_seconds_count\\{step="${step}"\\} [1-9]`));
+    }
+
     const report = reports[0]!;
     const where = (await harness.get(`/transactions/${report.idHex}`)).body as {
       height: string;

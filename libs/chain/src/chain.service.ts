@@ -176,6 +176,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly finalityDelay: Histogram;
   private readonly expired: Counter<'kind'>;
   private readonly queueSeconds: Histogram<'task' | 'stage'>;
+  private readonly stepSeconds: Histogram<'step'>;
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
@@ -234,6 +235,13 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       help: "The chain's serial queue: how long each kind of task waited for its turn, and ran",
       labelNames: ['task', 'stage'],
       buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [metrics],
+    });
+    this.stepSeconds = new Histogram({
+      name: 'cbsg_chain_block_step_seconds',
+      help: "Where a block's turns in the chain's queue go: choosing its entries (when produced here), validating it, storing it, votes and certificates, and finalizing it",
+      labelNames: ['step'],
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
       registers: [metrics],
     });
     this.queue = new SerialLanes({
@@ -418,7 +426,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
           `height ${block.height} is final here with another block; a final block is never replaced`,
         );
       }
-      candidate = await this.validator.validate(block, this.tree, Date.now(), certificate);
+      candidate = await this.step('validate', () =>
+        this.validator.validate(block, this.tree, Date.now(), certificate),
+      );
     } catch (error) {
       if (error instanceof BlockRejectedError) {
         this.refused.inc({ reason: error.code });
@@ -430,7 +440,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       }
       throw error;
     }
-    await this.repository.saveCandidate(block);
+    await this.step('store', () => this.repository.saveCandidate(block));
     this.tree.add(candidate);
     if (source.peer !== undefined) {
       this.received.inc({ outcome: 'new' });
@@ -445,17 +455,19 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       listener(block);
     }
     this.headGauge.set(Number(this.tree.head()?.block.height ?? this.tree.finalTip.height));
-    const parentCertificate = block.header.parentCertificate;
-    if (parentCertificate) {
-      await this.certify(candidate.parentHex, parentCertificate);
-    }
-    if (certificate && this.validator.certifies(certificate, block, candidate.schedule)) {
-      await this.certify(candidate.hashHex, certificate);
-    }
-    if (!source.finalThere) {
-      await this.vote(candidate);
-    }
-    await this.tryCertify(candidate.hashHex);
+    await this.step('vote', async () => {
+      const parentCertificate = block.header.parentCertificate;
+      if (parentCertificate) {
+        await this.certify(candidate.parentHex, parentCertificate);
+      }
+      if (certificate && this.validator.certifies(certificate, block, candidate.schedule)) {
+        await this.certify(candidate.hashHex, certificate);
+      }
+      if (!source.finalThere) {
+        await this.vote(candidate);
+      }
+      await this.tryCertify(candidate.hashHex);
+    });
     await this.finalizeWhatWeCan();
   }
 
@@ -599,7 +611,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       return;
     }
     const previous: FinalTip = this.tree.finalTip;
-    const added = await this.finalizer.finalize(candidate, previous);
+    const added = await this.step('finalize', () => this.finalizer.finalize(candidate, previous));
     this.totals.reports += added.reports;
     this.totals.transactions += added.transactions;
     this.totals.missedSlots += added.missedSlots;
@@ -708,7 +720,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       return;
     }
     const timestamp = slotStart(this.context.timing, slot);
-    const entries = await this.mempool.select(path, timestamp, this.config.chain.maxBlockTransactions);
+    const entries = await this.step('select', () =>
+      this.mempool.select(path, timestamp, this.config.chain.maxBlockTransactions),
+    );
     if (head && !head.certificate) {
       await this.tryCertify(head.hashHex);
     }
@@ -915,6 +929,19 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     }
     if (stored.length > 0) {
       this.logger.log(`reloaded ${kept} of ${stored.length} candidate block(s)`);
+    }
+  }
+
+  /** One step of a block's handling, timed for cbsg_chain_block_step_seconds. */
+  private async step<T>(
+    step: 'select' | 'validate' | 'store' | 'vote' | 'finalize',
+    work: () => Promise<T>,
+  ): Promise<T> {
+    const stop = this.stepSeconds.startTimer({ step });
+    try {
+      return await work();
+    } finally {
+      stop();
     }
   }
 
