@@ -131,7 +131,7 @@ export {
 } from './keystore';
 export type { KeystoreEntry, KeystoreKind, KeystoreSummary, ScryptParams } from './keystore';
 
-export { CryptoPool } from './pool/crypto-pool';
+export { CryptoPool, Urgency } from './pool/crypto-pool';
 export type { CryptoPoolOptions, PoolReceiver, ShareOutcome, VerifyOptions } from './pool/crypto-pool';
 
 // Canonical byte encoding and strict hex/base64, shared with the ledger's formats.

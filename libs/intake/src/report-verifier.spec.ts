@@ -96,4 +96,26 @@ describe('ReportVerifier', () => {
       await verifier.onModuleDestroy();
     }
   });
+
+  it('given a block whose reports wait in a queued gossip check, should make that check urgent, ahead of gossip queued before it', async () => {
+    const { verifier, checks } = await startVerifier();
+    try {
+      const items = fiveGoodAndAForgery(3);
+      const finished: string[] = [];
+      const track = (name: string, call: Promise<unknown>) => call.then(() => finished.push(name));
+      // One worker: the first gossip runs, the next two queue (merged into one batch if left alone).
+      await Promise.all([
+        track('gossip running', verifier.verifyReports([items[0]!], 'intake')),
+        track('gossip queued first', verifier.verifyReports(items.slice(3, 5), 'intake')),
+        track('gossip of the block', verifier.verifyReports(items.slice(1, 3), 'intake')),
+        track('block', verifier.verifyReports(items.slice(1, 3), 'block')),
+      ]);
+      expect(finished[0]).toBe('gossip running');
+      // The block's reports were checked on their own before the gossip queued ahead of them.
+      expect(finished.at(-1)).toBe('gossip queued first');
+      expect(await checks()).toEqual({ intake: 5, block: 0 });
+    } finally {
+      await verifier.onModuleDestroy();
+    }
+  });
 });

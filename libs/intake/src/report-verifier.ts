@@ -8,6 +8,7 @@ import {
   type RegisteredMeter,
   type Report,
   type ReportVerdict,
+  Urgency,
 } from '@app/crypto';
 import { GenesisService } from '@app/registry';
 
@@ -37,9 +38,10 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
   private readonly held = new Set<string>();
   /**
    * Checks under way, by the same keys: a block that comes while its reports' gossip is being checked
-   * (blocks are pushed as soon as they are made) waits for that check instead of running its own.
+   * (blocks are pushed as soon as they are made) waits for that check instead of running its own,
+   * and makes it urgent if it is still queued.
    */
-  private readonly checking = new Map<string, Promise<ReportVerdict>>();
+  private readonly checking = new Map<string, { verdict: Promise<ReportVerdict>; urgency: Urgency }>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -105,6 +107,8 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
         ? undefined
         : `${item.report.idHex}/${Buffer.from(item.meter.publicKey).toString('base64')}/${Buffer.from(item.meter.alpha).toString('base64')}`,
     );
+    // A block's vote, and so the chain's finality, waits for this check; intake can wait for it.
+    const urgency = new Urgency(purpose === 'block');
     const todo: number[] = [];
     const elsewhere: Array<{ position: number; verdict: Promise<ReportVerdict> }> = [];
     const mine = new Map<string, Waiting>();
@@ -114,19 +118,20 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
         return;
       }
       if (running) {
-        elsewhere.push({ position: i, verdict: running });
+        if (urgency.urgent) {
+          running.urgency.raise();
+        }
+        elsewhere.push({ position: i, verdict: running.verdict });
         return;
       }
       todo.push(i);
       if (key !== undefined && !mine.has(key)) {
         const verdict = new Promise<ReportVerdict>((resolve, reject) => mine.set(key, { resolve, reject }));
         verdict.catch(() => undefined); // a failure reaches those who wait, if any
-        this.checking.set(key, verdict);
+        this.checking.set(key, { verdict, urgency });
       }
     });
     this.verified.inc({ purpose }, todo.length);
-    // A block's vote, and so the chain's finality, waits for this check; intake can wait for it.
-    const options = { urgent: purpose === 'block' };
     const verdicts: ReportVerdict[] = new Array<ReportVerdict>(items.length).fill(VALID);
     // Those who joined these checks get their outcome, whichever it is.
     const settle = (outcome: (waiting: Waiting, position: number) => void) => {
@@ -143,7 +148,7 @@ export class ReportVerifier implements OnModuleInit, OnModuleDestroy {
     try {
       const checked = await this.pool.verifyReports(
         todo.map((i) => items[i]!),
-        options,
+        { urgent: urgency },
       );
       todo.forEach((position, k) => {
         verdicts[position] = checked.verdicts[k]!;

@@ -7,7 +7,7 @@ import { verifyReportBatch } from '../signature';
 import { MeterSigncrypter } from '../signcrypt';
 import { buildWorld, sampleReading, World } from '../../test/world';
 import { cryptoErrorOfAsync } from '../../test/expect-error';
-import { CryptoPool } from './crypto-pool';
+import { CryptoPool, Urgency } from './crypto-pool';
 
 // Real worker threads, started from the TypeScript sources (the pool registers @swc-node/register
 // in each worker when it finds crypto.worker.ts rather than .js).
@@ -147,6 +147,35 @@ describe('CryptoPool', () => {
       ];
       expect(await Promise.all(all)).toEqual([true, true, true, true, true]);
       expect(finished).toEqual(['running', 'urgent 1', 'urgent 2', 'queued 1', 'queued 2']);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('given an ordinary verification still queued when its urgency is raised should run it next, ahead of the ordinary ones queued before it', async () => {
+    const pool = await CryptoPool.start(world.params, { size: 1 });
+    try {
+      const items = reports.map((r) => ({ report: r, meter: meterOf(r) }));
+      const finished: string[] = [];
+      const track = (name: string, urgent: boolean | Urgency) =>
+        pool.verifyReports(items, { urgent }).then((verdict) => {
+          finished.push(name);
+          return verdict.allValid;
+        });
+      const runningUrgency = new Urgency();
+      const laterUrgency = new Urgency();
+      const all = [
+        track('running', runningUrgency),
+        track('queued 1', false),
+        track('queued 2', false),
+        track('raised', laterUrgency),
+        track('queued 3', false),
+      ];
+      laterUrgency.raise();
+      runningUrgency.raise(); // already on the worker: nothing to move
+      laterUrgency.raise(); // twice is once
+      expect(await Promise.all(all)).toEqual([true, true, true, true, true]);
+      expect(finished).toEqual(['running', 'raised', 'queued 1', 'queued 2', 'queued 3']);
     } finally {
       await pool.close();
     }

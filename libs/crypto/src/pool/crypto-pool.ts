@@ -17,9 +17,50 @@ import { deserializeError, FromWorker, pack, SerializedError, ToWorker, WorkerIn
 export interface VerifyOptions {
   /**
    * Ahead of queued work that is not urgent: a node's check of a block's reports (on which its vote
-   * and the chain's finality wait) overtakes the intake batches queued before it.
+   * and the chain's finality wait) overtakes the intake batches queued before it. An Urgency may be
+   * raised after the call, while the work is still queued.
    */
-  readonly urgent?: boolean;
+  readonly urgent?: boolean | Urgency;
+}
+
+/**
+ * Whether a verification is urgent, decided possibly after it was queued: a block may come that
+ * needs reports whose gossip check is still waiting behind intake batches, and the block's vote
+ * should not wait for those batches.
+ */
+export class Urgency {
+  private raised: boolean;
+  private listeners: Array<() => void> = [];
+
+  constructor(urgent = false) {
+    this.raised = urgent;
+  }
+
+  get urgent(): boolean {
+    return this.raised;
+  }
+
+  /** Move the work still queued under this urgency ahead of ordinary work; work under way goes on. */
+  raise(): void {
+    if (this.raised) {
+      return;
+    }
+    this.raised = true;
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const listener of listeners) {
+      listener();
+    }
+  }
+
+  /** Called once when raised (at once if it already is). */
+  onRaise(listener: () => void): void {
+    if (this.raised) {
+      listener();
+    } else {
+      this.listeners.push(listener);
+    }
+  }
 }
 
 export interface CryptoPoolOptions {
@@ -50,7 +91,7 @@ type VerifyItem = { readonly report: Uint8Array | Report; readonly meter: Regist
 interface Task {
   readonly build: (taskId: number) => { msg: ToWorker; transfer: ArrayBuffer[] };
   /** Runs before every queued task that is not urgent (in order among urgent ones). */
-  readonly urgent?: boolean;
+  urgent: boolean;
   /** A verification's reports: verifications queued together run as one batch check (takeShared). */
   readonly verify?: readonly VerifyItem[];
   readonly resolve: (value: unknown) => void;
@@ -178,10 +219,11 @@ export class CryptoPool {
     // multiplications, which get cheaper per point as they grow) are paid once per worker.
     const parts = Math.max(1, Math.min(this.slots.length, Math.floor(n / MIN_REPORTS_PER_TASK)));
     const per = Math.ceil(n / parts);
+    const urgency = options.urgent instanceof Urgency ? options.urgent : new Urgency(options.urgent ?? false);
     const runs: Promise<{ start: number; verdicts: ReportVerdict[] }>[] = [];
     for (let start = 0; start < n; start += per) {
       const slice = items.slice(start, start + per);
-      runs.push(this.verifyPart(slice, options.urgent ?? false).then((verdicts) => ({ start, verdicts })));
+      runs.push(this.verifyPart(slice, urgency).then((verdicts) => ({ start, verdicts })));
     }
     const verdicts: ReportVerdict[] = new Array<ReportVerdict>(n);
     for (const { start, verdicts: part } of await Promise.all(runs)) {
@@ -198,11 +240,11 @@ export class CryptoPool {
     return { allValid: invalid.length === 0, invalid, verdicts };
   }
 
-  private verifyPart(slice: readonly VerifyItem[], urgent: boolean): Promise<ReportVerdict[]> {
+  private verifyPart(slice: readonly VerifyItem[], urgency: Urgency): Promise<ReportVerdict[]> {
     return this.submit<ReportVerdict[]>(
       undefined,
       (taskId) => this.verifyMessage(taskId, slice),
-      urgent,
+      urgency,
       slice,
     );
   }
@@ -353,18 +395,26 @@ export class CryptoPool {
   private submit<T>(
     slot: number | undefined,
     build: Task['build'],
-    urgent = false,
+    urgency?: Urgency,
     verify?: readonly VerifyItem[],
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const task: Task = { build, urgent, verify, resolve: resolve as (v: unknown) => void, reject };
+      const task: Task = {
+        build,
+        urgent: urgency?.urgent ?? false,
+        verify,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      };
       if (slot === undefined) {
         if (this.slots.every((s) => s.dead)) {
           reject(new WorkerCrashedError(-1, 'every worker of the pool failed to start'));
           return;
         }
-        const firstOrdinary = urgent ? this.shared.findIndex((t) => !t.urgent) : -1;
-        this.shared.splice(firstOrdinary === -1 ? this.shared.length : firstOrdinary, 0, task);
+        this.queueShared(task);
+        if (!task.urgent) {
+          urgency?.onRaise(() => this.expedite(task));
+        }
         for (const s of this.slots) {
           this.pump(s);
         }
@@ -378,6 +428,23 @@ export class CryptoPool {
         this.pump(s);
       }
     });
+  }
+
+  /** Urgent tasks go after the urgent ones already queued, ordinary ones at the end. */
+  private queueShared(task: Task): void {
+    const firstOrdinary = task.urgent ? this.shared.findIndex((t) => !t.urgent) : -1;
+    this.shared.splice(firstOrdinary === -1 ? this.shared.length : firstOrdinary, 0, task);
+  }
+
+  /** A queued task raised to urgent moves up; one already taken by a worker is left alone. */
+  private expedite(task: Task): void {
+    const at = this.shared.indexOf(task);
+    if (at === -1 || task.urgent) {
+      return;
+    }
+    this.shared.splice(at, 1);
+    task.urgent = true;
+    this.queueShared(task);
   }
 
   private pump(s: Slot): void {
@@ -421,7 +488,7 @@ export class CryptoPool {
       const next = this.shared[0];
       if (
         next?.verify === undefined ||
-        Boolean(next.urgent) !== Boolean(first.urgent) ||
+        next.urgent !== first.urgent ||
         count + next.verify.length > MERGED_VERIFY_REPORTS
       ) {
         break;
@@ -468,6 +535,7 @@ export class CryptoPool {
           s.queue.unshift(
             ...this.receivers.map((r) => ({
               build: this.addReceiverTask(r.handle, r.id, r.secret),
+              urgent: false,
               resolve: () => undefined,
               reject: () => undefined,
             })),
