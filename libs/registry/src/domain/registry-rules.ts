@@ -16,7 +16,7 @@ import {
   type ContractResultBody,
   type ReceiverPublicationBody,
   type MeterRegisterBody,
-  REGISTRY_BODIES,
+  parseRegistryBody,
   REQUIRED_ROLE,
   type ReceiverRole,
 } from './transaction-bodies';
@@ -206,19 +206,19 @@ export async function decideRegistryTransaction(
   if (isOwner ? kind !== 'contract.deploy' : role !== 'member' && !sender.roles.includes(role)) {
     throw RegistryErrors.notAllowed(sender.id, kind, isOwner ? 'an organisation' : role);
   }
-  const parsed = REGISTRY_BODIES[kind].safeParse(tx.body);
-  if (!parsed.success) {
+  const checked = parseRegistryBody(kind, tx.body);
+  if (!checked.success) {
     throw RegistryErrors.invalidBody(
       kind,
-      parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; '),
+      checked.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; '),
     );
   }
-  const body = parsed.data;
-  switch (kind) {
+  const { parsed } = checked;
+  switch (parsed.kind) {
     case 'meter.register':
-      return registerMeter(body as MeterRegisterBody, sender, view);
+      return registerMeter(parsed.body, sender, view);
     case 'meter.revoke': {
-      const { meterId, reason } = REGISTRY_BODIES[kind].parse(body);
+      const { meterId, reason } = parsed.body;
       const meter = await view.meter(meterId);
       if (!meter) {
         throw RegistryErrors.unknown('meter', meterId);
@@ -229,7 +229,7 @@ export async function decideRegistryTransaction(
       return { type: 'meter-revoked', id: meterId, reason };
     }
     case 'receiver.register': {
-      const { receiverId, role: receiverRole, publicKey, possession } = REGISTRY_BODIES[kind].parse(body);
+      const { receiverId, role: receiverRole, publicKey, possession } = parsed.body;
       if (await view.receiver(receiverId)) {
         throw RegistryErrors.alreadyRegistered('receiver', receiverId);
       }
@@ -256,7 +256,7 @@ export async function decideRegistryTransaction(
       };
     }
     case 'receiver.revoke': {
-      const { receiverId, reason } = REGISTRY_BODIES[kind].parse(body);
+      const { receiverId, reason } = parsed.body;
       const receiver = await view.receiver(receiverId);
       if (!receiver) {
         throw RegistryErrors.unknown('receiver', receiverId);
@@ -270,7 +270,7 @@ export async function decideRegistryTransaction(
       return { type: 'receiver-revoked', id: receiverId, reason };
     }
     case 'delegate.register': {
-      const { delegateId, publicKey, possession } = REGISTRY_BODIES[kind].parse(body);
+      const { delegateId, publicKey, possession } = parsed.body;
       if (await view.delegate(delegateId)) {
         throw RegistryErrors.alreadyRegistered('delegate', delegateId);
       }
@@ -282,7 +282,7 @@ export async function decideRegistryTransaction(
       };
     }
     case 'delegate.revoke': {
-      const { delegateId, reason } = REGISTRY_BODIES[kind].parse(body);
+      const { delegateId, reason } = parsed.body;
       const delegate = await view.delegate(delegateId);
       if (!delegate) {
         throw RegistryErrors.unknown('delegate', delegateId);
@@ -296,7 +296,7 @@ export async function decideRegistryTransaction(
       return { type: 'delegate-revoked', id: delegateId, reason };
     }
     case 'contract.deploy': {
-      const { receiverId, contract: document } = REGISTRY_BODIES[kind].parse(body);
+      const { receiverId, contract: document } = parsed.body;
       if (!isOwner) {
         await ownActiveReceiver(view, sender.id, kind, receiverId);
       }
@@ -334,12 +334,12 @@ export async function decideRegistryTransaction(
       return { type: 'contract-deployed', receiverId, contract, hash: compiled.hash };
     }
     case 'receiver.publication': {
-      const publication = REGISTRY_BODIES[kind].parse(body);
+      const publication = parsed.body;
       await ownActiveReceiver(view, sender.id, kind, publication.receiverId);
       return { type: 'receiver-publication', organisation: sender.id, publication };
     }
     case 'contract.result': {
-      const result = REGISTRY_BODIES[kind].parse(body);
+      const result = parsed.body;
       await ownActiveReceiver(view, sender.id, kind, result.receiverId);
       // A result names up to a few hundred meters: read them together, not one query each.
       const meters = await view.meters(result.results.map((entry) => entry.meterId));
@@ -350,7 +350,7 @@ export async function decideRegistryTransaction(
       return { type: 'contract-result', organisation: sender.id, result };
     }
     case 'vote': {
-      const { approves } = REGISTRY_BODIES[kind].parse(body);
+      const { approves } = parsed.body;
       for (const id of approves) {
         const delegate = await view.delegate(id);
         if (!delegate) {
@@ -363,7 +363,7 @@ export async function decideRegistryTransaction(
       return { type: 'ballot-cast', organisation: sender.id, approves: [...approves].sort() };
     }
     case 'cc.partial-key': {
-      const { subject, identity, alpha } = REGISTRY_BODIES[kind].parse(body);
+      const { subject, identity, alpha } = parsed.body;
       const alphaBytes = fromHex(alpha, 'alpha', 48);
       if (subject === 'meter') {
         const meter = await view.meter(identity);
