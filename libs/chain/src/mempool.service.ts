@@ -149,8 +149,9 @@ export class MempoolService {
       'SELECT bytes FROM mempool_transactions WHERE hash <> ALL($2::bytea[]) ORDER BY received_at, hash LIMIT $1',
       [limit, inAncestors],
     );
-    for (const row of txRows) {
-      const tx = Transaction.decode(row.bytes);
+    const transactions = txRows.map((row) => Transaction.decode(row.bytes));
+    await registry.preload({ organisations: transactions.map((tx) => tx.sender) });
+    for (const tx of transactions) {
       if (used.has(tx.hashHex)) {
         continue;
       }
@@ -169,7 +170,10 @@ export class MempoolService {
     );
     const receiverFingerprints = new Map<string, string | null>();
     const reports = reportRows.map((row) => Report.decode(row.bytes));
-    await registry.preloadMeters(reports.map((r) => r.meterId));
+    await registry.preload({
+      meters: reports.map((r) => r.meterId),
+      receivers: reports.flatMap((r) => r.receivers.map((share) => share.id)),
+    });
     for (const report of reports) {
       const nonceKey = `${report.meterId}\u0000${report.nonce}`;
       if (
