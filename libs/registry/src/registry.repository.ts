@@ -38,28 +38,18 @@ export class PostgresRegistryView implements RegistryView {
   }
 
   /** Several organisations in one query (the unknown ones are absent from the map). */
-  async organisations(ids: readonly string[]): Promise<Map<string, OrganisationState>> {
-    const { rows } = await this.sql.query<{
-      id: string;
-      name: string;
-      roles: string[];
-      public_key: Buffer;
-      stake: string;
-    }>('SELECT id, name, roles, public_key, stake FROM registry_organisations WHERE id = ANY($1::text[])', [
-      [...new Set(ids)],
-    ]);
-    return new Map(
-      rows.map((row) => [
-        row.id,
-        {
-          id: row.id,
-          name: row.name,
-          roles: row.roles,
-          // Checked (proof of possession) when the genesis document was loaded.
-          publicKey: BlsPublicKey.fromTrustedBytes(row.public_key),
-          stake: BigInt(row.stake),
-        },
-      ]),
+  organisations(ids: readonly string[]): Promise<Map<string, OrganisationState>> {
+    return this.byIds(
+      'id, name, roles, public_key, stake FROM registry_organisations',
+      ids,
+      (row: { id: string; name: string; roles: string[]; public_key: Buffer; stake: string }) => ({
+        id: row.id,
+        name: row.name,
+        roles: row.roles,
+        // Checked (proof of possession) when the genesis document was loaded.
+        publicKey: BlsPublicKey.fromTrustedBytes(row.public_key),
+        stake: BigInt(row.stake),
+      }),
     );
   }
 
@@ -68,34 +58,29 @@ export class PostgresRegistryView implements RegistryView {
   }
 
   /** Several meters in one query (the unknown ones are absent from the map). */
-  async meters(ids: readonly string[]): Promise<Map<string, MeterState>> {
-    const { rows } = await this.sql.query<{
-      id: string;
-      registrar: string;
-      public_key: Buffer;
-      status: MeterState['status'];
-      dimensions: string[];
-      policy: MeterState['policy'];
-      verification_key: Buffer | null;
-      owner: MeterState['owner'];
-    }>(
-      'SELECT id, registrar, public_key, status, dimensions, policy, verification_key, owner FROM registry_meters WHERE id = ANY($1::text[])',
-      [[...new Set(ids)]],
-    );
-    return new Map(
-      rows.map((row) => [
-        row.id,
-        {
-          id: row.id,
-          registrar: row.registrar,
-          publicKey: row.public_key,
-          status: row.status,
-          dimensions: row.dimensions,
-          policy: row.policy,
-          ...(row.verification_key ? { verificationKey: row.verification_key } : {}),
-          ...(row.owner ? { owner: row.owner } : {}),
-        },
-      ]),
+  meters(ids: readonly string[]): Promise<Map<string, MeterState>> {
+    return this.byIds(
+      'id, registrar, public_key, status, dimensions, policy, verification_key, owner FROM registry_meters',
+      ids,
+      (row: {
+        id: string;
+        registrar: string;
+        public_key: Buffer;
+        status: MeterState['status'];
+        dimensions: string[];
+        policy: MeterState['policy'];
+        verification_key: Buffer | null;
+        owner: MeterState['owner'];
+      }) => ({
+        id: row.id,
+        registrar: row.registrar,
+        publicKey: row.public_key,
+        status: row.status,
+        dimensions: row.dimensions,
+        policy: row.policy,
+        ...(row.verification_key ? { verificationKey: row.verification_key } : {}),
+        ...(row.owner ? { owner: row.owner } : {}),
+      }),
     );
   }
 
@@ -104,29 +89,36 @@ export class PostgresRegistryView implements RegistryView {
   }
 
   /** Several receivers in one query (the unknown ones are absent from the map). */
-  async receivers(ids: readonly string[]): Promise<Map<string, ReceiverState>> {
-    const { rows } = await this.sql.query<{
-      id: string;
-      organisation: string;
-      role: ReceiverRole;
-      public_key: Buffer;
-      status: ReceiverState['status'];
-    }>(
-      'SELECT id, organisation, role, public_key, status FROM registry_receivers WHERE id = ANY($1::text[])',
-      [[...new Set(ids)]],
+  receivers(ids: readonly string[]): Promise<Map<string, ReceiverState>> {
+    return this.byIds(
+      'id, organisation, role, public_key, status FROM registry_receivers',
+      ids,
+      (row: {
+        id: string;
+        organisation: string;
+        role: ReceiverRole;
+        public_key: Buffer;
+        status: ReceiverState['status'];
+      }) => ({
+        id: row.id,
+        organisation: row.organisation,
+        role: row.role,
+        publicKey: row.public_key,
+        status: row.status,
+      }),
     );
-    return new Map(
-      rows.map((row) => [
-        row.id,
-        {
-          id: row.id,
-          organisation: row.organisation,
-          role: row.role,
-          publicKey: row.public_key,
-          status: row.status,
-        },
-      ]),
-    );
+  }
+
+  /** The rows of `columnsFromTable` whose id is one of `ids`, each made a state by `toState`, by id. */
+  private async byIds<R extends { id: string }, S>(
+    columnsFromTable: string,
+    ids: readonly string[],
+    toState: (row: R) => S,
+  ): Promise<Map<string, S>> {
+    const { rows } = await this.sql.query<R>(`SELECT ${columnsFromTable} WHERE id = ANY($1::text[])`, [
+      [...new Set(ids)],
+    ]);
+    return new Map(rows.map((row) => [row.id, toState(row)]));
   }
 
   async contract(id: string): Promise<ContractState | undefined> {
