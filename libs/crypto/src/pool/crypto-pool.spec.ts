@@ -128,6 +128,19 @@ describe('CryptoPool', () => {
     // mcl: over 5 s on a busy machine.
   }, 30_000);
 
+  it('given the last running task whose worker dies while the pool closes should still finish closing', async () => {
+    const pool = await CryptoPool.start(world.params, {
+      size: 1,
+      workerScript: join(__dirname, '..', '..', 'test', 'crashing.worker.ts'),
+    });
+    const cc = await pool.loadReceiverKey('cc', world.receivers[0]!.secret);
+    const task = cryptoErrorOfAsync(() => pool.openShares(cc, [new TextEncoder().encode('CRASH')]));
+    const closed = pool.close().then(() => 'closed');
+    expect((await task).code).toBe('CRYPTO.WORKER_CRASHED');
+    const stillOpen = new Promise((resolve) => setTimeout(() => resolve('still closing after 10 s'), 10_000));
+    await expect(Promise.race([closed, stillOpen])).resolves.toBe('closed');
+  }, 30_000);
+
   it('given ordinary verifications queued on a busy worker when an urgent one arrives should run it next, ahead of them, and urgent ones in their order', async () => {
     const pool = await CryptoPool.start(world.params, { size: 1 });
     try {

@@ -447,19 +447,25 @@ export class CryptoPool {
     this.queueShared(task);
   }
 
+  /** Wakes close() once nothing is queued or running (a finished task, or a worker that died). */
+  private notifyIfIdle(): void {
+    if (!this.isIdle()) {
+      return;
+    }
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) {
+      w();
+    }
+  }
+
   private pump(s: Slot): void {
     if (!s.ready || s.busy !== undefined || s.worker === undefined) {
       return;
     }
     const task = s.queue.shift() ?? this.takeShared();
     if (task === undefined) {
-      if (this.isIdle()) {
-        const waiters = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const w of waiters) {
-          w();
-        }
-      }
+      this.notifyIfIdle();
       return;
     }
     s.busy = task;
@@ -586,9 +592,12 @@ export class CryptoPool {
           }
           rejectStarted(new WorkerCrashedError(s.index, `the worker cannot start: ${reason}`));
           this.pump(s);
+          this.notifyIfIdle();
           return;
         }
         if (this.closing && this.isIdle()) {
+          // The task it was running was the last: close() may be waiting for exactly this.
+          this.notifyIfIdle();
           return;
         }
         // Replace the worker; the first start() waits for the replacement if this was its start.
