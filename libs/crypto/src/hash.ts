@@ -17,8 +17,10 @@ import { G1_BYTES, G2_BYTES, mcl, ready } from './mcl';
  *   H3          Q in G2                hash_to_curve (RFC 9380 3, BLS12381G2_XMD:SHA-256_SSWU_RO_)
  *                                      of Ypub1(48) || Ypub2(96),
  *                                      DST "CBSG-V1-H3-Q_BLS12381G2_XMD:SHA-256_SSWU_RO_"
- *   H4          K = K_enc || K_mac     HKDF-SHA-256 (RFC 5869), IKM = U(576, see encodeGT) || D(48),
- *               (64 bytes)             salt "CBSG-V1-H4", info "CBSG-V1-H4 share keys", L = 64
+ *   H4          K = K_enc || K_mac     HKDF-SHA-256 (RFC 5869), IKM = U(576, see encodeGT) || D as the
+ *               (64 bytes)             report encodes it (48 bytes compressed in version 1, 96
+ *                                      uncompressed from version 2), salt "CBSG-V1-H4",
+ *                                      info "CBSG-V1-H4 share keys", L = 64
  *   f_Index     J, 64-bit, >= 1        1 + (first 8 bytes, big-endian, of
  *                                      SHA-256(u8 len(tag) || tag || u8 len(ID) || ID) mod (2^64 - 1)),
  *                                      tag "CBSG-V1-F-INDEX"
@@ -174,7 +176,8 @@ export interface ShareKeys {
 
 /**
  * H4: K = HKDF-SHA-256(U || D), split into an encryption key and a MAC key. U is the encoded GT
- * element (encodeGT), D the compressed G1 point: both sides compute exactly these bytes.
+ * element (encodeGT), D the G1 point in its report's encoding (compressed in version 1, uncompressed
+ * from version 2): both sides compute exactly these bytes.
  */
 export function h4(u: Uint8Array, d: Uint8Array): ShareKeys {
   // RFC 5869 written out with HMAC (same output as crypto.hkdfSync, about half the cost: this runs

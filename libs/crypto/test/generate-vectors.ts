@@ -200,12 +200,16 @@ function hashVectors(): unknown {
     const ypub2 = mcl.mul(P2, x).serialize();
     return { ypub1: toHex(ypub1), ypub2: toHex(ypub2), q: toHex(h3(ypub1, ypub2).serialize()) };
   });
-  const h4s = [0, 1].map(() => {
+  // D enters H4 as the report encodes it: compressed (48 bytes) in version 1, uncompressed (96) from
+  // version 2 on. Each (U, D) pair gives one vector of each form.
+  const h4s = [0, 1].flatMap(() => {
     const d = mcl.mul(P1, scalar());
     const u = mcl.pairing(d, mcl.mul(P2, scalar()));
     const uBytes = encodeGT(u);
-    const keys = h4(uBytes, d.serialize());
-    return { u: toHex(uBytes), d: toHex(d.serialize()), enc: toHex(keys.enc), mac: toHex(keys.mac) };
+    return [d.serialize(), encodeG1Uncompressed(d)].map((dBytes) => {
+      const keys = h4(uBytes, dBytes);
+      return { u: toHex(uBytes), d: toHex(dBytes), enc: toHex(keys.enc), mac: toHex(keys.mac) };
+    });
   });
   const fIndexes = ['cc', 'grid-operator', 'equipment-supplier', 'meter-000001', 'x'].map((id) => ({
     id,
