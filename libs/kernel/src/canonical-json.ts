@@ -4,8 +4,8 @@
  * value read back from a jsonb column hashes exactly as it did when written.
  *
  * It refuses what would not survive that round trip: non-finite numbers, integers beyond 2^53,
- * undefined inside arrays, functions, symbols, bigints, NUL characters (jsonb cannot store them) and
- * objects that are not plain. Dates are written as ISO strings.
+ * undefined inside arrays, functions, symbols, bigints, NUL characters and lone surrogates in strings
+ * or keys (jsonb cannot store them) and objects that are not plain. Dates are written as ISO strings.
  */
 export function canonicalJson(value: unknown): string {
   return canonicalJsonOf(value).json;
@@ -46,7 +46,7 @@ function problemWith(value: unknown): string | undefined {
       }
       return undefined;
     case 'string':
-      return value.includes('\u0000') ? 'NUL characters cannot be stored' : undefined;
+      return textProblem(value);
     case 'boolean':
       return undefined;
     case 'object': {
@@ -61,6 +61,22 @@ function problemWith(value: unknown): string | undefined {
     default:
       return `a ${typeof value} has no JSON form`;
   }
+}
+
+/**
+ * With the u flag a surrogate pair is one code point, so this matches only NUL and lone surrogates:
+ * jsonb refuses both (\u0000, and an unpaired \ud800 escape), and UTF-8 cannot encode the latter.
+ */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
+const UNSTORABLE_CHARACTER = /[\u0000\uD800-\uDFFF]/u;
+
+function textProblem(text: string): string | undefined {
+  if (!UNSTORABLE_CHARACTER.test(text)) {
+    return undefined;
+  }
+  return text.includes('\u0000')
+    ? 'NUL characters cannot be stored'
+    : 'a lone UTF-16 surrogate is not text (it has no UTF-8 form and cannot be stored)';
 }
 
 function write(value: unknown): string {
@@ -92,6 +108,10 @@ function write(value: unknown): string {
       reshaped = true;
       continue;
     }
+    const keyProblem = textProblem(key);
+    if (keyProblem !== undefined) {
+      throw new NotCanonicalizable(`key ${JSON.stringify(key)}: ${keyProblem}`);
+    }
     out += (first ? '' : ',') + JSON.stringify(key) + ':' + write(item);
     first = false;
   }
@@ -111,6 +131,9 @@ function locate(value: unknown, path: string): string | undefined {
     }
   } else if (typeof value === 'object' && value !== null && !(value instanceof Date)) {
     for (const [key, item] of Object.entries(value)) {
+      if (item !== undefined && textProblem(key) !== undefined) {
+        return path;
+      }
       const found = item === undefined ? undefined : locate(item, `${path}.${key}`);
       if (found) {
         return found;

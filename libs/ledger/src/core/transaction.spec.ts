@@ -66,6 +66,19 @@ describe('Transaction', () => {
     },
   );
 
+  it('given text Postgres cannot store (a lone surrogate), when signed, parsed or decoded, should refuse it', () => {
+    const { key } = sender();
+    const bad = { ...fields, body: { ...fields.body, reason: 'bad \ud800 reason' } };
+    expect(() => Transaction.sign(bad, key.secret)).toThrow(TransactionFormatError);
+    const json = Transaction.sign(fields, key.secret).toJSON();
+    expect(() => Transaction.fromJSON({ ...json, body: bad.body })).toThrow(/lone UTF-16 surrogate/);
+    // As a block from a faulty producer would carry it: the escape in the body's bytes, same length.
+    const bytes = Buffer.from(Transaction.sign(fields, key.secret).encode());
+    const at = bytes.indexOf('stolen');
+    bytes.write('\\ud800', at, 'latin1');
+    expect(() => Transaction.decode(bytes)).toThrow(/lone UTF-16 surrogate/);
+  });
+
   it('given truncated or padded bytes, when decoded, should refuse them', () => {
     const { key } = sender();
     const bytes = Transaction.sign(fields, key.secret).encode();
