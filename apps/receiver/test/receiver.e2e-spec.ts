@@ -4,9 +4,15 @@ import type { INestApplication } from '@nestjs/common';
 
 import { parseReceiverConfig } from '@app/config';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { type Report, writeKeystoreFile } from '@app/crypto';
+import { type MeterSigncrypter, type Report, writeKeystoreFile } from '@app/crypto';
 import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
-import { FleetSimulator, type ShareRule, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
+import {
+  encodeDimension,
+  FleetSimulator,
+  type ShareRule,
+  STANDARD_DIMENSIONS,
+  standardPolicies,
+} from '@app/meter-sdk';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import {
@@ -244,6 +250,37 @@ describe('receivers follow the final chain and open only their own share', () =>
       );
       expect(ccReadings.map((r) => r.reportId)).toContain(corrupted.idHex);
     }
+  });
+
+  it('given a meter that sends a text value no receiver can store (NUL), the receiver flags the report and goes on', async () => {
+    const index = meters.findIndex((_, i) =>
+      policies[i % policies.length]!.some((r) => r.receiver === RECEIVERS.gridOperator),
+    );
+    const meter = meters[index]!;
+    const operatorGets = policies[index % policies.length]!.find(
+      (r) => r.receiver === RECEIVERS.gridOperator,
+    )!;
+    const poisoned = STANDARD_DIMENSIONS.indexOf(operatorGets.dimensions[0]!);
+    const now = Date.now();
+    const values = simulator.reading(meter.spec.meterId, now) as Record<string, number | string>;
+    // A meter that does not use our SDK's encoder (which refuses this): a NUL inside a text value.
+    const dimensions = STANDARD_DIMENSIONS.map((name, i) =>
+      i === poisoned ? Uint8Array.of(0x02, 0x61, 0x00, 0x62) : encodeDimension(values[name]!),
+    );
+    const { signcrypter } = meter.reporter as unknown as { signcrypter: MeterSigncrypter };
+    const report = signcrypter.signcrypt(dimensions, now);
+    sent.push({ report, values: { ...values, [STANDARD_DIMENSIONS[poisoned]!]: 'a\u0000b' }, meter: index });
+    expect((await harness.post('/reports', report.toJSON())).status).toBe(201);
+    await harness.waitFor(`/reports/${report.idHex}`, (body) => body.status === 'final');
+    // Before: the operator's block transaction failed in Postgres (jsonb holds no NUL) at every try,
+    // and it never passed that block.
+    await caughtUp(RECEIVERS.gridOperator);
+    const flagged = await get<Array<{ reportId: string; code: string }>>(RECEIVERS.gridOperator, '/tampered');
+    expect(flagged).toContainEqual(
+      expect.objectContaining({ reportId: report.idHex, code: 'METER_SDK.BAD_READING' }),
+    );
+    await sendReports(5);
+    await caughtUp(RECEIVERS.gridOperator);
   });
 
   it('given a receiver stopped while blocks go on, when it starts again, it takes every block once', async () => {
