@@ -101,6 +101,10 @@ describe('keystore', () => {
       JSON.stringify({ ...file, version: 2 }),
       JSON.stringify({ ...file, kdf: { ...file.kdf, N: 1024 } }),
       JSON.stringify({ ...file, kdf: { ...file.kdf, N: 3 * 2 ** 14 } }),
+      // Each parameter within its own limit, together 4 GiB and 512 times the default work.
+      JSON.stringify({ ...file, kdf: { ...file.kdf, N: 2 ** 20, r: 32, p: 16 } }),
+      JSON.stringify({ ...file, kdf: { ...file.kdf, N: 2 ** 20, r: 8, p: 1 } }),
+      JSON.stringify({ ...file, kdf: { ...file.kdf, N: 2 ** 17, r: 8, p: 16 } }),
     ];
     for (const v of variants) {
       expect((await cryptoErrorOfAsync(() => openKeystore(v, 'pass phrase'))).code).toBe(

@@ -29,7 +29,8 @@ import { scalarOf, SecretScalar } from './secret';
  *
  * key = scrypt(NFC(passphrase), salt, N, r, p, 32). Defaults N = 2^17, r = 8, p = 1 (128 MiB, a few
  * hundred ms: the OWASP recommendation for scrypt); files are accepted with N in [2^14, 2^20], r in
- * [1, 32], p in [1, 16], so a file cannot make opening it cheap to brute-force or too costly to run.
+ * [1, 32], p in [1, 16], at most 512 MiB and 8x the default work in all (checkScrypt), so a file
+ * cannot make opening it cheap to brute-force or too costly to run.
  * GCM's associated data is the binary encoding of every field but the ciphertext, so nothing in the
  * file can be changed without the tag failing. Sealed secrets: u8 count, then count x { u8 len +
  * name, 32-byte big-endian scalar }, names "key" (always) and "partial" (the CC's partial key h).
@@ -75,14 +76,23 @@ interface KeystoreFile {
   ciphertext: string;
 }
 
+/**
+ * Bounds on the whole cost, not only on each parameter: N, r and p at their separate limits would
+ * ask for 4 GiB and 512 times the default work per open. scrypt needs 128*N*r bytes (p runs one
+ * after another) and does work in proportion to N*r*p.
+ */
+const MAX_SCRYPT_MEMORY = 512 * 1024 * 1024; // 4x the default's 128 MiB
+const MAX_SCRYPT_WORK = 2 ** 23; // N*r*p: 8x the default's 2^20
+
 function scrypt(passphrase: string, salt: Uint8Array, p: ScryptParams): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scryptCb(
       passphrase.normalize('NFC'),
       salt,
       32,
-      { N: p.N, r: p.r, p: p.p, maxmem: 128 * p.N * p.r * p.p + 16 * 1024 * 1024 },
-      (err, key) => (err ? reject(err) : resolve(key)),
+      { N: p.N, r: p.r, p: p.p, maxmem: MAX_SCRYPT_MEMORY + 16 * 1024 * 1024 },
+      (err, key) =>
+        err ? reject(new KeystoreMalformedError(`scrypt failed: ${err.message}`)) : resolve(key),
     );
   });
 }
@@ -94,6 +104,12 @@ function checkScrypt(p: ScryptParams): void {
   }
   if (!Number.isInteger(p.r) || p.r < 1 || p.r > 32 || !Number.isInteger(p.p) || p.p < 1 || p.p > 16) {
     throw new KeystoreMalformedError('scrypt r must be 1..32 and p 1..16');
+  }
+  if (128 * p.N * p.r > MAX_SCRYPT_MEMORY) {
+    throw new KeystoreMalformedError('scrypt N*r asks for more than 512 MiB (128*N*r bytes)');
+  }
+  if (p.N * p.r * p.p > MAX_SCRYPT_WORK) {
+    throw new KeystoreMalformedError('scrypt N*r*p is above 2^23 (8 times the default work)');
   }
 }
 
