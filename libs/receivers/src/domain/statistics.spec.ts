@@ -1,4 +1,12 @@
-import { chiSquareQuantile, median, normalCdf, normalQuantile } from './statistics';
+import {
+  chiSquareQuantile,
+  gammaQuantile,
+  logGamma,
+  median,
+  normalCdf,
+  normalQuantile,
+  regularizedLowerGamma,
+} from './statistics';
 
 describe('distribution functions', () => {
   it('given textbook points, when computed, should match the normal table', () => {
@@ -15,12 +23,46 @@ describe('distribution functions', () => {
     }
   });
 
-  it('given chi-square table values, when approximated, should be within 2 %', () => {
-    // Exact: chi2(0.975; 2) = 7.3778, chi2(0.025; 10) = 3.2470, chi2(0.975; 20) = 34.1696.
-    expect(chiSquareQuantile(0.975, 2) / 7.3778).toBeCloseTo(1, 1);
-    expect(Math.abs(chiSquareQuantile(0.025, 10) / 3.247 - 1)).toBeLessThan(0.02);
-    expect(Math.abs(chiSquareQuantile(0.975, 20) / 34.1696 - 1)).toBeLessThan(0.02);
+  it('given chi-square table values, when computed, should match them to ten digits', () => {
+    // R: qchisq(p, df).
+    for (const [p, df, exact] of [
+      [0.975, 2, 7.377758908227871],
+      [0.025, 10, 3.246972780236841],
+      [0.975, 20, 34.16960690283833],
+      [0.025, 1, 0.000982069117175],
+      [0.999, 1000, 1143.917],
+    ] as const) {
+      expect(Math.abs(chiSquareQuantile(p, df) / exact - 1)).toBeLessThan(1e-6);
+    }
+    expect(Math.abs(chiSquareQuantile(0.5, 100) / 99.33412923 - 1)).toBeLessThan(1e-8);
     expect(chiSquareQuantile(0.5, 0)).toBe(0);
+  });
+
+  it('given a small shape (a healthy class), when the gamma quantiles are taken, should bracket the mean and invert the CDF', () => {
+    for (const shape of [0.02, 0.3, 1, 4.5, 60]) {
+      const lower = gammaQuantile(0.025, shape);
+      const upper = gammaQuantile(0.975, shape);
+      expect(lower).toBeGreaterThan(0);
+      expect(lower).toBeLessThan(shape); // the mean of Gamma(shape, 1)
+      expect(upper).toBeGreaterThan(shape);
+      expect(regularizedLowerGamma(shape, lower)).toBeCloseTo(0.025, 10);
+      expect(regularizedLowerGamma(shape, upper)).toBeCloseTo(0.975, 10);
+    }
+    // Exponential (shape 1): P(1, x) = 1 - e^-x, so the median is ln 2.
+    expect(gammaQuantile(0.5, 1)).toBeCloseTo(Math.LN2, 12);
+    // Shape 0.001: the lower quantile, about 10^-1602, is below the smallest double, so it comes out
+    // as 0 in effect; even the upper one lies under the mean (nearly all the mass is at 0).
+    expect(gammaQuantile(0.025, 0.001)).toBeLessThan(1e-300);
+    const upper = gammaQuantile(0.975, 0.001);
+    expect(regularizedLowerGamma(0.001, upper)).toBeCloseTo(0.975, 10);
+    expect(upper).toBeLessThan(0.001);
+  });
+
+  it('given known values of ln Γ, when computed, should match them', () => {
+    expect(logGamma(0.5)).toBeCloseTo(Math.log(Math.sqrt(Math.PI)), 12);
+    expect(logGamma(10)).toBeCloseTo(Math.log(362_880), 11);
+    expect(logGamma(1)).toBeCloseTo(0, 12);
+    expect(logGamma(0.01)).toBeCloseTo(4.599479878042022, 11);
   });
 
   it('given odd and even lists, when the median is taken, should pick the middle', () => {

@@ -68,18 +68,105 @@ export function normalQuantile(p: number): number {
 }
 
 /**
- * Chi-square quantile with ν degrees of freedom (Wilson-Hilferty: ν(1 − 2/9ν + z√(2/9ν))³), within a
- * few per cent from ν = 2 on; it serves the Poisson intervals of the failure prediction.
+ * Chi-square quantile with ν degrees of freedom: χ²_ν = 2·Gamma(ν/2, 1). Exact to about 1e-12
+ * relative for any ν > 0, including the small ν of a healthy device class (where an approximation
+ * such as Wilson-Hilferty collapses to 0 and an interval would no longer hold its own estimate).
  */
 export function chiSquareQuantile(p: number, degrees: number): number {
   if (degrees <= 0) {
     return 0;
   }
-  const z = normalQuantile(p);
-  const h = 2 / (9 * degrees);
-  const cube = 1 - h + z * sqrt(h);
-  return cube <= 0 ? 0 : degrees * cube * cube * cube;
+  return 2 * gammaQuantile(p, degrees / 2);
 }
+
+/**
+ * The x with P(shape, x) = p for the gamma distribution of unit scale, by bisection on log x: the
+ * lower quantiles of a small shape are tiny (about (p·Γ(shape + 1))^(1/shape)), far below where a
+ * bisection on x itself would resolve them.
+ */
+export function gammaQuantile(p: number, shape: number): number {
+  if (!(p > 0 && p < 1) || !(shape > 0)) {
+    throw new RangeError(`gammaQuantile needs 0 < p < 1 and shape > 0, got p = ${p}, shape = ${shape}`);
+  }
+  let high = Math.max(1, 2 * shape);
+  while (regularizedLowerGamma(shape, high) < p) {
+    high *= 2;
+  }
+  let logLow = -745; // exp(-745) is the smallest double above 0
+  let logHigh = log(high);
+  for (let i = 0; i < 80; i += 1) {
+    const middle = (logLow + logHigh) / 2;
+    if (regularizedLowerGamma(shape, exp(middle)) < p) {
+      logLow = middle;
+    } else {
+      logHigh = middle;
+    }
+  }
+  return exp((logLow + logHigh) / 2);
+}
+
+/**
+ * P(a, x) = γ(a, x) / Γ(a), the regularized lower incomplete gamma function: its power series below
+ * a + 1 and the continued fraction of Q = 1 − P above (modified Lentz), as in Numerical Recipes 6.2.
+ */
+export function regularizedLowerGamma(a: number, x: number): number {
+  if (x <= 0) {
+    return 0;
+  }
+  const logPrefactor = a * log(x) - x - logGamma(a);
+  if (x < a + 1) {
+    let term = 1 / a;
+    let sum = term;
+    for (let n = 1; n < 1_000; n += 1) {
+      term *= x / (a + n);
+      sum += term;
+      if (abs(term) < abs(sum) * 1e-16) {
+        break;
+      }
+    }
+    return sum * exp(logPrefactor);
+  }
+  const tiny = 1e-300;
+  let b = x + 1 - a;
+  let c = 1 / tiny;
+  let d = 1 / b;
+  let fraction = d;
+  for (let n = 1; n < 1_000; n += 1) {
+    const an = -n * (n - a);
+    b += 2;
+    d = an * d + b;
+    d = abs(d) < tiny ? tiny : d;
+    c = b + an / c;
+    c = abs(c) < tiny ? tiny : c;
+    d = 1 / d;
+    const delta = d * c;
+    fraction *= delta;
+    if (abs(delta - 1) < 1e-16) {
+      break;
+    }
+  }
+  return 1 - exp(logPrefactor) * fraction;
+}
+
+/** ln Γ(x) for x > 0 (Lanczos, g = 7, nine coefficients: about 15 significant digits). */
+export function logGamma(x: number): number {
+  if (x < 0.5) {
+    // Reflection: Γ(x)Γ(1 − x) = π / sin(πx).
+    return log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  }
+  const z = x - 1;
+  let sum = LANCZOS[0]!;
+  for (let i = 1; i < LANCZOS.length; i += 1) {
+    sum += LANCZOS[i]! / (z + i);
+  }
+  const t = z + 7.5;
+  return 0.5 * log(2 * Math.PI) + (z + 0.5) * log(t) - t + log(sum);
+}
+
+const LANCZOS = [
+  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+];
 
 /** Median of a list (the mean of the middle two for an even count); NaN for an empty list. */
 export function median(values: readonly number[]): number {

@@ -161,6 +161,28 @@ describe('failure prediction', () => {
     }
   });
 
+  it('given a class that rarely fails, when predicted, should keep each healthy device inside its own interval', () => {
+    // One failure among 60 meters in two weeks: about 0.2 failures per device-year, so a healthy
+    // meter's posterior shape is 0.02 (the Wilson-Hilferty approximation gave it [0, 0]).
+    const device = (deviceId: string, failures: number): DeviceStatistics => ({
+      ...statistics[0]!,
+      deviceId,
+      deviceClass: 'quiet',
+      failures,
+      exposureMs: 14 * DAY_MS,
+    });
+    const fleet = [
+      device('quiet-0', 1),
+      ...Array.from({ length: 59 }, (_, i) => device(`quiet-${i + 1}`, 0)),
+    ];
+    const healthy = predictFailures(fleet).find((p) => p.deviceId === 'quiet-1')!;
+    expect(healthy.ratePerYear).toBeGreaterThan(0);
+    expect(healthy.rateIntervalPerYear.lower).toBeLessThanOrEqual(healthy.ratePerYear);
+    expect(healthy.rateIntervalPerYear.upper).toBeGreaterThan(healthy.ratePerYear);
+    expect(healthy.probabilityInterval.lower).toBeLessThanOrEqual(healthy.probability);
+    expect(healthy.probabilityInterval.upper).toBeGreaterThan(healthy.probability);
+  });
+
   it('given a new device with no history, when predicted, should start at its class rate', () => {
     const fresh: DeviceStatistics = {
       ...statistics[0]!,

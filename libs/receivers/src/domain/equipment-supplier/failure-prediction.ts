@@ -1,5 +1,5 @@
 import { DAY_MS } from '../meter-series';
-import { chiSquareQuantile, round } from '../statistics';
+import { gammaQuantile, round } from '../statistics';
 import type { DeviceStatistics } from './device-statistics';
 
 // Bound once: inside jest's vm context every global lookup such as `Math` is slow.
@@ -19,7 +19,8 @@ const { exp } = Math;
  *   λ̂ = (k + λ_c·τ) / (T + τ): a new device starts at its class's rate, and its own record takes
  *   over as it accumulates.
  * - P(failure within h) = 1 − exp(−λ̂·h). The interval is the posterior's central credible interval
- *   (gamma quantiles through the chi-square: 2(T + τ)λ ~ χ²(2(k + λ_c·τ)), Wilson-Hilferty).
+ *   (gamma quantiles: (T + τ)λ ~ Gamma(k + λ_c·τ, 1), computed exactly, since a healthy device of a
+ *   quiet class has a shape far below 1).
  */
 
 export interface FailurePredictionOptions {
@@ -88,8 +89,9 @@ export function predictFailures(
     const shape = device.failures + classRate * tau;
     const rate = exposureDays + tau;
     const mean = shape / rate;
-    const lower = chiSquareQuantile(tail, 2 * shape) / (2 * rate);
-    const upper = chiSquareQuantile(1 - tail, 2 * shape) / (2 * rate);
+    // No failure anywhere in the class: the posterior is a point mass at 0.
+    const lower = shape > 0 ? gammaQuantile(tail, shape) / rate : 0;
+    const upper = shape > 0 ? gammaQuantile(1 - tail, shape) / rate : 0;
     const probability = (lambda: number): number => 1 - exp(-lambda * h);
     return {
       deviceId: device.deviceId,
