@@ -194,7 +194,8 @@ describe('paging through the lists of a node', () => {
     ).body as { delegates: Array<{ id: string }>; next: string | null };
     expect(operated).toMatchObject({ delegates: [{ id: 'delegate-2' }, { id: 'delegate-3' }], next: null });
 
-    for (const version of [1, 2]) {
+    // Above the version shipped with the code (1), which only the shipped document may carry.
+    for (const version of [2, 3]) {
       const contract = instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, {
         owner: ORGANISATIONS.gridOperator,
         version,
@@ -216,11 +217,11 @@ describe('paging through the lists of a node', () => {
       contracts: Array<{ id: string; version: number }>;
       next: string | null;
     };
-    expect(latest.contracts.map((c) => c.version)).toEqual([2]);
+    expect(latest.contracts.map((c) => c.version)).toEqual([3]);
     expect(latest.next).toBeNull();
     const id = latest.contracts[0]!.id;
     const versions = await allPages<{ version: number }>('/contracts', 'contracts', { id, limit: '1' });
-    expect(versions.items.map((c) => c.version)).toEqual([2, 1]);
+    expect(versions.items.map((c) => c.version)).toEqual([3, 2]);
     expect(
       ((await harness.get(`/contracts?owner=${ORGANISATIONS.controlCenter}`)).body as { contracts: [] })
         .contracts,

@@ -378,7 +378,9 @@ export class FeedbackContractRunner {
 
   /**
    * The contract in force: the latest version this organisation deployed on the chain
-   * (contract.deploy), else the built-in Algorithm 1. Looked up at most every 2 s.
+   * (contract.deploy), else the built-in Algorithm 1. Looked up at most every 2 s. A deployed document
+   * is put in force whenever its hash differs from the one in force, whatever its version: results
+   * must come from the very document the chain holds under their (id, version).
    */
   private async currentContract(): Promise<CompiledContract> {
     if (Date.now() - this.deployedCheckedAt < 2_000) {
@@ -395,9 +397,12 @@ export class FeedbackContractRunner {
       const [deployed] = (
         (await response.json()) as { contracts: Array<{ version: number; document: unknown }> }
       ).contracts;
-      if (deployed && deployed.version !== this.contract.contract.version) {
-        this.contract = compileContract(deployed.document);
-        this.logger.log(`contract ${id} version ${deployed.version} in force (deployed on the chain)`);
+      const compiled = deployed ? compileContract(deployed.document) : undefined;
+      if (compiled && compiled.hash !== this.contract.hash) {
+        this.contract = compiled;
+        this.logger.log(
+          `contract ${id} version ${compiled.version} (${compiled.hash}) in force (deployed on the chain)`,
+        );
       }
       this.deployedCheckedAt = Date.now();
     }

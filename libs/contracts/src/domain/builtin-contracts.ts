@@ -15,6 +15,21 @@ export const GRID_OPERATOR_FEEDBACK_CONTRACT: ContractDocument = parseBuiltin(gr
 /** A meter owner's device contract (paper III.F): a water heater that follows the price. */
 export const WATER_HEATER_CONTRACT_EXAMPLE: ContractDocument = parseBuiltin(waterHeaterExample);
 
+/** Every document shipped with the code. */
+export const SHIPPED_CONTRACTS: readonly ContractDocument[] = [
+  GRID_OPERATOR_FEEDBACK_CONTRACT,
+  WATER_HEATER_CONTRACT_EXAMPLE,
+];
+
+/**
+ * The version of the document shipped under `id`, if one is. A receiver runs a shipped contract under
+ * its own id and version until its organisation deploys one (Algorithm 1), so a deployment of that id
+ * must come above the shipped version: otherwise (id, version) would name two documents.
+ */
+export function shippedContractVersion(id: string): number | undefined {
+  return SHIPPED_CONTRACTS.find((c) => c.id === id)?.version;
+}
+
 /** A copy of a shipped document under the deployer's identity, scope and version. */
 export function instantiateContract(
   template: ContractDocument,

@@ -1,3 +1,8 @@
+import {
+  GRID_OPERATOR_FEEDBACK_CONTRACT,
+  instantiateContract,
+  WATER_HEATER_CONTRACT_EXAMPLE,
+} from '@app/contracts';
 import { blsGenerateKey, BlsPublicKey, initCrypto, setupSystem, type SystemParams } from '@app/crypto';
 import { Transaction } from '@app/ledger';
 
@@ -171,6 +176,53 @@ describe('decideRegistryTransaction, contract.result', () => {
     expect(change.type).toBe('contract-result');
     // The overlay answers for its own meter and asks the final state only for the other.
     expect(view.reads.meters).toEqual([['meter-final']]);
+  });
+});
+
+describe('decideRegistryTransaction, contract.deploy', () => {
+  const deploy = (contract: object) =>
+    Transaction.sign(
+      {
+        chainId: CHAIN_ID,
+        kind: 'contract.deploy',
+        sender: OPERATOR,
+        timestamp: Date.now(),
+        body: { receiverId: RECEIVER, contract },
+      },
+      operatorKey.secret,
+    );
+  const feedback = (version: number, changes: object = {}) => ({
+    ...instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner: OPERATOR, version }),
+    ...changes,
+  });
+
+  it("given a first deployment of a shipped contract's id at the shipped version, when decided, should refuse it naming the rule", async () => {
+    // Another document under (grid-operator/feedback, 1): receivers run the shipped one under that name.
+    const other = feedback(GRID_OPERATOR_FEEDBACK_CONTRACT.version, { description: 'my own Algorithm 1' });
+
+    await expect(decideRegistryTransaction(deploy(other), view, context())).rejects.toMatchObject({
+      code: 'TX.INVALID_BODY',
+      message: expect.stringMatching(
+        /version 1 of grid-operator\/feedback is not above the version 1 shipped with the code/,
+      ) as unknown,
+    });
+  });
+
+  it("given a deployment of a shipped example's id at its version, when decided, should refuse it too", async () => {
+    const example = instantiateContract(WATER_HEATER_CONTRACT_EXAMPLE, { owner: OPERATOR });
+
+    await expect(decideRegistryTransaction(deploy(example), view, context())).rejects.toMatchObject({
+      code: 'TX.INVALID_BODY',
+    });
+  });
+
+  it("given a first deployment of a shipped contract's id above the shipped version, when decided, should accept it", async () => {
+    const change = await decideRegistryTransaction(deploy(feedback(2)), view, context());
+
+    expect(change).toMatchObject({
+      type: 'contract-deployed',
+      contract: { id: 'grid-operator/feedback', version: 2 },
+    });
   });
 });
 

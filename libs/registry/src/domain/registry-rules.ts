@@ -1,4 +1,4 @@
-import { compileContract, type ContractDocument } from '@app/contracts';
+import { compileContract, type ContractDocument, shippedContractVersion } from '@app/contracts';
 import {
   BlsPublicKey,
   blsVerifyPossession,
@@ -329,6 +329,16 @@ export async function decideRegistryTransaction(
         throw RegistryErrors.invalidBody(
           kind,
           `version ${contract.version} of ${contract.id} is not above the deployed version ${latest.version}`,
+        );
+      }
+      // (id, version) names one document: a receiver runs a shipped contract under its id and version
+      // until one is deployed, so a deployment of that id starts above the shipped version.
+      const shipped = shippedContractVersion(contract.id);
+      if (shipped !== undefined && contract.version <= shipped) {
+        throw RegistryErrors.invalidBody(
+          kind,
+          `version ${contract.version} of ${contract.id} is not above the version ${shipped} shipped with the code ` +
+            `(a shipped contract's id and version name the shipped document; deploy version ${shipped + 1} or above)`,
         );
       }
       return { type: 'contract-deployed', receiverId, contract, hash: compiled.hash };

@@ -1,0 +1,120 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { Registry } from 'prom-client';
+
+import {
+  compileContract,
+  type ContractDocument,
+  GRID_OPERATOR_FEEDBACK_CONTRACT,
+  instantiateContract,
+} from '@app/contracts';
+import { blsGenerateKey, initCrypto } from '@app/crypto';
+import { createTestDatabase, type TestDatabase } from '@app/testing';
+
+import { DEFAULT_ACCOUNT, FeedbackContractRunner } from '../src/feedback-contract';
+
+const ORGANISATION = 'grid-operator';
+const RECEIVER = 'operator-billing';
+
+/** A share to answer, as the follower queues it. */
+interface Share {
+  meterId: string;
+  reportId: string;
+  consumption: number | null;
+  tampered: boolean;
+}
+
+/**
+ * The runner against a real database, with a stand-in for the node that lists `deployed` as the
+ * organisation's contract in force (GET /contracts?id=) and no owners' device contracts.
+ */
+describe('FeedbackContractRunner, a block of shares evaluated into contract_results', () => {
+  let db: TestDatabase;
+  let node: Server;
+  let nodeUrl: string;
+  let deployed: ContractDocument | undefined;
+  const organisationKey = () => blsGenerateKey().secret;
+
+  beforeAll(async () => {
+    await initCrypto();
+    db = await createTestDatabase({ poolSize: 4 });
+    node = createServer((request, response) => {
+      const url = new URL(request.url ?? '/', 'http://node');
+      const contracts =
+        url.pathname === '/contracts' && url.searchParams.get('id') !== null && deployed
+          ? [{ version: deployed.version, document: deployed }]
+          : [];
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ contracts, next: null }));
+    });
+    await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
+    nodeUrl = `http://127.0.0.1:${(node.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    node?.close();
+    await db?.drop();
+  });
+
+  function runner(): FeedbackContractRunner {
+    return new FeedbackContractRunner(db.pool, new Registry(), {
+      receiverId: RECEIVER,
+      organisationId: ORGANISATION,
+      organisationKey: organisationKey(),
+      chainId: 'cbsg-test',
+      nodeUrl,
+      nodeAuthorization: () => 'Bearer test',
+      redisUrl: 'redis://127.0.0.1:6379',
+      queuePrefix: 'unused',
+      notifyAttempts: 1,
+    });
+  }
+
+  /** What the evaluation worker does with one block's job (no Redis: the job is handed over directly). */
+  async function evaluateBlock(jobId: string, shares: Share[]): Promise<void> {
+    const job = { id: jobId, data: { height: '1', evaluations: shares } };
+    await (runner() as unknown as { evaluate(j: typeof job): Promise<void> }).evaluate(job);
+  }
+
+  function share(meterId: string, reportByte: string, consumption = 0.4): Share {
+    return { meterId, reportId: reportByte.repeat(32), consumption, tampered: false };
+  }
+
+  async function results(meterIds: string[]) {
+    const { rows } = await db.pool.query<{
+      meter_id: string;
+      trigger: string;
+      contract_version: number;
+      input: Record<string, unknown>;
+      result_hash: string;
+    }>(
+      `SELECT meter_id, trigger, contract_version, input, result_hash FROM contract_results
+       WHERE receiver_id = $1 AND meter_id = ANY($2::text[]) ORDER BY meter_id`,
+      [RECEIVER, meterIds],
+    );
+    return rows;
+  }
+
+  it('given a deployed document under the built-in version that is not the built-in, should run the deployed one', async () => {
+    // As a chain from before the registry refused it could hold: (grid-operator/feedback, 1), another rule set.
+    const builtin = instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner: ORGANISATION });
+    deployed = {
+      ...builtin,
+      functions: builtin.functions.map((f) => ({
+        ...f,
+        otherwise: f.otherwise?.map((a) => ({ ...a, message: `${a.message} (deployed)` })),
+      })),
+    };
+    expect(deployed.version).toBe(builtin.version);
+    expect(compileContract(deployed).hash).not.toBe(compileContract(builtin).hash);
+
+    await evaluateBlock('f1-block', [share('meter-f1', 'f1')]);
+
+    const [row] = await results(['meter-f1']);
+    expect(row).toBeDefined();
+    const again = compileContract(deployed).evaluate(row!.meter_id, row!.input, row!.trigger);
+    expect(row!.result_hash).toBe(again.resultHash);
+    expect(row!.input).toMatchObject({ ...DEFAULT_ACCOUNT, meter_value: 0.4 });
+  });
+});
