@@ -403,6 +403,13 @@ export class FeedbackContractRunner {
         this.logger.log(
           `contract ${id} version ${compiled.version} (${compiled.hash}) in force (deployed on the chain)`,
         );
+        if (compiled.contract.appliesTo.scope === 'tariffs') {
+          // A receiver does not know meters' tariffs: no meter is known to be in the contract's scope.
+          this.logger.warn(
+            `contract ${id} version ${compiled.version} applies to tariff classes, which this receiver ` +
+              'cannot tell: it answers no meter until a version for all meters or a list of meters is deployed',
+          );
+        }
       }
       this.deployedCheckedAt = Date.now();
     }
@@ -477,8 +484,11 @@ export class FeedbackContractRunner {
           tampered,
           meter_value: consumption ?? 0,
         };
-        results.push(resultRow(contract, meterId, trigger, trigger, input));
-        keys.push(trigger);
+        // The operator's contract answers the meters in its scope only (a tariff scope: none).
+        if (contract.appliesTo({ meterId })) {
+          results.push(resultRow(contract, meterId, trigger, trigger, input));
+          keys.push(trigger);
+        }
         // The owner's device contracts see the same input (undeclared fields do not enter their hash).
         for (const own of ownerContracts.get(meterId) ?? []) {
           if (tampered || !own.appliesTo({ meterId })) {

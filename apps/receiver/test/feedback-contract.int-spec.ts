@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { Logger } from '@nestjs/common';
 import { Registry } from 'prom-client';
 
 import {
@@ -72,9 +73,46 @@ describe('FeedbackContractRunner, a block of shares evaluated into contract_resu
   }
 
   /** What the evaluation worker does with one block's job (no Redis: the job is handed over directly). */
-  async function evaluateBlock(jobId: string, shares: Share[]): Promise<void> {
+  async function evaluateBlock(jobId: string, shares: Share[], by = runner()): Promise<void> {
     const job = { id: jobId, data: { height: '1', evaluations: shares } };
-    await (runner() as unknown as { evaluate(j: typeof job): Promise<void> }).evaluate(job);
+    await (by as unknown as { evaluate(j: typeof job): Promise<void> }).evaluate(job);
+  }
+
+  /** The operator's data for a meter, as PUT /accounts keeps it. */
+  async function account(meterId: string, values: Partial<typeof DEFAULT_ACCOUNT>): Promise<void> {
+    const a = { ...DEFAULT_ACCOUNT, ...values };
+    await db.pool.query(
+      `INSERT INTO operator_accounts (meter_id, version, prepaid, prepaid_balance, prepaid_low_level, arrears,
+         arrears_level, serious_arrears_level, threshold_value, latest_price, updated_at)
+       VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, now())`,
+      [
+        meterId,
+        a.prepaid,
+        a.prepaid_balance,
+        a.prepaid_low_level,
+        a.arrears,
+        a.arrears_level,
+        a.serious_arrears_level,
+        a.threshold_value,
+        a.latest_price,
+      ],
+    );
+  }
+
+  /** What the block left for meters to fetch and for owners to be told. */
+  async function sideEffects(meterIds: string[]) {
+    const { rows: commands } = await db.pool.query<{ meter_id: string; type: string }>(
+      'SELECT meter_id, type FROM meter_commands WHERE receiver_id = $1 AND meter_id = ANY($2::text[])',
+      [RECEIVER, meterIds],
+    );
+    const { rows: outbox } = await db.pool.query<{ payload: { notifications?: Array<{ meterId: string }> } }>(
+      `SELECT payload FROM outbox WHERE job_name = 'notify-block'`,
+    );
+    const notified = outbox
+      .flatMap((o) => o.payload.notifications ?? [])
+      .map((n) => n.meterId)
+      .filter((m) => meterIds.includes(m));
+    return { commands, notified };
   }
 
   function share(meterId: string, reportByte: string, consumption = 0.4): Share {
@@ -116,5 +154,41 @@ describe('FeedbackContractRunner, a block of shares evaluated into contract_resu
     const again = compileContract(deployed).evaluate(row!.meter_id, row!.input, row!.trigger);
     expect(row!.result_hash).toBe(again.resultHash);
     expect(row!.input).toMatchObject({ ...DEFAULT_ACCOUNT, meter_value: 0.4 });
+  });
+
+  it('given a deployed contract for one meter, should answer that meter only: no result, command or notice for the others', async () => {
+    deployed = instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, {
+      owner: ORGANISATION,
+      version: 2,
+      appliesTo: { scope: 'meters', meters: ['meter-f2a'] },
+    });
+    // In serious arrears both: the contract would trip each meter it answers.
+    await account('meter-f2a', { arrears: 450 });
+    await account('meter-f2b', { arrears: 450 });
+
+    await evaluateBlock('f2-block', [share('meter-f2a', 'f2'), share('meter-f2b', 'f3')]);
+
+    expect((await results(['meter-f2a', 'meter-f2b'])).map((r) => r.meter_id)).toEqual(['meter-f2a']);
+    const { commands, notified } = await sideEffects(['meter-f2a', 'meter-f2b']);
+    expect(commands).toEqual([{ meter_id: 'meter-f2a', type: 'forced-trip' }]);
+    expect(new Set(notified)).toEqual(new Set(['meter-f2a']));
+  });
+
+  it('given a deployed contract for tariff classes, which a receiver cannot tell, should answer no meter and warn once', async () => {
+    deployed = instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, {
+      owner: ORGANISATION,
+      version: 3,
+      appliesTo: { scope: 'tariffs', tariffs: ['residential'] },
+    });
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    const by = runner();
+
+    await evaluateBlock('f2-tariff-1', [share('meter-f2c', 'f4')], by);
+    await evaluateBlock('f2-tariff-2', [share('meter-f2c', 'f5')], by);
+
+    expect(await results(['meter-f2c'])).toEqual([]);
+    const warnings = warn.mock.calls.map(([message]) => String(message)).filter((m) => /tariff/.test(m));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/grid-operator\/feedback version 3 applies to tariff classes/);
   });
 });
