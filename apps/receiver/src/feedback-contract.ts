@@ -4,7 +4,7 @@ import { Logger } from '@nestjs/common';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Pool, PoolClient } from 'pg';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 import {
   compileContract,
@@ -232,6 +232,7 @@ export class FeedbackContractRunner {
   private ownerContractsByMeter = new Map<string, CompiledContract[]>();
   private ownerContractsCheckedAt = 0;
   private readonly processed: ProcessedJobs;
+  private readonly evaluationFailures: Counter<'kind'>;
   private readonly queues = new Map<string, Queue>();
   private readonly workers: Worker[] = [];
   private relay: OutboxRelay | undefined;
@@ -263,6 +264,12 @@ export class FeedbackContractRunner {
           }
         }
       },
+    });
+    this.evaluationFailures = new Counter({
+      name: 'cbsg_receiver_contract_evaluation_failures_total',
+      help: 'Contract evaluations that gave no result (a CONTRACT.* error on their input), by kind',
+      labelNames: ['kind'],
+      registers: [metrics],
     });
     this.builtin = compileContract(
       instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner: options.organisationId }),
@@ -486,8 +493,11 @@ export class FeedbackContractRunner {
         };
         // The operator's contract answers the meters in its scope only (a tariff scope: none).
         if (contract.appliesTo({ meterId })) {
-          results.push(resultRow(contract, meterId, trigger, trigger, input));
-          keys.push(trigger);
+          const row = this.evaluateOne(contract, 'feedback', meterId, trigger, trigger, input);
+          if (row) {
+            results.push(row);
+            keys.push(trigger);
+          }
         }
         // The owner's device contracts see the same input (undeclared fields do not enter their hash).
         for (const own of ownerContracts.get(meterId) ?? []) {
@@ -495,17 +505,10 @@ export class FeedbackContractRunner {
             continue; // a tampered reading drives no appliance
           }
           const key = `${trigger}${OWNER_RESULT_SEPARATOR}${own.id}`;
-          try {
-            results.push(resultRow(own, meterId, trigger, key, input));
+          const row = this.evaluateOne(own, 'device', meterId, trigger, key, input);
+          if (row) {
+            results.push(row);
             keys.push(key);
-          } catch (error) {
-            if (!(error instanceof ContractError)) {
-              throw error;
-            }
-            // The owner's contract needs what this receiver does not have: it does not run, the rest does.
-            this.logger.warn(
-              `owner contract ${own.id} v${own.version} not run for ${meterId}: ${error.message}`,
-            );
           }
         }
       }
@@ -545,6 +548,35 @@ export class FeedbackContractRunner {
     });
     if (ran) {
       this.relay?.wake();
+    }
+  }
+
+  /**
+   * One contract's result for one share, or undefined when the contract fails on this input (a
+   * CONTRACT.* error: a division by zero, an input the receiver does not have). The evaluation is
+   * deterministic, so retrying the block's job would fail again and lose every other share's result:
+   * the failure is logged and counted, gives no result, and the rest of the block goes on.
+   */
+  private evaluateOne(
+    contract: CompiledContract,
+    kind: 'feedback' | 'device',
+    meterId: string,
+    trigger: string,
+    key: string,
+    input: Record<string, number | boolean>,
+  ): ResultRow | undefined {
+    try {
+      return resultRow(contract, meterId, trigger, key, input);
+    } catch (error) {
+      if (!(error instanceof ContractError)) {
+        throw error;
+      }
+      this.evaluationFailures.inc({ kind });
+      this.logger.warn(
+        `${kind === 'feedback' ? 'contract' : 'owner contract'} ${contract.id} v${contract.version} ` +
+          `gave no result for ${meterId} (${trigger}): ${error.code}: ${error.message}`,
+      );
+      return undefined;
     }
   }
 

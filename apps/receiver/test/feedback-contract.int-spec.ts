@@ -58,8 +58,8 @@ describe('FeedbackContractRunner, a block of shares evaluated into contract_resu
     await db?.drop();
   });
 
-  function runner(): FeedbackContractRunner {
-    return new FeedbackContractRunner(db.pool, new Registry(), {
+  function runner(metrics = new Registry()): FeedbackContractRunner {
+    return new FeedbackContractRunner(db.pool, metrics, {
       receiverId: RECEIVER,
       organisationId: ORGANISATION,
       organisationKey: organisationKey(),
@@ -190,5 +190,48 @@ describe('FeedbackContractRunner, a block of shares evaluated into contract_resu
     const warnings = warn.mock.calls.map(([message]) => String(message)).filter((m) => /tariff/.test(m));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/grid-operator\/feedback version 3 applies to tariff classes/);
+  });
+
+  it("given a contract that fails on one meter's input, should record the other meters' results and count the failure", async () => {
+    // The price per kWh turned into kWh per unit of money: no number when the operator set the price to 0.
+    const base = instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner: ORGANISATION, version: 4 });
+    deployed = {
+      ...base,
+      functions: base.functions.map((f) =>
+        f.name !== 'cost'
+          ? f
+          : {
+              ...f,
+              otherwise: f.otherwise?.map((a) => ({
+                ...a,
+                params: { ...a.params, kwh_per_unit: { '/': [1, { var: 'latest_price' }] } },
+              })),
+            },
+      ),
+    };
+    await account('meter-f3a', { latest_price: 0 });
+    await account('meter-f3b', { latest_price: 0.25 });
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    const metrics = new Registry();
+
+    await evaluateBlock('f3-block', [share('meter-f3a', 'f6'), share('meter-f3b', 'f7')], runner(metrics));
+
+    const rows = await results(['meter-f3a', 'meter-f3b']);
+    expect(rows.map((r) => r.meter_id)).toEqual(['meter-f3b']);
+    expect(compileContract(deployed).evaluate('meter-f3b', rows[0]!.input, rows[0]!.trigger).resultHash).toBe(
+      rows[0]!.result_hash,
+    );
+    expect((await sideEffects(['meter-f3a', 'meter-f3b'])).notified).not.toContain('meter-f3a');
+    const warnings = warn.mock.calls.map(([message]) => String(message));
+    expect(warnings).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `meter-f3a \\(report:${'f6'.repeat(32)}\\): CONTRACT.EVALUATION_FAILED: .*no finite result`,
+        ),
+      ),
+    );
+    expect(await metrics.metrics()).toMatch(
+      /cbsg_receiver_contract_evaluation_failures_total\{kind="feedback"\} 1/,
+    );
   });
 });
