@@ -83,6 +83,23 @@ describe('the supplier reads Fig. 4', () => {
     expect(timeline.unobserved).toEqual([]);
   });
 
+  it('given a reported outage, a silence, then normal, when tracked, should infer the outage through the silence and the repair after it', () => {
+    // outage -> normal needs repair in between: the silence is the outage, then the repair.
+    const timeline = trackDeviceStates('m-1', [obs(0, 'outage:E11'), obs(4, 'normal')], I);
+    expect(timeline.segments).toContainEqual({
+      state: 'outage',
+      code: 'E11',
+      from: at(1),
+      to: at(4),
+      inferred: true,
+    });
+    expect(
+      timeline.transitions.map((t) => `${t.from}->${t.to}:${t.inferred}@${(t.at - MONDAY) / I}`),
+    ).toEqual(['outage->repair:true@4', 'repair->normal:true@4']);
+    expect(timeline.unobserved).toEqual([]);
+    expect(timeline.impossible).toEqual([]);
+  });
+
   it('given a silence between normal and emergency long enough for an alarm, when tracked, should infer the alarm', () => {
     const timeline = trackDeviceStates('m-1', [obs(0, 'normal'), obs(3, 'emergency:E21')], I);
     expect(timeline.transitions.map((t) => `${t.from}->${t.to}:${t.inferred}`)).toEqual([

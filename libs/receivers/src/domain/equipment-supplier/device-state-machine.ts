@@ -103,17 +103,16 @@ export function bridgeStates(from: DeviceState, to: DeviceState, silent: number)
   if (silent === 0) {
     return isAllowedTransition(from, to) ? { path: [], silentState: null } : undefined;
   }
-  if (from === 'outage' && isAllowedTransition('outage', to)) {
-    return { path: [], silentState: 'outage' };
-  }
   if (from === to) {
     return { path: [], silentState: null };
   }
-  if (from === 'emergency') {
-    // The device tripped: the silence is its outage, then whatever leads on to the observed state.
+  if (from === 'emergency' || from === 'outage') {
+    // The device tripped (or had): the silence is its outage, then whatever leads on to the observed
+    // state, in as many steps as fit in the silent intervals after the first.
     const after = to === 'outage' ? [] : intermediates('outage', to, silent - 1);
     if (after !== undefined) {
-      return { path: to === 'outage' ? [] : ['outage', ...after], silentState: 'outage' };
+      const path = to === 'outage' || from === 'outage' ? after : ['outage' as const, ...after];
+      return { path, silentState: 'outage' };
     }
   }
   const path = intermediates(from, to, silent);
