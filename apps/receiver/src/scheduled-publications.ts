@@ -14,6 +14,31 @@ interface PublicationJob {
   windowHours: number;
 }
 
+/** A receiver's schedule for one subject, in the queue every receiver of the consortium may share. */
+export function schedulerKey(receiverId: string, subject: PublicationSubject): string {
+  return `${receiverId}:${subject}`;
+}
+
+/**
+ * The schedules of `receiverId` whose subject it no longer publishes (PUBLISH changed). A receiver id
+ * may hold ':' and a subject never does: the subject is after the last ':', so that one receiver
+ * never takes another's schedule for its own.
+ */
+export function staleSchedulerKeys(
+  keys: readonly string[],
+  receiverId: string,
+  subjects: readonly PublicationSubject[],
+): string[] {
+  return keys.filter((key) => {
+    const split = key.lastIndexOf(':');
+    if (split < 0) {
+      return false;
+    }
+    const subject = key.slice(split + 1) as PublicationSubject;
+    return key.slice(0, split) === receiverId && !subjects.includes(subject);
+  });
+}
+
 /**
  * Publishes the receiver's analyses on the chain every period (PUBLISH, PUBLISH_EVERY_SECONDS). The
  * schedule is a BullMQ job scheduler in Redis, not a timer: however many processes the receiver
@@ -49,16 +74,14 @@ export class ScheduledPublications {
       },
     });
     // Subjects taken off PUBLISH since the last start stop being published.
-    for (const scheduler of await this.queue.getJobSchedulers()) {
-      const [receiverId, subject] = (scheduler.key ?? '').split(':');
-      if (receiverId === this.receiverId && !this.options.subjects.includes(subject as PublicationSubject)) {
-        await this.queue.removeJobScheduler(scheduler.key);
-      }
+    const keys = (await this.queue.getJobSchedulers()).map((scheduler) => scheduler.key ?? '');
+    for (const key of staleSchedulerKeys(keys, this.receiverId, this.options.subjects)) {
+      await this.queue.removeJobScheduler(key);
     }
     for (const subject of this.options.subjects) {
       // Keyed by receiver and subject: a restart (or a second process) updates the same schedule.
       await this.queue.upsertJobScheduler(
-        `${this.receiverId}:${subject}`,
+        schedulerKey(this.receiverId, subject),
         { every: this.options.everyMs },
         { name: 'publish', data: { subject, windowHours: this.options.windowHours } },
       );
