@@ -78,21 +78,52 @@ export async function createReceiverApp(
 
 /**
  * The receiver's API is its organisation's alone: a receiver configured with an organisation that did
- * not register it would open its data to the wrong one. Checked when the node answers; a node that is
- * not up yet is no reason not to start.
+ * not register it would open its data to the wrong one. So it starts only once the node has said who
+ * registered it (docs/guarantees.md): a node not up yet, or answering 5xx or 429, is asked again every
+ * second for NODE_WAIT_SECONDS; a node that has no such receiver, or refuses the organisation's
+ * credentials, is a refusal at once.
  */
 async function checkOwnership(config: ReceiverConfig, tokens: IdentityTokenSource): Promise<void> {
-  const response = await fetch(`${config.nodeUrl}/receivers/${encodeURIComponent(config.receiverId)}`, {
-    headers: { authorization: tokens.authorization() },
-    signal: AbortSignal.timeout(5_000),
-  }).catch(() => undefined);
-  if (!response?.ok) {
-    return;
-  }
-  const registered = (await response.json()) as { organisation?: string };
-  if (registered.organisation !== config.organisation.id) {
-    throw new Error(
-      `receiver ${config.receiverId} was registered by ${registered.organisation ?? 'someone else'}, not by ORGANISATION_ID ${config.organisation.id}`,
-    );
+  const url = `${config.nodeUrl}/receivers/${encodeURIComponent(config.receiverId)}`;
+  const organisation = config.organisation.id;
+  const refuse = (why: string) => new Error(`receiver ${config.receiverId} refuses to start: ${why}`);
+  const deadline = Date.now() + config.nodeWaitMs;
+  let last = 'no answer';
+  for (;;) {
+    const response = await fetch(url, {
+      headers: { authorization: tokens.authorization() },
+      signal: AbortSignal.timeout(Math.max(100, Math.min(5_000, deadline - Date.now()))),
+    }).catch((error: unknown) => {
+      // No connection, or no answer in time: the node is not up, or not answering yet.
+      const failure = error as { message?: string; cause?: { code?: string } };
+      last = failure.cause?.code ?? failure.message ?? String(error);
+      return undefined;
+    });
+    if (response?.ok) {
+      const registered = (await response.json()) as { organisation?: string };
+      if (registered.organisation !== organisation) {
+        throw new Error(
+          `receiver ${config.receiverId} was registered by ${registered.organisation ?? 'someone else'}, not by ORGANISATION_ID ${organisation}`,
+        );
+      }
+      return;
+    }
+    if (response?.status === 404) {
+      throw refuse(`the node at ${config.nodeUrl} has no receiver ${config.receiverId}`);
+    }
+    if (response?.status === 401 || response?.status === 403) {
+      throw refuse(
+        `the node at ${config.nodeUrl} refused ${organisation}'s credentials (${response.status})`,
+      );
+    }
+    if (response) {
+      last = `it answered ${response.status}`;
+    }
+    if (Date.now() + 1_000 > deadline) {
+      throw refuse(
+        `the node at ${config.nodeUrl} did not confirm within ${config.nodeWaitMs / 1_000} s that ORGANISATION_ID ${organisation} registered it (${last})`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
 }

@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
 import type { INestApplication } from '@nestjs/common';
@@ -336,6 +338,73 @@ describe('receivers follow the final chain and open only their own share', () =>
     ).rejects.toThrow(
       /supplier-maintenance was registered by meterworks-supplier, not by ORGANISATION_ID east-grid-operator/,
     );
+  });
+
+  /** A stand-in for the followed node, answering GET /receivers/:id as `answer` says. */
+  async function withNode(
+    answer: (request: IncomingMessage, response: ServerResponse) => void,
+    run: (nodeUrl: string) => Promise<void>,
+  ): Promise<void> {
+    const node = createServer(answer);
+    await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
+    try {
+      await run(`http://127.0.0.1:${(node.address() as AddressInfo).port}`);
+    } finally {
+      node.close();
+    }
+  }
+
+  it('given a node that does not answer, a receiver waits NODE_WAIT_SECONDS for it, then refuses to start', async () => {
+    let nodeUrl = '';
+    // A port nothing listens on any more: the node is not up.
+    await withNode(
+      () => undefined,
+      (url) => Promise.resolve(void (nodeUrl = url)),
+    );
+    const started = Date.now();
+    await expect(
+      createReceiverApp({ ...config(RECEIVERS.equipmentSupplier), nodeUrl, nodeWaitMs: 2_000 }),
+    ).rejects.toThrow(
+      /receiver supplier-maintenance refuses to start: the node at .* did not confirm within 2 s that ORGANISATION_ID meterworks-supplier registered it \(ECONNREFUSED\)/,
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+  });
+
+  it('given a node that has no such receiver or refuses the credentials, a receiver refuses to start at once', async () => {
+    for (const [status, reason] of [
+      [404, /the node at .* has no receiver supplier-maintenance/],
+      [401, /the node at .* refused meterworks-supplier's credentials \(401\)/],
+    ] as const) {
+      await withNode(
+        (_, response) => response.writeHead(status).end(),
+        async (nodeUrl) => {
+          await expect(
+            createReceiverApp({ ...config(RECEIVERS.equipmentSupplier), nodeUrl, nodeWaitMs: 60_000 }),
+          ).rejects.toThrow(reason);
+        },
+      );
+    }
+  });
+
+  it('given a node that is still starting, a receiver asks again until it answers, and then checks who registered it', async () => {
+    let asked = 0;
+    await withNode(
+      (_, response) => {
+        asked += 1;
+        if (asked < 3) {
+          response.writeHead(503).end();
+          return;
+        }
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ id: RECEIVERS.equipmentSupplier, organisation: 'someone-else' }));
+      },
+      async (nodeUrl) => {
+        await expect(
+          createReceiverApp({ ...config(RECEIVERS.equipmentSupplier), nodeUrl, nodeWaitMs: 30_000 }),
+        ).rejects.toThrow(/supplier-maintenance was registered by someone-else, not by ORGANISATION_ID/);
+      },
+    );
+    expect(asked).toBe(3);
   });
 
   it("given another receiver's keystore, a receiver refuses to start and says whose key it holds", async () => {

@@ -11,6 +11,11 @@ const receiverSchema = z
     KEYSTORE_PASSPHRASE: z.string().min(8, 'must be at least 8 characters'),
     /** The accounting node it follows. */
     NODE_URL: z.url({ protocol: /^https?$/ }),
+    /**
+     * How long it waits at start for the node to confirm that ORGANISATION_ID registered it; past it,
+     * it refuses to start.
+     */
+    NODE_WAIT_SECONDS: z.coerce.number().int().min(1).max(3_600).default(60),
     GENESIS_FILE: z.string().min(1),
     /**
      * Further nodes whose signed head digests this receiver keeps as an outside witness, comma-separated
@@ -94,6 +99,8 @@ export interface ReceiverConfig {
   /** Never logged: the config object is not printed anywhere. */
   passphrase: string;
   nodeUrl: string;
+  /** How long to wait at start for the node to confirm who registered the receiver. */
+  nodeWaitMs: number;
   genesisFile: string;
   /** The nodes whose signed head digests are kept (the followed node first), and how often. */
   witness: { nodeUrls: string[]; intervalMs: number };
@@ -135,6 +142,7 @@ export function parseReceiverConfig(env: Record<string, string | undefined>): Re
     keystoreFile: e.RECEIVER_KEYSTORE,
     passphrase: e.KEYSTORE_PASSPHRASE,
     nodeUrl: e.NODE_URL.replace(/\/$/, ''),
+    nodeWaitMs: e.NODE_WAIT_SECONDS * 1_000,
     genesisFile: e.GENESIS_FILE,
     witness: {
       nodeUrls: [...new Set([e.NODE_URL.replace(/\/$/, ''), ...(e.WITNESS_NODE_URLS ?? [])])],
