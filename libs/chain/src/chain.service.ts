@@ -49,6 +49,7 @@ import { type Candidate, ChainTree } from './chain-tree';
 import { type FinalizedCounts, Finalizer } from './finalizer';
 import { intakeHoldOf } from './intake-hold';
 import { MempoolService, type TransactionReceipt } from './mempool.service';
+import { wireHeight } from './p2p/messages';
 import { PeerNetwork } from './p2p/peer-network';
 import { ScheduleService } from './schedule.service';
 import { SerialLanes } from './serial-lanes';
@@ -156,8 +157,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly queuedBlocks = new Set<string>();
   private pendingReports: Report[] = [];
   /**
-   * A peer's final height is above our head (last catch-up poll): our delegates do not produce, and
-   * meters are turned away (intakeHold).
+   * A peer's final height is above our head and the peer served blocks above our head to show it
+   * (last catch-up poll, catchUpFrom): our delegates do not produce, and meters are turned away
+   * (intakeHold).
    */
   private behindPeers = false;
   /** Transactions to ask for in the next catch-up page (nextCatchUpPageTransactions). */
@@ -745,84 +747,113 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /**
    * Final blocks and candidates from peers ahead of us, block by block, each validated. While a peer's
-   * final height is above our head, this node is behind, and its delegates do not produce.
+   * final height is above our head, and the peer backs that claim with blocks, this node is behind,
+   * and its delegates do not produce.
    */
   private async catchUp(): Promise<void> {
     let behind = false;
     for (const peer of this.peers.peers()) {
-      const status = await this.peers.get<ChainStatus>(peer.id, '/p2p/status');
-      if (!status) {
-        continue;
+      try {
+        behind = (await this.catchUpFrom(peer.id)) || behind;
+      } catch (error) {
+        // One peer's bad answer (a status that does not parse, a page that does not decode) is that
+        // peer's fault: its claim counts for nothing, and the other peers are polled all the same.
+        this.logger.warn(`catching up from ${peer.id}: ${(error as Error).message}`);
       }
-      const headHeight = () => this.tree.head()?.block.height ?? this.tree.finalTip.height;
-      const peerFinal = BigInt(status.final.height);
-      // Seen now, not only once this poll is over: catching up may take many blocks.
-      this.behindPeers ||= peerFinal > headHeight();
-      // Pages of the peer's final blocks from our final tip on. Blocks we hold already (taken as
-      // candidates before we fell behind) change nothing until a certified pair above them comes,
-      // so the cursor moves on through them rather than asking for the same page again.
-      let next = this.tree.finalTip.height + 1n;
-      // Where a slow catch-up spends its time, logged below: fetching pages, or taking their blocks.
-      const pollStart = performance.now();
-      let fetchMs = 0;
-      let taken = 0;
-      while (!this.stopped && peerFinal > this.tree.finalTip.height && next <= peerFinal) {
-        const fetchStart = performance.now();
-        const batch = await this.peers.get<WireBlock[]>(
-          peer.id,
-          `/p2p/blocks?from=${next}&limit=50&transactions=${this.catchUpPageTransactions}`,
-          CATCH_UP_PAGE_TIMEOUT_MS,
-        );
-        fetchMs += performance.now() - fetchStart;
-        this.catchUpPageTransactions = nextCatchUpPageTransactions(this.catchUpPageTransactions, !!batch);
-        if (!batch || batch.length === 0) {
-          break;
-        }
-        // A page that does not decode is the peer's fault, not a refusal: it goes up to the poll's
-        // error log, as before.
-        const blocks = batch.map((wire) => ({
-          block: blockFromWire(wire),
-          certificate: certificateFromWire(wire),
-        }));
-        try {
-          for (const { block, certificate } of blocks) {
-            await this.receiveBlock(block, certificate, { peer: peer.id, finalThere: true });
-            taken += 1;
-          }
-        } catch (error) {
-          // What follows builds on the refused block: leave it to the next poll.
-          this.logger.debug(`catching up from ${peer.id}: ${(error as Error).message}`);
-          break;
-        }
-        next += BigInt(batch.length); // final blocks come in height order, one per height
-      }
-      const pollMs = performance.now() - pollStart;
-      if (taken > 0 && pollMs > SLOW_CATCH_UP_MS) {
-        this.logger.log(
-          `caught up ${taken} final blocks from ${peer.id} (now final at ${this.tree.finalTip.height}, ${peer.id} at ${peerFinal}) in ${(pollMs / 1000).toFixed(1)} s: ${(fetchMs / 1000).toFixed(1)} s fetching pages, the rest taking their blocks`,
-        );
-      }
-      // Under load a peer's head is often the block relayed to us a moment ago: only when we neither
-      // hold nor await it is there anything to fetch, and then only the blocks we lack, one by one
-      // (during a long wait for finality the peer's branch can hold many large blocks).
-      if (BigInt(status.head.height) > headHeight() && !this.holdsOrAwaits(status.head.hash)) {
-        for (const ref of (await this.peers.get<CandidateRef[]>(peer.id, '/p2p/candidates')) ?? []) {
-          if (typeof ref?.hash !== 'string' || !isHashHex(ref.hash)) {
-            break; // not what a node of ours lists
-          }
-          if (this.stopped || this.holdsOrAwaits(ref.hash)) {
-            continue;
-          }
-          const wire = await this.peers.get<WireBlock>(peer.id, `/p2p/candidates/${ref.hash}`);
-          if (!wire) {
-            break; // gone final there meanwhile, or the peer went away: the next poll sees
-          }
-          await this.receiveWireBlock(wire, peer.id, true).catch(() => undefined);
-        }
-      }
-      behind ||= peerFinal > headHeight();
     }
     this.behindPeers = behind;
+  }
+
+  /**
+   * One peer's part of a catch-up poll. Returns whether it shows this node behind: its final height
+   * is above our head, and in this poll it served at least one block above our head that we took.
+   * The status is the peer's word only (GET /p2p/status is not signed): a peer that claimed a final
+   * height it cannot back with blocks would otherwise stop our production and intake for as long as
+   * it liked.
+   */
+  private async catchUpFrom(peerId: string): Promise<boolean> {
+    // Typed as what a faulty peer may send: any part may be missing.
+    const status = await this.peers.get<Partial<ChainStatus>>(peerId, '/p2p/status');
+    if (!status) {
+      return false;
+    }
+    const peerFinal = wireHeight(status.final?.height);
+    const peerHead = wireHeight(status.head?.height);
+    if (peerFinal === undefined || peerHead === undefined) {
+      throw new Error('its status does not give its final and head heights as decimal u64');
+    }
+    const headHeight = () => this.tree.head()?.block.height ?? this.tree.finalTip.height;
+    /** The peer served a block above our head that we took, in this poll. */
+    let backed = false;
+    // Pages of the peer's final blocks from our final tip on. Blocks we hold already (taken as
+    // candidates before we fell behind) change nothing until a certified pair above them comes,
+    // so the cursor moves on through them rather than asking for the same page again.
+    let next = this.tree.finalTip.height + 1n;
+    // Where a slow catch-up spends its time, logged below: fetching pages, or taking their blocks.
+    const pollStart = performance.now();
+    let fetchMs = 0;
+    let taken = 0;
+    while (!this.stopped && peerFinal > this.tree.finalTip.height && next <= peerFinal) {
+      const fetchStart = performance.now();
+      const batch = await this.peers.get<WireBlock[]>(
+        peerId,
+        `/p2p/blocks?from=${next}&limit=50&transactions=${this.catchUpPageTransactions}`,
+        CATCH_UP_PAGE_TIMEOUT_MS,
+      );
+      fetchMs += performance.now() - fetchStart;
+      this.catchUpPageTransactions = nextCatchUpPageTransactions(this.catchUpPageTransactions, !!batch);
+      if (!Array.isArray(batch) || batch.length === 0) {
+        break;
+      }
+      // A page that does not decode is the peer's fault, not a refusal: it ends this peer's part
+      // of the poll with a log line (catchUp).
+      const blocks = batch.map((wire) => ({
+        block: blockFromWire(wire),
+        certificate: certificateFromWire(wire),
+      }));
+      try {
+        for (const { block, certificate } of blocks) {
+          const above = block.height > headHeight();
+          await this.receiveBlock(block, certificate, { peer: peerId, finalThere: true });
+          taken += 1;
+          if (above && !backed) {
+            backed = true;
+            // Seen now, not only once this poll is over: catching up may take many blocks.
+            this.behindPeers ||= peerFinal > headHeight();
+          }
+        }
+      } catch (error) {
+        // What follows builds on the refused block: leave it to the next poll.
+        this.logger.debug(`catching up from ${peerId}: ${(error as Error).message}`);
+        break;
+      }
+      next += BigInt(batch.length); // final blocks come in height order, one per height
+    }
+    const pollMs = performance.now() - pollStart;
+    if (taken > 0 && pollMs > SLOW_CATCH_UP_MS) {
+      this.logger.log(
+        `caught up ${taken} final blocks from ${peerId} (now final at ${this.tree.finalTip.height}, ${peerId} at ${peerFinal}) in ${(pollMs / 1000).toFixed(1)} s: ${(fetchMs / 1000).toFixed(1)} s fetching pages, the rest taking their blocks`,
+      );
+    }
+    // Under load a peer's head is often the block relayed to us a moment ago: only when we neither
+    // hold nor await it is there anything to fetch, and then only the blocks we lack, one by one
+    // (during a long wait for finality the peer's branch can hold many large blocks).
+    if (peerHead > headHeight() && !this.holdsOrAwaits(String(status.head?.hash))) {
+      for (const ref of (await this.peers.get<CandidateRef[]>(peerId, '/p2p/candidates')) ?? []) {
+        if (typeof ref?.hash !== 'string' || !isHashHex(ref.hash)) {
+          break; // not what a node of ours lists
+        }
+        if (this.stopped || this.holdsOrAwaits(ref.hash)) {
+          continue;
+        }
+        const wire = await this.peers.get<WireBlock>(peerId, `/p2p/candidates/${ref.hash}`);
+        if (!wire) {
+          break; // gone final there meanwhile, or the peer went away: the next poll sees
+        }
+        await this.receiveWireBlock(wire, peerId, true).catch(() => undefined);
+      }
+    }
+    return backed && peerFinal > headHeight();
   }
 
   /** Intake's back-pressure from the chain (intakeHoldOf), with a log line when it starts and ends. */

@@ -41,6 +41,22 @@ export const nodeMessageSchema = z
 
 export type NodeMessage = z.infer<typeof nodeMessageSchema>;
 
+/** The largest height (and u64) the chain encodes. */
+const MAX_U64 = 2n ** 64n - 1n;
+
+/**
+ * A block height as a peer sends it (status, votes): a decimal u64 without sign, exponent or leading
+ * zeros. Anything else is undefined, never an exception: BigInt("x") throws a SyntaxError, which a
+ * caller that forgot would answer with a 500 or let abort the work it was part of.
+ */
+export function wireHeight(value: unknown): bigint | undefined {
+  if (typeof value !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(value)) {
+    return undefined;
+  }
+  const height = BigInt(value);
+  return height <= MAX_U64 ? height : undefined;
+}
+
 export class MessageRefusedError extends DomainError {
   constructor(
     readonly code: string,

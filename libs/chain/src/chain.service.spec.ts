@@ -1,0 +1,190 @@
+// Catch-up logs every refusal it provokes on purpose; TEST_LOGS=1 shows them.
+import '../../../test/quiet-logs';
+
+import { Registry } from 'prom-client';
+
+import type { AppConfig } from '@app/config';
+import { blsGenerateKey, initCrypto, type SecretScalar } from '@app/crypto';
+import type { ReportIntakeService } from '@app/intake';
+import { Block, type RoundSchedule, type Timing } from '@app/ledger';
+
+import type { BlockValidator } from './block-validator';
+import type { ChainContext } from './chain-context.service';
+import { type Candidate, ChainTree } from './chain-tree';
+import { blockToWire, ChainService } from './chain.service';
+import type { Finalizer } from './finalizer';
+import type { MempoolService } from './mempool.service';
+import type { PeerNetwork } from './p2p/peer-network';
+import type { ScheduleService } from './schedule.service';
+
+const CHAIN = 'cbsg-test';
+const GENESIS_HASH = new Uint8Array(32).fill(7);
+const SLOT_MS = 1_000;
+const timing: Timing = { genesisTime: Date.now() - 3_600_000, slotMs: SLOT_MS, producers: 3 };
+const schedule: RoundSchedule = {
+  round: 1n,
+  elected: ['d1', 'd2', 'd3'],
+  slots: ['d1', 'd2', 'd3'],
+  base: ['d1', 'd2', 'd3'],
+};
+
+/** What a peer answers to GET requests: by path prefix. */
+type PeerAnswers = (path: string) => unknown;
+
+/**
+ * A ChainService on fakes: no database, no network. The validator takes every block (the rules are
+ * BlockValidator's own tests'); the peers answer what each test says.
+ */
+function chainService(peers: Record<string, PeerAnswers>): ChainService {
+  const pool = { query: () => Promise.resolve({ rows: [] }) };
+  const config = {
+    chain: { peers: Object.keys(peers), intakeHoldFinalityLagSlots: 0, maxBlockTransactions: 100 },
+    intake: { acceptWindowMs: 60_000 },
+  } as unknown as AppConfig;
+  const context = {
+    chainId: CHAIN,
+    nodeId: 'node-1',
+    genesisHash: GENESIS_HASH,
+    timing,
+    localDelegates: new Map(),
+    delegateKey: () => undefined,
+  } as unknown as ChainContext;
+  const validator = {
+    validate: (block: Block): Promise<Candidate> =>
+      Promise.resolve({
+        block,
+        hashHex: block.hashHex,
+        parentHex: Buffer.from(block.header.previousHash).toString('hex'),
+        changes: [],
+        nonces: new Set(),
+        entries: new Set(),
+        schedule,
+      }),
+    certifies: () => false,
+  } as unknown as BlockValidator;
+  const network = {
+    peers: () => Object.keys(peers).map((id) => ({ id })),
+    get: (peerId: string, path: string) => Promise.resolve(peers[peerId]!(path)),
+    broadcast: () => Promise.resolve(),
+  } as unknown as PeerNetwork;
+  const service = new ChainService(
+    pool as never,
+    config,
+    context,
+    {} as ScheduleService,
+    validator,
+    {} as MempoolService,
+    {} as Finalizer,
+    network,
+    {} as ReportIntakeService,
+    new Registry(),
+  );
+  const internals = service as unknown as { tree: ChainTree; behindPeers: boolean };
+  internals.tree = new ChainTree({ height: 0n, hash: GENESIS_HASH, slot: 0n });
+  // As onApplicationBootstrap leaves a node with peers: behind until a poll says otherwise.
+  internals.behindPeers = true;
+  return service;
+}
+
+const internals = (service: ChainService) =>
+  service as unknown as {
+    behindPeers: boolean;
+    catchUp(): Promise<void>;
+    intakeHold(): unknown;
+  };
+
+function statusOf(final: string, head = final): unknown {
+  return { final: { height: final, hash: '00'.repeat(32) }, head: { height: head, hash: '11'.repeat(32) } };
+}
+
+describe('ChainService catch-up: what a peer must show before this node counts itself behind', () => {
+  let key: SecretScalar;
+  let chain: Block[];
+
+  beforeAll(async () => {
+    await initCrypto();
+    key = blsGenerateKey().secret;
+    chain = [];
+    let previousHash: Uint8Array = GENESIS_HASH;
+    for (let height = 1n; height <= 2n; height += 1n) {
+      const block = Block.produce(
+        {
+          chainId: CHAIN,
+          height,
+          previousHash,
+          slot: height,
+          timestamp: timing.genesisTime + Number(height) * SLOT_MS,
+          producer: 'd1',
+          parentCertificate: null,
+        },
+        [],
+        key,
+      );
+      chain.push(block);
+      previousHash = block.hash;
+    }
+  });
+
+  it('given a peer that claims final height 10^12 and serves no block, when polled a few times, should neither count itself behind nor hold intake', async () => {
+    const service = chainService({
+      liar: (path) => (path === '/p2p/status' ? statusOf('1000000000000') : []),
+    });
+    for (let poll = 0; poll < 3; poll += 1) {
+      await internals(service).catchUp();
+      expect(internals(service).behindPeers).toBe(false);
+    }
+    expect(internals(service).intakeHold()).toBeUndefined();
+  });
+
+  it('given a peer whose status height is "x", should poll the other peers and clear the start-up hold', async () => {
+    const asked: string[] = [];
+    const service = chainService({
+      broken: () => statusOf('x'),
+      quiet: (path) => {
+        asked.push(path);
+        return statusOf('0');
+      },
+    });
+    expect(internals(service).intakeHold()).toBeDefined(); // the start-up hold
+    await internals(service).catchUp();
+    expect(asked).toContain('/p2p/status');
+    expect(internals(service).behindPeers).toBe(false);
+    expect(internals(service).intakeHold()).toBeUndefined();
+  });
+
+  it.each(['1e3', '-1', '01', ' 1', '18446744073709551616', 12])(
+    'given a peer whose final height is %p, should ignore its claim',
+    async (height) => {
+      const service = chainService({
+        odd: () => ({ final: { height }, head: { height: '0', hash: '' } }),
+      });
+      await internals(service).catchUp();
+      expect(internals(service).behindPeers).toBe(false);
+    },
+  );
+
+  it("given an honest peer ahead, should count itself behind while it takes the peer's blocks, and not once it has them all", async () => {
+    let served = 1; // the peer's pages hold its final blocks up to here: block 2 comes a poll later
+    const service = chainService({
+      honest: (path) => {
+        if (path === '/p2p/status') {
+          return statusOf('2');
+        }
+        const from = /[?&]from=(\d+)/.exec(path)?.[1];
+        return from ? chain.slice(Number(from) - 1, served).map((b) => blockToWire(b)) : [];
+      },
+    });
+    const head = () => (service as unknown as { tree: ChainTree }).tree.head()?.block.height;
+
+    await internals(service).catchUp();
+    expect(head()).toBe(1n);
+    expect(internals(service).behindPeers).toBe(true);
+    expect(internals(service).intakeHold()).toBeDefined();
+
+    served = 2;
+    await internals(service).catchUp();
+    expect(head()).toBe(2n);
+    expect(internals(service).behindPeers).toBe(false);
+    expect(internals(service).intakeHold()).toBeUndefined();
+  });
+});
