@@ -6,12 +6,12 @@ import { Registry } from 'prom-client';
 import type { AppConfig } from '@app/config';
 import { blsGenerateKey, initCrypto, type SecretScalar } from '@app/crypto';
 import type { ReportIntakeService } from '@app/intake';
-import { Block, type RoundSchedule, type Timing } from '@app/ledger';
+import { Block, QuorumError, type RoundSchedule, type Timing } from '@app/ledger';
 
 import type { BlockValidator } from './block-validator';
 import type { ChainContext } from './chain-context.service';
 import { type Candidate, ChainTree } from './chain-tree';
-import { blockToWire, ChainService } from './chain.service';
+import { blockToWire, ChainService, voteFromWire } from './chain.service';
 import type { Finalizer } from './finalizer';
 import type { MempoolService } from './mempool.service';
 import type { PeerNetwork } from './p2p/peer-network';
@@ -186,5 +186,27 @@ describe('ChainService catch-up: what a peer must show before this node counts i
     expect(head()).toBe(2n);
     expect(internals(service).behindPeers).toBe(false);
     expect(internals(service).intakeHold()).toBeUndefined();
+  });
+});
+
+describe('voteFromWire: a vote as a peer sends it', () => {
+  const wire = (height: unknown) => ({
+    height: height as string,
+    blockHash: 'ab'.repeat(32),
+    voters: ['d1'],
+    signature: 'cd'.repeat(96),
+  });
+
+  it.each(['x', '1e3', '-1', '', '01', '0x10', ' 7', '18446744073709551616', 5])(
+    'given height %p, should refuse it with QUORUM.INVALID (a 400), not a SyntaxError (a 500)',
+    (height) => {
+      expect(() => voteFromWire(wire(height))).toThrow(QuorumError);
+      expect(() => voteFromWire(wire(height))).toThrow(/decimal u64/);
+    },
+  );
+
+  it('given heights 0 and 2^64-1, should take them', () => {
+    expect(voteFromWire(wire('0')).height).toBe(0n);
+    expect(voteFromWire(wire('18446744073709551615')).height).toBe(2n ** 64n - 1n);
   });
 });

@@ -1022,8 +1022,13 @@ export function voteFromWire(wire: WireVote): Vote {
   if (problem) {
     throw new QuorumError(problem);
   }
+  // Checked before BigInt, which throws a SyntaxError ("x", "1e3") that the filter answers with 500.
+  const height = wireHeight(wire.height);
+  if (height === undefined) {
+    throw new QuorumError('a vote height is a decimal u64 (digits only, no leading zero)');
+  }
   return {
-    height: BigInt(wire.height),
+    height,
     blockHash: fromHex(wire.blockHash, 'block hash', 32),
     voters: [...wire.voters],
     signature: fromHex(wire.signature, 'vote signature', 96),
