@@ -6,12 +6,19 @@ import { Registry } from 'prom-client';
 import type { AppConfig } from '@app/config';
 import { blsGenerateKey, initCrypto, type SecretScalar } from '@app/crypto';
 import type { ReportIntakeService } from '@app/intake';
-import { Block, QuorumError, type RoundSchedule, type Timing } from '@app/ledger';
+import { Block, QuorumError, type RoundSchedule, type Timing, type Vote } from '@app/ledger';
 
 import type { BlockValidator } from './block-validator';
 import type { ChainContext } from './chain-context.service';
 import { type Candidate, ChainTree } from './chain-tree';
-import { blockToWire, ChainService, voteFromWire } from './chain.service';
+import {
+  blockToWire,
+  ChainService,
+  HELD_VOTE_HEIGHTS_AHEAD,
+  MAX_HELD_VOTES,
+  MAX_HELD_VOTES_PER_BLOCK,
+  voteFromWire,
+} from './chain.service';
 import type { Finalizer } from './finalizer';
 import type { MempoolService } from './mempool.service';
 import type { PeerNetwork } from './p2p/peer-network';
@@ -47,7 +54,8 @@ function chainService(peers: Record<string, PeerAnswers>): ChainService {
     genesisHash: GENESIS_HASH,
     timing,
     localDelegates: new Map(),
-    delegateKey: () => undefined,
+    // Any delegate id d<n> is known (holdVote asks; nothing here checks a signature).
+    delegateKey: (id: string) => (/^d[0-9]+$/.test(id) ? {} : undefined),
   } as unknown as ChainContext;
   const validator = {
     validate: (block: Block): Promise<Candidate> =>
@@ -208,5 +216,58 @@ describe('voteFromWire: a vote as a peer sends it', () => {
   it('given heights 0 and 2^64-1, should take them', () => {
     expect(voteFromWire(wire('0')).height).toBe(0n);
     expect(voteFromWire(wire('18446744073709551615')).height).toBe(2n ** 64n - 1n);
+  });
+});
+
+describe("ChainService held votes: what a peer's unchecked votes may take", () => {
+  /** An unchecked vote on block `block` (a byte repeated), told apart from others by `n`. */
+  function vote(height: bigint, block: number, n: number): Vote {
+    const signature = new Uint8Array(96);
+    new DataView(signature.buffer).setUint32(0, n);
+    return { height, blockHash: new Uint8Array(32).fill(block), voters: ['d1'], signature };
+  }
+  const votesOf = (service: ChainService) =>
+    service as unknown as {
+      heldVotes: Map<string, Map<string, Vote>>;
+      holdVote(vote: Vote): string | undefined;
+    };
+  const heldCount = (service: ChainService) =>
+    [...votesOf(service).heldVotes.values()].reduce((n, held) => n + held.size, 0);
+
+  it('given a vote more than HELD_VOTE_HEIGHTS_AHEAD above the head, should not hold it', () => {
+    const service = chainService({});
+    // The head is the final tip at height 0: no block above it here.
+    expect(votesOf(service).holdVote(vote(HELD_VOTE_HEIGHTS_AHEAD, 1, 0))).toBeDefined();
+    expect(votesOf(service).holdVote(vote(HELD_VOTE_HEIGHTS_AHEAD + 1n, 2, 0))).toBeUndefined();
+    expect(votesOf(service).holdVote(vote(10n ** 12n, 3, 0))).toBeUndefined();
+    expect(heldCount(service)).toBe(1);
+  });
+
+  it('given more votes on one block than MAX_HELD_VOTES_PER_BLOCK, should keep the newest', () => {
+    const service = chainService({});
+    const extra = 10;
+    for (let n = 0; n < MAX_HELD_VOTES_PER_BLOCK + extra; n += 1) {
+      votesOf(service).holdVote(vote(1n, 1, n));
+    }
+    const held = [...votesOf(service).heldVotes.values()];
+    expect(held).toHaveLength(1);
+    expect(held[0]!.size).toBe(MAX_HELD_VOTES_PER_BLOCK);
+    const kept = [...held[0]!.values()].map((v) => new DataView(v.signature.buffer).getUint32(0));
+    expect(Math.min(...kept)).toBe(extra);
+  });
+
+  it('given more votes in all than MAX_HELD_VOTES, should drop those on the lowest height first', () => {
+    const service = chainService({});
+    for (let n = 0; n < 10; n += 1) {
+      votesOf(service).holdVote(vote(1n, 0, n));
+    }
+    // Then MAX_HELD_VOTES more on blocks at heights 2 to 4, each block below its own cap.
+    const perBlock = MAX_HELD_VOTES_PER_BLOCK / 2;
+    for (let n = 0; n < MAX_HELD_VOTES; n += 1) {
+      const block = 1 + Math.floor(n / perBlock);
+      votesOf(service).holdVote(vote(2n + BigInt(block % 3), block, n));
+    }
+    expect(heldCount(service)).toBe(MAX_HELD_VOTES);
+    expect(votesOf(service).heldVotes.has('00'.repeat(32))).toBe(false);
   });
 });

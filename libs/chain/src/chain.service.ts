@@ -130,6 +130,20 @@ const GOSSIP_MAX_WAIT_MS = 500;
 const SLOW_TASK_MS = 1_000;
 /** A catch-up poll that takes blocks for longer than this says where its time went (log). */
 const SLOW_CATCH_UP_MS = 5_000;
+/**
+ * How far above our head a peer's vote may be and still be held. A vote can overtake the block it is
+ * on (the voters relay their votes while the block still travels, or waits in our queue), and one
+ * block comes per slot: a few slots' worth covers that. A vote further ahead is on a block we lack
+ * anyway, and catch-up brings such blocks with their certificates; held, it would only take memory.
+ */
+export const HELD_VOTE_HEIGHTS_AHEAD = 4n;
+/**
+ * The most unchecked votes held on one block: a vote per delegate of the largest elected set (101 in
+ * the paper, one vote each if each node hosts one) with room to spare. Beyond it the oldest goes.
+ */
+export const MAX_HELD_VOTES_PER_BLOCK = 256;
+/** The most unchecked votes held in all: beyond it those on the lowest height go first. */
+export const MAX_HELD_VOTES = 4_096;
 
 /**
  * The consortium chain on this node (DESIGN.md sections 3-4): receives, validates and stores blocks
@@ -146,6 +160,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly votes = new Map<string, Map<string, Vote>>();
   /** Peers' votes not checked yet, by block hash then voters and signature: checked together at quorum. */
   private readonly heldVotes = new Map<string, Map<string, Vote>>();
+  /** How many votes heldVotes holds, over all blocks (MAX_HELD_VOTES). */
+  private heldVoteCount = 0;
   /** Work on the block tree, one task at a time (see SerialLanes for the order). */
   private readonly queue: SerialLanes;
   private timers: NodeJS.Timeout[] = [];
@@ -501,13 +517,17 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /**
    * Keeps a peer's vote, unchecked, until its block could be certified (tryCertify): then the block's
-   * votes are checked together, with one pairing check. A vote on a final height, from an unknown
-   * voter or from voters all counted already is dropped here. Held by voters and signature, so that a
-   * forged vote in the voters' names cannot push the real one out.
+   * votes are checked together, with one pairing check. A vote on a final height, more than
+   * HELD_VOTE_HEIGHTS_AHEAD above our head, from an unknown voter or from voters all counted already
+   * is dropped here. Held by voters and signature, so that a forged vote in the voters' names does not
+   * replace the real one; the signature is checked only later, so what is held is bounded: per block
+   * (MAX_HELD_VOTES_PER_BLOCK, the oldest goes) and in all (MAX_HELD_VOTES, the lowest height goes).
    */
   private holdVote(vote: Vote): string | undefined {
+    const head = this.tree.head()?.block.height ?? this.tree.finalTip.height;
     if (
       vote.height <= this.tree.finalTip.height ||
+      vote.height > head + HELD_VOTE_HEIGHTS_AHEAD ||
       vote.voters.some((voter) => !this.context.delegateKey(voter))
     ) {
       return undefined;
@@ -518,9 +538,53 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       return undefined;
     }
     const held = this.heldVotes.get(hashHex) ?? new Map<string, Vote>();
-    held.set(`${votersKey(vote)}/${toHex(vote.signature)}`, vote);
+    const key = `${votersKey(vote)}/${toHex(vote.signature)}`;
+    if (held.has(key)) {
+      return hashHex;
+    }
+    held.set(key, vote);
     this.heldVotes.set(hashHex, held);
-    return hashHex;
+    this.heldVoteCount += 1;
+    if (held.size > MAX_HELD_VOTES_PER_BLOCK) {
+      this.dropOldestHeldVote(hashHex, held);
+    }
+    while (this.heldVoteCount > MAX_HELD_VOTES) {
+      this.dropLowestHeldVote();
+    }
+    return this.heldVotes.has(hashHex) ? hashHex : undefined;
+  }
+
+  private dropOldestHeldVote(hashHex: string, held: Map<string, Vote>): void {
+    const oldest = held.keys().next().value;
+    if (oldest !== undefined) {
+      held.delete(oldest);
+      this.heldVoteCount -= 1;
+    }
+    if (held.size === 0) {
+      this.heldVotes.delete(hashHex);
+    }
+  }
+
+  /** The oldest held vote on the lowest height held: the block likeliest to be final or lost soon. */
+  private dropLowestHeldVote(): void {
+    let lowest: { hashHex: string; held: Map<string, Vote>; height: bigint } | undefined;
+    for (const [hashHex, held] of this.heldVotes) {
+      const height = held.values().next().value?.height;
+      if (height !== undefined && (!lowest || height < lowest.height)) {
+        lowest = { hashHex, held, height };
+      }
+    }
+    if (!lowest) {
+      this.heldVoteCount = 0; // nothing held: the count was off, start again from zero
+      return;
+    }
+    this.dropOldestHeldVote(lowest.hashHex, lowest.held);
+  }
+
+  /** Forgets the unchecked votes held on a block (checked now, or of no more use). */
+  private releaseHeldVotes(hashHex: string): void {
+    this.heldVoteCount -= this.heldVotes.get(hashHex)?.size ?? 0;
+    this.heldVotes.delete(hashHex);
   }
 
   private addVote(vote: Vote): void {
@@ -568,7 +632,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
           `dropped ${bad.size} vote(s) on block ${hashHex.slice(0, 16)}… that do not verify (voters ${[...bad].map(votersKey).join('; ')})`,
         );
       }
-      this.heldVotes.delete(hashHex);
+      this.releaseHeldVotes(hashHex);
       this.votes.set(hashHex, byVoters);
     }
     if (byVoters.size === 0) {
@@ -624,7 +688,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     });
     await this.repository.dropCandidates(dropped.filter((d) => d !== candidate).map((d) => d.block.hash));
     this.votes.delete(candidate.hashHex);
-    this.heldVotes.delete(candidate.hashHex);
+    this.releaseHeldVotes(candidate.hashHex);
     this.finalityDelay.observe(Number(slotAt(this.context.timing, Date.now()) - candidate.block.header.slot));
     if (candidate.changes.some((c) => c.type === 'delegate-registered' || c.type === 'delegate-revoked')) {
       await this.context.refreshDelegateKeys();
@@ -654,12 +718,16 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** Votes on heights that are final now (on blocks that lost, or never arrived) are of no more use. */
   private forgetVotesUpTo(height: bigint): void {
-    for (const byBlock of [this.votes, this.heldVotes]) {
-      for (const [hashHex, votes] of byBlock) {
-        const first = votes.values().next().value;
-        if (!first || first.height <= height) {
-          byBlock.delete(hashHex);
-        }
+    for (const [hashHex, votes] of this.votes) {
+      const first = votes.values().next().value;
+      if (!first || first.height <= height) {
+        this.votes.delete(hashHex);
+      }
+    }
+    for (const [hashHex, votes] of this.heldVotes) {
+      const first = votes.values().next().value;
+      if (!first || first.height <= height) {
+        this.releaseHeldVotes(hashHex);
       }
     }
   }
