@@ -780,4 +780,38 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
       firstBad: { height: edited, reason: expect.stringContaining('quorum certificate') },
     });
   });
+
+  it("given another block's valid certificate copied into a block's row, verify-chain should name that block", async () => {
+    // Runs after the edits above: the copy goes below the first bad height they left.
+    const firstBad = (
+      (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
+        firstBad: { height: string };
+      }
+    ).firstBad;
+    const sql = new Client({ connectionString: harness.db.url });
+    await sql.connect();
+    let target: string;
+    try {
+      const { rows } = await sql.query<{ height: string; certificate: Buffer }>(
+        'SELECT height, certificate FROM block_certificates WHERE height < $1 ORDER BY height LIMIT 2',
+        [firstBad.height],
+      );
+      expect(rows).toHaveLength(2);
+      target = rows[0]!.height;
+      await sql.query('BEGIN');
+      await sql.query('SET LOCAL session_replication_role = replica');
+      await sql.query('UPDATE block_certificates SET certificate = $1 WHERE height = $2', [
+        rows[1]!.certificate,
+        target,
+      ]);
+      await sql.query('COMMIT');
+    } finally {
+      await sql.end();
+    }
+    const after = (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body;
+    expect(after).toMatchObject({
+      ok: false,
+      firstBad: { height: target, reason: expect.stringContaining('quorum certificate') },
+    });
+  });
 });

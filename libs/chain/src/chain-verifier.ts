@@ -9,6 +9,7 @@ import {
   decodeQuorumCertificate,
   encodeQuorumCertificate,
   producerOfSlot,
+  type QuorumCertificate,
   receiverIndexRoot,
   roundOfSlot,
   type RoundSchedule,
@@ -290,6 +291,24 @@ export class ChainVerifier {
     } catch (error) {
       return `the stored quorum certificate does not decode: ${(error as Error).message}`;
     }
+    // A certificate holds for the block it names, by the round of that block's slot (as the producer
+    // side forms and checks them: aggregateVotes with the block's schedule, BlockValidator.certifies);
+    // a valid certificate copied from another block, or named for another round, is refused here.
+    const parentCertificate = header.parentCertificate;
+    const parentRound = previous.slot >= 1n ? roundOfSlot(this.context.timing, previous.slot) : undefined;
+    if (
+      parentCertificate &&
+      !certifiesBlock(parentCertificate, { height: height - 1n, hash: previous.hash, round: parentRound })
+    ) {
+      return `the parent's quorum certificate in the header is not on block ${height - 1n} (round ${parentRound ?? 'none: genesis'})`;
+    }
+    const own = certificates[1];
+    if (
+      own &&
+      !certifiesBlock(own, { height, hash: row.hash, round: roundOfSlot(this.context.timing, header.slot) })
+    ) {
+      return `the stored quorum certificate is on block ${own.height} (${toHex(own.blockHash).slice(0, 16)}…) of round ${own.round}, not on this one`;
+    }
     for (const certificate of certificates) {
       if (!certificate) {
         continue;
@@ -346,4 +365,17 @@ export class ChainVerifier {
     // Decoded without the subgroup check: the pool's workers do the same for registered keys.
     return new Map(rows.map((r) => [r.id, RegisteredMeter.fromTrustedBytes(r.verification_key)]));
   }
+}
+
+/** Whether `certificate` names this block: its height, its hash, the round of its slot. */
+function certifiesBlock(
+  certificate: QuorumCertificate,
+  block: { height: bigint; hash: Uint8Array; round: bigint | undefined },
+): boolean {
+  return (
+    block.round !== undefined &&
+    certificate.height === block.height &&
+    certificate.round === block.round &&
+    Buffer.from(certificate.blockHash).equals(Buffer.from(block.hash))
+  );
 }
