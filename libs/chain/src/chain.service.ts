@@ -668,7 +668,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       height: c.block.height,
       producer: c.block.header.producer,
       certified: c.certificate !== undefined,
-      electedSetSize: c.schedule.elected.length,
+      elected: c.schedule.elected,
       base: c.schedule.base,
     }));
     const target = finalHeight(links, this.tree.finalTip.height);

@@ -387,11 +387,12 @@ describe('DPoS schedule', () => {
 });
 
 describe('finality', () => {
+  const SEVEN = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
   const link = (height: number, producer: string, certified: boolean): ChainLink => ({
     height: BigInt(height),
     producer,
     certified,
-    electedSetSize: 7,
+    elected: SEVEN,
   });
 
   it('given two consecutive certified blocks, when judged, should make the lower one final (with its ancestors)', () => {
@@ -417,11 +418,26 @@ describe('finality', () => {
     // Three producers left on one side of a cut, out of seven the stake elected.
     const chain = ['a', 'b', 'c', 'a', 'b', 'c'].map((p, i) => ({
       ...link(i + 1, p, false),
-      electedSetSize: 3,
-      base: ['a', 'b', 'c', 'd', 'e', 'f', 'g'],
+      elected: ['a', 'b', 'c'],
+      base: SEVEN,
     }));
     expect(finalByProducers(chain)).toBe(0n);
     expect(finalByProducers(chain.map((l) => ({ ...l, base: ['a', 'b', 'c', 'd'] })))).toBe(4n);
+  });
+
+  it("given only 4 of its round's 7 elected producers on a block, and one more elected only in a later round, the classic rule should not make it final", () => {
+    // Round 1 elected a..g; a, b, c and d built blocks 1 to 4. Round 2 elected x in g's place, and
+    // x built block 5: five distinct producers above block 1, but only four of round 1's seven.
+    const later = ['a', 'b', 'c', 'd', 'e', 'f', 'x'];
+    const chain = [
+      ...['a', 'b', 'c', 'd'].map((p, i) => link(i + 1, p, false)),
+      { ...link(5, 'x', false), elected: later },
+    ];
+    expect(finalByProducers(chain)).toBe(0n);
+    expect(finalHeight(chain, 0n)).toBe(0n);
+    // A fifth producer of round 1 (e, elected in both rounds) makes block 1 final, wherever it produces.
+    const withE = [...chain, { ...link(6, 'e', false), elected: later }];
+    expect(finalByProducers(withE)).toBe(1n);
   });
 });
 

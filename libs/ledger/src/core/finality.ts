@@ -13,6 +13,8 @@ import { holdsBaseMajority, quorumSize } from './quorum';
  * 2. Producers (classic DPoS, the fallback when certificates are missing): a block is final once
  *    more than two thirds of its round's elected producers have produced it or a block on top of it.
  *    With N producers this takes about 2N/3 slots (over two minutes with 101 producers and 2 s slots).
+ *    Only members of the block's round's elected set count: a delegate elected in a later round
+ *    only, however many blocks it makes on top, is not one of the producers the rule asks about.
  *
  * A node's final height is the higher of the two; it never decreases.
  */
@@ -21,8 +23,8 @@ export interface ChainLink {
   producer: string;
   /** A quorum certificate on this block is known. */
   certified: boolean;
-  /** The size of the elected set of this block's round. */
-  electedSetSize: number;
+  /** The elected set of this block's round: for rule 2, only its members count, and two thirds of it. */
+  elected: readonly string[];
   /** The round's stake-elected set (RoundSchedule.base): the producers above must hold most of it too. */
   base?: readonly string[];
 }
@@ -43,10 +45,9 @@ export function finalByProducers(links: readonly ChainLink[]): bigint {
   for (let i = links.length - 1; i >= 0; i -= 1) {
     const link = links[i]!;
     producersAbove.add(link.producer);
-    if (
-      producersAbove.size >= quorumSize(link.electedSetSize) &&
-      (!link.base || holdsBaseMajority([...producersAbove], link.base))
-    ) {
+    const elected = new Set(link.elected);
+    const counted = [...producersAbove].filter((producer) => elected.has(producer));
+    if (counted.length >= quorumSize(elected.size) && (!link.base || holdsBaseMajority(counted, link.base))) {
       return link.height;
     }
   }
