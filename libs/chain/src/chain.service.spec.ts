@@ -197,6 +197,49 @@ describe('ChainService catch-up: what a peer must show before this node counts i
   });
 });
 
+describe('ChainService catch-up: a peer that backed its claim, then a page that does not come', () => {
+  let block: Block;
+
+  beforeAll(async () => {
+    await initCrypto();
+    block = Block.produce(
+      {
+        chainId: CHAIN,
+        height: 1n,
+        previousHash: GENESIS_HASH,
+        slot: 1n,
+        timestamp: timing.genesisTime + SLOT_MS,
+        producer: 'd1',
+        parentCertificate: null,
+      },
+      [],
+      blsGenerateKey().secret,
+    );
+  });
+
+  it('given an honest peer ahead whose next pages time out, should stay behind for a few polls, then not', async () => {
+    let pages = true; // then its pages time out (the network answers nothing)
+    const service = chainService({
+      honest: (path) => {
+        if (path === '/p2p/status') {
+          return statusOf('5');
+        }
+        return pages && /[?&]from=1\b/.test(path) ? [blockToWire(block)] : undefined;
+      },
+    });
+    await internals(service).catchUp();
+    expect(internals(service).behindPeers).toBe(true);
+    pages = false;
+    for (let poll = 0; poll < 3; poll += 1) {
+      await internals(service).catchUp();
+      expect(internals(service).behindPeers).toBe(true);
+    }
+    // Still nothing to back the claim: it no longer counts.
+    await internals(service).catchUp();
+    expect(internals(service).behindPeers).toBe(false);
+  });
+});
+
 describe('voteFromWire: a vote as a peer sends it', () => {
   const wire = (height: unknown) => ({
     height: height as string,

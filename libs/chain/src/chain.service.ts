@@ -128,6 +128,11 @@ const PREVIOUS_BLOCK_POLL_MS = 50;
 const GOSSIP_MAX_WAIT_MS = 500;
 /** A task of the chain's queue that runs longer than this is logged: everything else waits for it. */
 const SLOW_TASK_MS = 1_000;
+/**
+ * Catch-up polls (one a second) for which a peer's claim to be ahead still counts after it last
+ * served a block above our head (catchUpFrom).
+ */
+const BACKED_CLAIM_GRACE_POLLS = 3;
 /** A catch-up poll that takes blocks for longer than this says where its time went (log). */
 const SLOW_CATCH_UP_MS = 5_000;
 /**
@@ -178,6 +183,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
    * (intakeHold).
    */
   private behindPeers = false;
+  /** Catch-up polls so far, and the last poll in which each peer served a block above our head. */
+  private catchUpPolls = 0;
+  private readonly lastBackedPoll = new Map<string, number>();
   /** Transactions to ask for in the next catch-up page (nextCatchUpPageTransactions). */
   private catchUpPageTransactions = CATCH_UP_PAGE_TRANSACTIONS;
   /** Why meters are turned away now (intakeHold), to log when that starts and ends. */
@@ -819,6 +827,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
    * and its delegates do not produce.
    */
   private async catchUp(): Promise<void> {
+    this.catchUpPolls += 1;
     let behind = false;
     for (const peer of this.peers.peers()) {
       try {
@@ -834,7 +843,8 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /**
    * One peer's part of a catch-up poll. Returns whether it shows this node behind: its final height
-   * is above our head, and in this poll it served at least one block above our head that we took.
+   * is above our head, and in this poll (or one of the last few) it served a block above our head
+   * that we took.
    * The status is the peer's word only (GET /p2p/status is not signed): a peer that claimed a final
    * height it cannot back with blocks would otherwise stop our production and intake for as long as
    * it liked.
@@ -921,7 +931,16 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         await this.receiveWireBlock(wire, peerId, true).catch(() => undefined);
       }
     }
-    return backed && peerFinal > headHeight();
+    if (backed) {
+      this.lastBackedPoll.set(peerId, this.catchUpPolls);
+    }
+    // A page that timed out says nothing against an honest peer that backed its claim a moment ago:
+    // its claim keeps counting for a few polls, so a slow page does not let this node produce on a
+    // stale head. A peer that never served a block above our head gets no such credit.
+    const lastBacked = this.lastBackedPoll.get(peerId);
+    const recentlyBacked =
+      lastBacked !== undefined && this.catchUpPolls - lastBacked <= BACKED_CLAIM_GRACE_POLLS;
+    return recentlyBacked && peerFinal > headHeight();
   }
 
   /** Intake's back-pressure from the chain (intakeHoldOf), with a log line when it starts and ends. */
