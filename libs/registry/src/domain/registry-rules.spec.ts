@@ -21,6 +21,8 @@ import { isRegistryKind } from './transaction-bodies';
 
 const CHAIN_ID = 'cbsg-test';
 const OPERATOR = 'grid-operator';
+const SUPPLIER = 'equipment-supplier';
+const CONTROL_CENTER = 'control-center';
 const RECEIVER = 'operator-1';
 
 /** The final state in memory, counting what the rules ask of it. */
@@ -75,12 +77,16 @@ function meterState(id: string): MeterState {
 
 let params: SystemParams;
 let operatorKey: ReturnType<typeof blsGenerateKey>;
+let supplierKey: ReturnType<typeof blsGenerateKey>;
+let controlCenterKey: ReturnType<typeof blsGenerateKey>;
 let view: MemoryRegistryView;
 
 beforeAll(async () => {
   await initCrypto();
   params = setupSystem().params;
   operatorKey = blsGenerateKey();
+  supplierKey = blsGenerateKey();
+  controlCenterKey = blsGenerateKey();
 });
 
 beforeEach(() => {
@@ -89,8 +95,22 @@ beforeEach(() => {
       {
         id: OPERATOR,
         name: 'Grid operator',
-        roles: ['receiver'],
+        roles: ['receiver', 'meter-registrar'],
         publicKey: BlsPublicKey.fromBytes(operatorKey.publicKey),
+        stake: 0n,
+      },
+      {
+        id: SUPPLIER,
+        name: 'Equipment supplier',
+        roles: ['meter-registrar'],
+        publicKey: BlsPublicKey.fromBytes(supplierKey.publicKey),
+        stake: 0n,
+      },
+      {
+        id: CONTROL_CENTER,
+        name: 'Control center',
+        roles: ['control-center', 'meter-registrar'],
+        publicKey: BlsPublicKey.fromBytes(controlCenterKey.publicKey),
         stake: 0n,
       },
     ],
@@ -223,6 +243,44 @@ describe('decideRegistryTransaction, contract.deploy', () => {
       type: 'contract-deployed',
       contract: { id: 'grid-operator/feedback', version: 2 },
     });
+  });
+});
+
+describe('decideRegistryTransaction, meter.revoke', () => {
+  function revoke(sender: string, secret: typeof operatorKey.secret, meterId: string): Transaction {
+    return Transaction.sign(
+      {
+        chainId: CHAIN_ID,
+        kind: 'meter.revoke',
+        sender,
+        timestamp: Date.now(),
+        body: { meterId, reason: 'stolen' },
+      },
+      secret,
+    );
+  }
+
+  beforeEach(() => view.meterMap.set('meter-a', meterState('meter-a')));
+
+  it('given a meter another organisation registered, when a meter registrar revokes it, should refuse it as not its own', async () => {
+    await expect(
+      decideRegistryTransaction(revoke(SUPPLIER, supplierKey.secret, 'meter-a'), view, context()),
+    ).rejects.toMatchObject({
+      code: 'TX.NOT_ALLOWED',
+      message: `${SUPPLIER} does not own meter meter-a`,
+    });
+  });
+
+  it('given a meter, when its registrar revokes it, should revoke it', async () => {
+    await expect(
+      decideRegistryTransaction(revoke(OPERATOR, operatorKey.secret, 'meter-a'), view, context()),
+    ).resolves.toEqual({ type: 'meter-revoked', id: 'meter-a', reason: 'stolen' });
+  });
+
+  it('given a meter another organisation registered, when the control center revokes it, should revoke it', async () => {
+    await expect(
+      decideRegistryTransaction(revoke(CONTROL_CENTER, controlCenterKey.secret, 'meter-a'), view, context()),
+    ).resolves.toEqual({ type: 'meter-revoked', id: 'meter-a', reason: 'stolen' });
   });
 });
 

@@ -223,6 +223,10 @@ export async function decideRegistryTransaction(
       if (!meter) {
         throw RegistryErrors.unknown('meter', meterId);
       }
+      // Like a receiver: its registrar or the control center, not any other meter registrar.
+      if (meter.registrar !== sender.id && !sender.roles.includes('control-center')) {
+        throw RegistryErrors.notYours(sender.id, 'meter', meterId);
+      }
       if (meter.status === 'revoked') {
         throw RegistryErrors.revoked('meter', meterId);
       }
