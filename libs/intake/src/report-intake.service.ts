@@ -89,6 +89,13 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
   private queued = 0;
   private verifying = 0;
   private mempoolDepth = 0;
+  /**
+   * Room promised to requests still being checked: taken at entry, before their first await, so that
+   * requests arriving together cannot all fit in the same room. Given back as reports are refused,
+   * queued (the queue's part becomes `queued`) or answered.
+   */
+  private queueReserved = 0;
+  private mempoolReserved = 0;
   private depthTimer: NodeJS.Timeout | undefined;
   private readonly acceptedListeners: Array<(reports: Report[], source: ReportSource) => void> = [];
   private readonly holds: Array<() => IntakeHold | undefined> = [];
@@ -211,11 +218,12 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
    * Throws only for back-pressure.
    */
   async submit(values: readonly unknown[], source: ReportSource = 'meter'): Promise<IntakeOutcome[]> {
+    // Everything up to the reservation is synchronous: no other request can check the same room.
     const { mempoolMaxReports, verifyQueueMax } = this.config.intake;
-    if (this.mempoolDepth + values.length > mempoolMaxReports) {
+    if (this.mempoolDepth + this.mempoolReserved + values.length > mempoolMaxReports) {
       throw new MempoolFullError(5);
     }
-    if (this.queued + values.length > verifyQueueMax) {
+    if (this.queued + this.queueReserved + values.length > verifyQueueMax) {
       throw new IntakeBusyError(1);
     }
     if (source === 'meter') {
@@ -226,11 +234,34 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
         }
       }
     }
+    const held = { queue: values.length, mempool: values.length };
+    this.queueReserved += held.queue;
+    this.mempoolReserved += held.mempool;
+    try {
+      return await this.admit(values, source, held);
+    } finally {
+      // What is still held: the mempool's part of every report (those written now count in
+      // mempoolDepth), and the queue's part of any report an error stopped before the queue.
+      this.queueReserved -= held.queue;
+      this.mempoolReserved -= held.mempool;
+    }
+  }
+
+  private async admit(
+    values: readonly unknown[],
+    source: ReportSource,
+    held: { queue: number; mempool: number },
+  ): Promise<IntakeOutcome[]> {
     this.received.inc(values.length);
     const outcomes = new Array<IntakeOutcome | undefined>(values.length);
     const refuse = (i: number, code: RefusalCode, message: string) => {
       outcomes[i] = { ok: false, error: { code, message } };
       this.rejected.inc({ reason: code });
+      // A report refused here takes no room in the queue or the mempool.
+      held.queue -= 1;
+      this.queueReserved -= 1;
+      held.mempool -= 1;
+      this.mempoolReserved -= 1;
     };
 
     const stopChecks = this.stageSeconds.startTimer({ stage: 'checks' });
@@ -304,6 +335,8 @@ export class ReportIntakeService implements OnModuleInit, OnModuleDestroy {
         new Promise<IntakeOutcome>((resolve) => {
           this.queue.push({ report: candidate.report, meter: candidate.meter, source, resolve });
           this.queued += 1;
+          held.queue -= 1;
+          this.queueReserved -= 1;
         }),
     );
     this.pump();
