@@ -27,13 +27,19 @@ export function rangeParameter(
   return Number(count);
 }
 
-/** Free text to search for, at most `maxLength` characters; undefined when empty. */
+/**
+ * Free text to search for, at most `maxLength` characters; undefined when empty. Control characters
+ * are refused: Postgres text cannot hold NUL (the search failed with a 500), and a search for the
+ * others is no search a person types.
+ */
 export function textParameter(value: unknown, name: string, maxLength: number): string | undefined {
+  const expected = `given once, as text of at most ${maxLength} characters without control characters`;
   if (value === undefined) {
     return undefined;
   }
-  if (typeof value !== 'string' || value.length > maxLength) {
-    throw new InvalidParameterError(name, `given once, as text of at most ${maxLength} characters`);
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  if (typeof value !== 'string' || value.length > maxLength || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new InvalidParameterError(name, expected);
   }
   return value.trim() || undefined;
 }

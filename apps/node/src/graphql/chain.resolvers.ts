@@ -41,6 +41,14 @@ function height(value: string, name: string): string {
   return value;
 }
 
+/** A registry identifier (a delegate's, here), checked before it reaches SQL, as the REST API's are. */
+function identifier(value: string, name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/.test(value)) {
+    throw badArgument(name, 'must be an identifier (letters, digits and . _ : / -, at most 128)');
+  }
+  return value;
+}
+
 /** List fields cost their children times the items they ask for (the complexity limit). */
 const perItem =
   (fallback: number) =>
@@ -65,7 +73,11 @@ export class BlockResolver {
       `/* graphql */ SELECT ${BLOCK_COLUMNS} FROM blocks
        WHERE ($1::bigint IS NULL OR height < $1) AND ($2::text IS NULL OR producer = $2)
        ORDER BY height DESC LIMIT $3`,
-      [typeof before === 'string' ? height(before, 'before') : null, producer ?? null, limit + 1],
+      [
+        typeof before === 'string' ? height(before, 'before') : null,
+        typeof producer === 'string' ? identifier(producer, 'producer') : null,
+        limit + 1,
+      ],
     );
     const nodes = rows.slice(0, limit).map(blockOf);
     // Their transactions' `block` fields then need no second read.

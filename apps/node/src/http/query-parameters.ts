@@ -113,6 +113,15 @@ export function idParameter(value: unknown, name: string): string | undefined {
   return text;
 }
 
+/** An identifier in the path (`/meters/:id`): as idParameter, and always given. */
+export function requiredIdParameter(value: unknown, name: string): string {
+  const id = idParameter(value, name);
+  if (id === undefined) {
+    throw new InvalidParameterError(name, 'an identifier');
+  }
+  return id;
+}
+
 /** A value out of a fixed set (a status, a kind). */
 export function choiceParameter<T extends string>(
   value: unknown,

@@ -31,7 +31,13 @@ import { keysetPage, PG_POOL, PrismaService, SqlConditions } from '@app/persiste
 import { ChainService, type TransactionReceipt } from '@app/chain';
 import { GenesisService } from '@app/registry';
 
-import { choiceParameter, idParameter, limitParameter, smallCountParameter } from '../http/query-parameters';
+import {
+  choiceParameter,
+  idParameter,
+  limitParameter,
+  requiredIdParameter,
+  smallCountParameter,
+} from '../http/query-parameters';
 
 /** A version of a contract as stored (registry_contracts). */
 interface DeployedContract {
@@ -139,7 +145,10 @@ export class RegistryController {
       "A meter: keys, sharing policy, status (its owner's contact and location to organisations and admins only).",
   })
   @Public()
-  async meter(@Param('id') id: string, @Req() request: AuthenticatedRequest) {
+  async meter(@Param('id') value: string, @Req() request: AuthenticatedRequest) {
+    // Checked before the query: Postgres text cannot hold NUL, and an id that breaks the registry's
+    // rules names no meter anyway.
+    const id = requiredIdParameter(value, 'id');
     const m = await this.prisma.meter.findUnique({ where: { id } });
     if (!m) {
       throw new NotFoundException(`no meter ${id}`);
@@ -176,7 +185,8 @@ export class RegistryController {
   @Get('receivers/:id')
   @Public()
   @ApiParam({ name: 'id', description: 'receiver identity' })
-  async receiver(@Param('id') id: string) {
+  async receiver(@Param('id') value: string) {
+    const id = requiredIdParameter(value, 'id');
     const r = await this.prisma.receiver.findUnique({ where: { id } });
     if (!r) {
       throw new NotFoundException(`no receiver ${id}`);
