@@ -1,8 +1,9 @@
+import { issueIdentityToken } from '@app/auth';
 import { blsGenerateKey, blsProvePossession, toHex } from '@app/crypto';
 import { Transaction } from '@app/ledger';
 import { createHolderIdentity, fetchPartialKey, PartialKeyFetchError } from '@app/meter-sdk';
 
-import { ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consortium-harness';
+import { ADMIN, ConsortiumHarness, ORGANISATIONS, PEER_NODE } from '../../../test/support/consortium-harness';
 
 describe('registry transactions (HTTP)', () => {
   let harness: ConsortiumHarness;
@@ -68,6 +69,31 @@ describe('registry transactions (HTTP)', () => {
       status: 'registered',
       alpha: null,
     });
+  });
+
+  it("given a registered meter, should show its owner's contact to organisations and admins, not to a peer node's token nor without credentials", async () => {
+    // meter-a, registered by the test above.
+    const owner = meterBody('meter-a').owner;
+    expect((await harness.get('/meters/meter-a', ORGANISATIONS.equipmentSupplier)).body).toMatchObject({
+      owner,
+    });
+    expect((await harness.get('/meters/meter-a', ADMIN)).body).toMatchObject({ owner });
+
+    const node = `Bearer ${issueIdentityToken(harness.consortium.nodeKeys.get(PEER_NODE)!, harness.chainId, {
+      kind: 'node',
+      id: PEER_NODE,
+    })}`;
+    const asNode = await fetch(`${harness.nodeUrl}/meters/meter-a`, { headers: { authorization: node } });
+    const asAnyone = await harness.get('/meters/meter-a', null);
+    for (const [status, body] of [
+      [asNode.status, (await asNode.json()) as Record<string, unknown>],
+      [asAnyone.status, asAnyone.body as Record<string, unknown>],
+    ] as const) {
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ id: 'meter-a' });
+      expect(body).not.toHaveProperty('owner');
+      expect(body).not.toHaveProperty('location');
+    }
   });
 
   it('given transactions that break the rules, when submitted, should refuse each with its code and change nothing', async () => {

@@ -162,9 +162,11 @@ export class RegistryController {
       dimensions: m.dimensions,
       policy: m.policy,
       epoch: m.epoch,
-      // Where the owner's notifications go: on the chain, so members may read it; the meter itself
-      // (and anyone else without credentials) has no need to.
-      ...(request.principal ? { owner: m.owner, location: m.location } : {}),
+      // Where the owner's notifications go: on the chain, so members (and the node's admins) may
+      // read it; the meter itself, a peer node's token and anyone without credentials have no need.
+      ...(request.principal?.kind === 'organisation' || request.principal?.kind === 'admin'
+        ? { owner: m.owner, location: m.location }
+        : {}),
       registeredTx: toHex(m.registeredTx),
       activatedTx: m.activatedTx ? toHex(m.activatedTx) : null,
       revokedTx: m.revokedTx ? toHex(m.revokedTx) : null,
