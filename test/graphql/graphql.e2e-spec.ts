@@ -2,7 +2,7 @@ import { createClient } from 'graphql-ws';
 import type { Pool } from 'pg';
 import WebSocket from 'ws';
 
-import { issueIdentityToken } from '@app/auth';
+import { ADMIN_KEY_CACHE_MS, AdminKeyRepository, issueIdentityToken, TOKEN_CLOCK_SKEW_MS } from '@app/auth';
 import { PG_POOL } from '@app/persistence';
 
 import { ADMIN, ConsortiumHarness, ORGANISATIONS, PEER_NODE } from '../support/consortium-harness';
@@ -260,5 +260,93 @@ describe('GraphQL for members and admins', () => {
     });
     expect(refused).not.toBe('delivered');
     await stranger.dispose();
+  });
+  /**
+   * A subscription to blockAdded with `authorization`: the heights it receives, with when, and the
+   * close of its socket (code and when), once it comes.
+   */
+  function watchBlocks(authorization: string) {
+    const heights: Array<{ height: string; at: number }> = [];
+    let closedAt: number | undefined;
+    const closed = new Promise<number>((resolve) => {
+      const client = createClient({
+        url: harness.nodeUrl.replace(/^http/, 'ws') + '/graphql',
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { authorization },
+        on: {
+          closed: (event) => {
+            closedAt = Date.now();
+            resolve((event as { code: number }).code);
+          },
+        },
+      });
+      client.subscribe<{ blockAdded: { height: string } }>(
+        { query: 'subscription { blockAdded { height } }' },
+        {
+          next: (value) => heights.push({ height: value.data!.blockAdded.height, at: Date.now() }),
+          error: () => undefined,
+          complete: () => undefined,
+        },
+      );
+      stops.push(() => client.dispose());
+    });
+    return { heights, closed, closedAt: () => closedAt };
+  }
+
+  const stops: Array<() => unknown> = [];
+  afterEach(async () => {
+    await Promise.all(stops.splice(0).map((stop) => stop()));
+  });
+
+  async function until(check: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  it('given a subscription opened with an admin key, when the key is revoked, should close the socket (4403) within the admin-key cache interval, and deliver nothing after', async () => {
+    const { id, key } = await new AdminKeyRepository(harness.db.pool).create('subscription test');
+    const watch = watchBlocks(`Bearer ${key}`);
+    await until(() => watch.heights.length > 0, 10_000);
+    expect(watch.heights.length).toBeGreaterThan(0);
+
+    expect(await new AdminKeyRepository(harness.db.pool).revoke(id)).toBe(true);
+    const revokedAt = Date.now();
+    const code = await Promise.race([
+      watch.closed,
+      new Promise<string>((resolve) => setTimeout(() => resolve('still open'), ADMIN_KEY_CACHE_MS + 3_000)),
+    ]);
+    expect(code).toBe(4403);
+    expect(watch.closedAt()! - revokedAt).toBeLessThan(ADMIN_KEY_CACHE_MS + 3_000);
+    // Blocks come every 150 ms: none after the close.
+    const seen = watch.heights.length;
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(watch.heights.length).toBe(seen);
+    expect(watch.heights.every((h) => h.at <= watch.closedAt()!)).toBe(true);
+  });
+
+  it('given a subscription opened with an organisation token, when the token expires, should close the socket (4403) at its expiry plus the allowed skew', async () => {
+    // Accepted for two more seconds: expired 28 s ago, within the 30 s of clock skew.
+    const now = Date.now();
+    const lifetime = 10_000;
+    const iat = now + 2_000 - TOKEN_CLOCK_SKEW_MS - lifetime;
+    const token = issueIdentityToken(
+      harness.organisationKey(ORGANISATIONS.gridOperator),
+      harness.chainId,
+      { kind: 'organisation', id: ORGANISATIONS.gridOperator },
+      iat,
+      lifetime,
+    );
+    const watch = watchBlocks(`Bearer ${token}`);
+    await until(() => watch.heights.length > 0, 2_000);
+    expect(watch.heights.length).toBeGreaterThan(0);
+    const code = await Promise.race([
+      watch.closed,
+      new Promise<string>((resolve) => setTimeout(() => resolve('still open'), 6_000)),
+    ]);
+    expect(code).toBe(4403);
+    expect(watch.closedAt()!).toBeGreaterThanOrEqual(iat + lifetime + TOKEN_CLOCK_SKEW_MS);
   });
 });

@@ -45,8 +45,11 @@ interface StoredAdminKey {
   readAt: number;
 }
 
-/** How long a looked-up admin key is trusted before it is read again (a revocation takes this long). */
-const ADMIN_KEY_CACHE_MS = 5_000;
+/**
+ * How long a looked-up admin key is trusted before it is read again (a revocation takes this long);
+ * also how often a long-lived connection (a GraphQL subscription) checks its admin key again.
+ */
+export const ADMIN_KEY_CACHE_MS = 5_000;
 
 /** Identity tokens whose signature has been checked, remembered so that a client's next calls skip the pairings. */
 const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
@@ -56,6 +59,16 @@ interface VerifiedToken {
   /** The instants (ms) between which the token is accepted, clock skew included, as verifyIdentityToken decides. */
   acceptedFrom: number;
   acceptedUntil: number;
+}
+
+/** Who a credential proves, and until when. */
+export interface ResolvedCredential {
+  principal: Principal;
+  /**
+   * The instant (ms) from which the credential is refused: a token's expiry plus the clock skew.
+   * Absent for an admin key, which holds until it is revoked (check it again to know).
+   */
+  acceptedUntil?: number;
 }
 
 /**
@@ -79,23 +92,38 @@ export class PrincipalResolver {
   ) {}
 
   async resolve(authorization: string, now = Date.now()): Promise<Principal> {
+    return (await this.resolveCredential(authorization, now)).principal;
+  }
+
+  /**
+   * As resolve, saying until when the credential holds: what a connection that outlives one request
+   * needs to end itself in time. `fresh` reads an admin key's row again, past the cache.
+   */
+  async resolveCredential(
+    authorization: string,
+    now = Date.now(),
+    { fresh = false }: { fresh?: boolean } = {},
+  ): Promise<ResolvedCredential> {
     const match = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(authorization);
     if (!match) {
       throw new AuthError('AUTH.MALFORMED', 'the Authorization header must be "Bearer <token or admin key>"');
     }
     const credential = match[1]!;
     if (isAdminKey(credential)) {
-      return this.admin(credential, now);
+      return { principal: await this.admin(credential, now, fresh) };
     }
     const known = this.verifiedTokens.get(credential);
     if (known && now >= known.acceptedFrom && now < known.acceptedUntil) {
-      return known.principal;
+      return { principal: known.principal, acceptedUntil: known.acceptedUntil };
     }
     // Unknown, or outside its lifetime: verified in full, which refuses it with the reason.
     this.verifiedTokens.delete(credential);
     const verified = this.verifyToken(credential, now);
     this.remember(credential, verified);
-    return verified.principal;
+    return {
+      principal: verified.principal,
+      acceptedUntil: verified.claims.exp + TOKEN_CLOCK_SKEW_MS,
+    };
   }
 
   /** A BLS signature check (two pairings, a few milliseconds): the expensive part of a request. */
@@ -163,7 +191,7 @@ export class PrincipalResolver {
     return this.members;
   }
 
-  private async admin(credential: string, now: number): Promise<Principal> {
+  private async admin(credential: string, now: number, fresh: boolean): Promise<Principal> {
     if (!this.adminKeyPool) {
       throw new AuthError(
         'AUTH.ADMIN_KEYS_NOT_ACCEPTED',
@@ -172,7 +200,7 @@ export class PrincipalResolver {
     }
     const { id, secret } = parseAdminKey(credential);
     let stored = this.adminKeys.get(id);
-    if (!stored || now - stored.readAt > ADMIN_KEY_CACHE_MS) {
+    if (!stored || fresh || now - stored.readAt > ADMIN_KEY_CACHE_MS) {
       const { rows } = await this.adminKeyPool.query<{
         name: string;
         secret_hash: Buffer;
@@ -184,6 +212,8 @@ export class PrincipalResolver {
         : undefined;
       if (stored) {
         this.adminKeys.set(id, stored);
+      } else {
+        this.adminKeys.delete(id);
       }
     }
     if (!stored || stored.revoked || !adminSecretMatches(secret, stored.secretHash)) {
