@@ -1,6 +1,7 @@
 import { issueIdentityToken } from '@app/auth';
+import { blsGenerateKey } from '@app/crypto';
 
-import { ConsortiumHarness, PEER_NODE } from '../support/consortium-harness';
+import { ConsortiumHarness, ORGANISATIONS, PEER_NODE } from '../support/consortium-harness';
 
 /** API_RATE_LIMIT=1: ten requests per client in a 10 s window. */
 const WINDOW_LIMIT = 10;
@@ -68,5 +69,40 @@ describe('per-client rate limits on a node', () => {
     expect(new Set(await statuses(BURST, '/p2p/status', { headers: { authorization: peer } }))).toEqual(
       new Set([200]),
     );
+  });
+  it('given a client sending forged tokens, should refuse them with 401 up to its limit, then with 429 and Retry-After before checking any; a token verified before and peer traffic still pass', async () => {
+    const member = { headers: { authorization: harness.authorization(ORGANISATIONS.gridOperator) } };
+    expect(await statuses(1, '/delegates', member)).toEqual([200]);
+    // Signed with a key no member holds: each costs the node a signature check until it stops looking.
+    const stranger = blsGenerateKey();
+    const forged = (i: number): RequestInit => ({
+      headers: {
+        authorization: `Bearer ${issueIdentityToken(
+          stranger.secret,
+          harness.chainId,
+          { kind: 'organisation', id: ORGANISATIONS.gridOperator },
+          Date.now() - i,
+        )}`,
+      },
+    });
+    const seen: number[] = [];
+    for (let i = 0; i < BURST; i++) {
+      seen.push(...(await statuses(1, '/delegates', forged(i % 2 === 0 ? i : 1))));
+    }
+    expect(seen.every((status) => status === 401 || status === 429)).toBe(true);
+    expect(seen.filter((status) => status === 401).length).toBeLessThanOrEqual(WINDOW_LIMIT);
+    expect(seen.slice(WINDOW_LIMIT)).toEqual(seen.slice(WINDOW_LIMIT).map(() => 429));
+    // Counted by address, not by endpoint.
+    const over = await fetch(`${harness.nodeUrl}/contracts`, forged(BURST));
+    expect(over.status).toBe(429);
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await over.json()).toMatchObject({ statusCode: 429, code: 'HTTP.TOO_MANY_REQUESTS' });
+
+    expect(await statuses(1, '/delegates', member)).toEqual([200]);
+    const peer = `Bearer ${issueIdentityToken(harness.consortium.nodeKeys.get(PEER_NODE)!, harness.chainId, {
+      kind: 'node',
+      id: PEER_NODE,
+    })}`;
+    expect(await statuses(1, '/p2p/status', { headers: { authorization: peer } })).toEqual([200]);
   });
 });

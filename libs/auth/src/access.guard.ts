@@ -11,11 +11,19 @@ import { Reflector } from '@nestjs/core';
 import { ACCESS_KEY } from './access.decorator';
 import { type Audience, checkAudience, type Principal, principalLabel } from './domain/access';
 import { AuthError } from './domain/auth-error';
+import { RefusalCounter } from './domain/refusal-counter';
 import { PrincipalResolver } from './principal-resolver';
 
 export const PRINCIPAL_RESOLVER = Symbol('PrincipalResolver');
 /** The organisation that runs this service (audience 'self'), if any. */
 export const SERVICE_OWNER = Symbol('ServiceOwner');
+/** Refused credentials per client address (a RefusalCounter). */
+export const CREDENTIAL_REFUSALS = Symbol('CredentialRefusals');
+/**
+ * Where `@SkipThrottle()` marks the default throttler skipped: @nestjs/throttler's THROTTLER_SKIP
+ * plus the throttler's name, which its index does not export.
+ */
+const SKIP_DEFAULT_THROTTLER = 'THROTTLER:SKIPdefault';
 
 /** What the guard needs of a request, for HTTP and GraphQL alike. */
 export interface AuthenticatedRequest {
@@ -50,6 +58,7 @@ export class AccessGuard implements CanActivate {
     private readonly reflector: Reflector,
     @Inject(PRINCIPAL_RESOLVER) private readonly resolver: PrincipalResolver,
     @Inject(SERVICE_OWNER) private readonly owner: string | null,
+    @Inject(CREDENTIAL_REFUSALS) private readonly refusals: RefusalCounter,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -66,6 +75,11 @@ export class AccessGuard implements CanActivate {
       context.getType<string>() === 'graphql'
         ? `the GraphQL field ${context.getClass().name}.${context.getHandler().name}`
         : `${request.method ?? ''} ${request.route?.path ?? request.path ?? ''}`;
+    // Refused credentials are counted by address, where the rate limit applies: the throttler runs
+    // after this guard and never sees a refusal, and each forged token costs a signature check.
+    const counted =
+      !request.principal && Boolean(request.headers.authorization) && !this.exemptFromRateLimit(context);
+    const client = `address ${request.ip ?? 'unknown'}`;
     try {
       let principal = request.principal;
       if (!principal) {
@@ -77,8 +91,26 @@ export class AccessGuard implements CanActivate {
           );
         }
         // Checked on open endpoints too: a caller that sends credentials wants them to count
-        // (an organisation sees more of a meter than the meter itself does).
-        principal = await this.resolver.resolve(header);
+        // (an organisation sees more of a meter than the meter itself does). A client refused too
+        // often is turned away before its credential costs anything; a token verified before is not.
+        const turnAwayIfRefusedTooOften = () => {
+          const retryAfter = counted ? this.refusals.retryAfterSeconds(client) : 0;
+          if (retryAfter > 0) {
+            this.logger.warn(`refused ${what} for ${client}: too many refused credentials`);
+            responseOf(context)?.header?.('Retry-After', String(retryAfter));
+            throw new HttpException(
+              {
+                statusCode: 429,
+                code: 'HTTP.TOO_MANY_REQUESTS',
+                message: `too many refused credentials from this address; retry in ${retryAfter} s`,
+              },
+              429,
+            );
+          }
+        };
+        principal = await this.resolver.resolve(header, Date.now(), {
+          beforeCheck: turnAwayIfRefusedTooOften,
+        });
         request.principal = principal;
       }
       if (!open) {
@@ -88,6 +120,10 @@ export class AccessGuard implements CanActivate {
     } catch (error) {
       if (!(error instanceof AuthError)) {
         throw error;
+      }
+      if (counted && !request.principal) {
+        // Its credentials were refused (not its role: that comes with a principal).
+        this.refusals.record(client);
       }
       const who = request.principal
         ? principalLabel(request.principal)
@@ -99,4 +135,25 @@ export class AccessGuard implements CanActivate {
       );
     }
   }
+
+  /** Intake, peer traffic, health and metrics are not rate-limited (`@SkipThrottle()`). */
+  private exemptFromRateLimit(context: ExecutionContext): boolean {
+    return (
+      this.reflector.getAllAndOverride<boolean | undefined>(SKIP_DEFAULT_THROTTLER, [
+        context.getHandler(),
+        context.getClass(),
+      ]) === true
+    );
+  }
+}
+
+function responseOf(
+  context: ExecutionContext,
+): { header?: (name: string, value: string) => unknown } | undefined {
+  if (context.getType<string>() === 'graphql') {
+    return context.getArgByIndex<{ res?: { header?: (name: string, value: string) => unknown } } | undefined>(
+      2,
+    )?.res;
+  }
+  return context.switchToHttp().getResponse();
 }

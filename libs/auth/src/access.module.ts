@@ -2,8 +2,9 @@ import { type DynamicModule, type InjectionToken, Module, type ModuleMetadata } 
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 
-import { AccessGuard, PRINCIPAL_RESOLVER, SERVICE_OWNER } from './access.guard';
+import { AccessGuard, CREDENTIAL_REFUSALS, PRINCIPAL_RESOLVER, SERVICE_OWNER } from './access.guard';
 import { ClientThrottlerGuard } from './client-throttler.guard';
+import { RefusalCounter } from './domain/refusal-counter';
 import type { PrincipalResolver } from './principal-resolver';
 
 export interface AccessSettings {
@@ -21,6 +22,8 @@ export interface AccessModuleOptions {
 }
 
 const ACCESS_SETTINGS = Symbol('AccessSettings');
+/** The throttler's window: a client's requests per second are averaged over it. */
+const RATE_WINDOW_MS = 10_000;
 
 /** Holds the settings once, for the throttler and the guards alike. */
 @Module({})
@@ -48,7 +51,7 @@ export class AccessModule {
           useFactory: (s: AccessSettings) => ({
             // Unnamed, so it is the 'default' throttler: `@SkipThrottle()` without arguments skips that
             // one only, and a throttler of another name went on counting intake and peer traffic.
-            throttlers: [{ ttl: 10_000, limit: s.requestsPerSecond * 10 }],
+            throttlers: [{ ttl: RATE_WINDOW_MS, limit: (s.requestsPerSecond * RATE_WINDOW_MS) / 1000 }],
           }),
         }),
       ],
@@ -59,6 +62,13 @@ export class AccessModule {
           useFactory: (s: AccessSettings) => s.resolver,
         },
         { provide: SERVICE_OWNER, inject: [ACCESS_SETTINGS], useFactory: (s: AccessSettings) => s.owner },
+        {
+          // As many refused credentials per address as the throttler allows requests.
+          provide: CREDENTIAL_REFUSALS,
+          inject: [ACCESS_SETTINGS],
+          useFactory: (s: AccessSettings) =>
+            new RefusalCounter((s.requestsPerSecond * RATE_WINDOW_MS) / 1000, RATE_WINDOW_MS),
+        },
         // Order matters: the throttler counts the principal the access guard has proven.
         { provide: APP_GUARD, useClass: AccessGuard },
         { provide: APP_GUARD, useClass: ClientThrottlerGuard },

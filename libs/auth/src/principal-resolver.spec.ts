@@ -59,4 +59,23 @@ describe('PrincipalResolver and the tokens it has verified before', () => {
     const altered = `${token.slice(0, -2)}${last}${token.at(-1)}`;
     expect(await codeOf(resolver.resolve(altered, NOW))).toMatch(/^AUTH\.(BAD_SIGNATURE|MALFORMED)$/);
   });
+  it('given a token refused for its signature, when it comes again, should refuse it as remembered, without a second check, until the memory expires', async () => {
+    const stranger = blsGenerateKey();
+    const forged = `Bearer ${issueIdentityToken(stranger.secret, CHAIN, { kind: 'organisation', id: 'grid-operator' }, NOW, LIFETIME_MS)}`;
+    const refusal = async (at: number) => {
+      try {
+        await resolver.resolve(forged, at);
+      } catch (error) {
+        return error;
+      }
+      throw new Error('the forged token was accepted');
+    };
+    const first = await refusal(NOW);
+    expect(first).toMatchObject({ code: 'AUTH.BAD_SIGNATURE' });
+    // The very same error: no signature check made a new one.
+    expect(await refusal(NOW + 1_000)).toBe(first);
+    const later = await refusal(NOW + 61_000);
+    expect(later).toMatchObject({ code: 'AUTH.BAD_SIGNATURE' });
+    expect(later).not.toBe(first);
+  });
 });

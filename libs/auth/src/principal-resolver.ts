@@ -54,11 +54,29 @@ export const ADMIN_KEY_CACHE_MS = 5_000;
 /** Identity tokens whose signature has been checked, remembered so that a client's next calls skip the pairings. */
 const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 
+/**
+ * Tokens whose signature was found bad, remembered briefly so that the same forged token sent again
+ * costs a lookup, not two pairings. A bad signature stays bad (members' keys come from the genesis);
+ * the bound and the short life only keep the memory small.
+ */
+const REFUSED_TOKEN_CACHE_SIZE = 1_000;
+const REFUSED_TOKEN_TTL_MS = 60_000;
+
 interface VerifiedToken {
   principal: Principal;
   /** The instants (ms) between which the token is accepted, clock skew included, as verifyIdentityToken decides. */
   acceptedFrom: number;
   acceptedUntil: number;
+}
+
+export interface ResolveOptions {
+  /** Read an admin key's row again, past the cache. */
+  fresh?: boolean;
+  /**
+   * Called before any check a token verified earlier would not skip (a signature, an admin key's
+   * row, a remembered refusal); what it throws is thrown instead.
+   */
+  beforeCheck?: () => void;
 }
 
 /** Who a credential proves, and until when. */
@@ -83,6 +101,8 @@ export class PrincipalResolver {
    * members and their keys come from the genesis and never change while the process runs.
    */
   private readonly verifiedTokens = new Map<string, VerifiedToken>();
+  /** Keyed by the whole token too; the instant until which it is refused without a check. */
+  private readonly refusedTokens = new Map<string, { error: AuthError; until: number }>();
 
   constructor(
     /** The chain's members, read on first use (services load their genesis during start-up). */
@@ -91,18 +111,18 @@ export class PrincipalResolver {
     private readonly adminKeyPool?: Pool,
   ) {}
 
-  async resolve(authorization: string, now = Date.now()): Promise<Principal> {
-    return (await this.resolveCredential(authorization, now)).principal;
+  async resolve(authorization: string, now = Date.now(), options: ResolveOptions = {}): Promise<Principal> {
+    return (await this.resolveCredential(authorization, now, options)).principal;
   }
 
   /**
    * As resolve, saying until when the credential holds: what a connection that outlives one request
-   * needs to end itself in time. `fresh` reads an admin key's row again, past the cache.
+   * needs to end itself in time.
    */
   async resolveCredential(
     authorization: string,
     now = Date.now(),
-    { fresh = false }: { fresh?: boolean } = {},
+    { fresh = false, beforeCheck }: ResolveOptions = {},
   ): Promise<ResolvedCredential> {
     const match = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(authorization);
     if (!match) {
@@ -110,15 +130,33 @@ export class PrincipalResolver {
     }
     const credential = match[1]!;
     if (isAdminKey(credential)) {
+      beforeCheck?.();
       return { principal: await this.admin(credential, now, fresh) };
     }
     const known = this.verifiedTokens.get(credential);
     if (known && now >= known.acceptedFrom && now < known.acceptedUntil) {
       return { principal: known.principal, acceptedUntil: known.acceptedUntil };
     }
+    beforeCheck?.();
+    const refused = this.refusedTokens.get(credential);
+    if (refused && now < refused.until) {
+      // Least recently refused first out: a token sent again moves to the end.
+      this.refusedTokens.delete(credential);
+      this.refusedTokens.set(credential, refused);
+      throw refused.error;
+    }
+    this.refusedTokens.delete(credential);
     // Unknown, or outside its lifetime: verified in full, which refuses it with the reason.
     this.verifiedTokens.delete(credential);
-    const verified = this.verifyToken(credential, now);
+    let verified: { principal: Principal; claims: TokenClaims };
+    try {
+      verified = this.verifyToken(credential, now);
+    } catch (error) {
+      if (error instanceof AuthError && error.code === 'AUTH.BAD_SIGNATURE') {
+        this.rememberRefusal(credential, error, now);
+      }
+      throw error;
+    }
     this.remember(credential, verified);
     return {
       principal: verified.principal,
@@ -170,6 +208,13 @@ export class PrincipalResolver {
       acceptedFrom: claims.iat - TOKEN_CLOCK_SKEW_MS,
       acceptedUntil: claims.exp + TOKEN_CLOCK_SKEW_MS,
     });
+  }
+
+  private rememberRefusal(credential: string, error: AuthError, now: number): void {
+    if (this.refusedTokens.size >= REFUSED_TOKEN_CACHE_SIZE) {
+      this.refusedTokens.delete(this.refusedTokens.keys().next().value!);
+    }
+    this.refusedTokens.set(credential, { error, until: now + REFUSED_TOKEN_TTL_MS });
   }
 
   private membersNow(): Members {
