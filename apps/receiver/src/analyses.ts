@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import { BadGatewayException, Inject, Injectable } from '@nestjs/common';
+import { BadGatewayException, Inject, Injectable, Logger } from '@nestjs/common';
 import { Pool } from 'pg';
 
 import type { PublicationSubject, ReceiverConfig } from '@app/config';
@@ -14,10 +14,44 @@ import {
   predictFailures,
   trackDeviceStates,
 } from '@app/receivers';
+import type { ReceiverPublicationBody } from '@app/registry';
 
 import { NodeMeters } from './node-meters';
 import { NodeRefusal, submitTransaction } from './node-transactions';
 import { RECEIVER_CONFIG, RECEIVER_DB, RECEIVER_RUNTIME, type ReceiverRuntime } from './receiver.tokens';
+
+/** Readings of the window: the last $2 hours up to $3 (epoch ms), or up to now when $3 is null. */
+const WINDOW_SQL = `read_at >= coalesce(to_timestamp($3::double precision / 1000), now()) - make_interval(hours => $2)
+       AND ($3::double precision IS NULL OR read_at <= to_timestamp($3::double precision / 1000))`;
+
+interface Analysis {
+  content: object;
+  summary: Array<{ id: string; codes: string[] }>;
+  contentHash: string;
+}
+
+/** What a publication puts on the chain: the window that ends at `to`, the hash and the summary. */
+function publicationBody(
+  receiverId: string,
+  subject: PublicationSubject,
+  windowHours: number,
+  to: number,
+  analysis: Analysis,
+): ReceiverPublicationBody {
+  return {
+    receiverId,
+    subject,
+    from: to - windowHours * 3_600_000,
+    to,
+    contentHash: analysis.contentHash,
+    summary: analysis.summary.slice(0, 200),
+  };
+}
+
+/** A transaction as receiver_publications keeps it: its hash, its bytes. */
+function txColumns(tx: Transaction): [Buffer, Buffer] {
+  return [Buffer.from(tx.hash), Buffer.from(tx.encode())];
+}
 
 export interface Publication {
   txHash: string;
@@ -32,6 +66,8 @@ export interface Publication {
  */
 @Injectable()
 export class ReceiverAnalyses {
+  private readonly logger = new Logger(ReceiverAnalyses.name);
+
   constructor(
     @Inject(RECEIVER_DB) private readonly db: Pool,
     @Inject(RECEIVER_CONFIG) private readonly config: ReceiverConfig,
@@ -39,16 +75,19 @@ export class ReceiverAnalyses {
     private readonly meters: NodeMeters,
   ) {}
 
-  /** Anti-theft, "high supply, low meter", over the last `windowHours` of readings. */
-  async theft(windowHours: number, intervalMinutes: number) {
+  /**
+   * Anti-theft, "high supply, low meter", over the last `windowHours` of readings: up to now, or up
+   * to `to` (epoch ms, a publication's window) and not after it.
+   */
+  async theft(windowHours: number, intervalMinutes: number, to?: number) {
     const { rows } = await this.db.query<{
       meter_id: string;
       read_at: Date;
       dimensions: Record<string, number | string>;
     }>(
       `SELECT meter_id, read_at, dimensions FROM receiver_readings
-       WHERE receiver_id = $1 AND read_at >= now() - make_interval(hours => $2) ORDER BY meter_id, read_at`,
-      [this.config.receiverId, windowHours],
+       WHERE receiver_id = $1 AND ${WINDOW_SQL} ORDER BY meter_id, read_at`,
+      [this.config.receiverId, windowHours, to ?? null],
     );
     const byMeter = new Map<string, Array<{ at: number; values: Record<string, number | string> }>>();
     for (const row of rows) {
@@ -71,14 +110,17 @@ export class ReceiverAnalyses {
     };
   }
 
-  /** The equipment supplier's view: states, transitions, faults, statistics and failure prediction. */
-  async devices(windowHours: number, intervalMinutes: number) {
+  /**
+   * The equipment supplier's view: states, transitions, faults, statistics and failure prediction,
+   * over the last `windowHours` (up to now, or up to `to` as in theft()).
+   */
+  async devices(windowHours: number, intervalMinutes: number, to?: number) {
     const intervalMs = intervalMinutes * 60_000;
     const { rows } = await this.db.query<{ meter_id: string; read_at: Date; status: string }>(
       `SELECT meter_id, read_at, dimensions->>'device_status' AS status FROM receiver_readings
-       WHERE receiver_id = $1 AND read_at >= now() - make_interval(hours => $2) AND dimensions ? 'device_status'
+       WHERE receiver_id = $1 AND ${WINDOW_SQL} AND dimensions ? 'device_status'
        ORDER BY meter_id, read_at`,
-      [this.config.receiverId, windowHours],
+      [this.config.receiverId, windowHours, to ?? null],
     );
     const byMeter = new Map<string, Array<{ at: number; status: string }>>();
     for (const row of rows) {
@@ -119,40 +161,12 @@ export class ReceiverAnalyses {
   /**
    * Publishes an analysis as a receiver.publication transaction signed by the organisation: the
    * SHA-256 of its full content and a short summary (theft-suspects: the suspects and their reason
-   * codes; device-report: devices with faults and their fault types).
+   * codes; device-report: devices with faults and their fault types). Each call is a publication of
+   * its own (POST /publications); a schedule's periods go through publishScheduled().
    */
   async publish(subject: PublicationSubject, windowHours: number, to = Date.now()): Promise<Publication> {
-    let content: object;
-    let summary: Array<{ id: string; codes: string[] }>;
-    if (subject === 'theft-suspects') {
-      const theft = await this.theft(windowHours, 15);
-      content = theft;
-      summary = theft.suspects.map((s) => ({ id: s.meterId, codes: s.reasons.map((r) => r.code) }));
-    } else {
-      const devices = await this.devices(windowHours, 15);
-      content = devices;
-      summary = devices.devices
-        .filter((d) => d.faults.length > 0)
-        .map((d) => ({ id: d.deviceId, codes: [...new Set(d.faults.map((f) => String(f.faultType)))] }));
-    }
-    const contentHash = createHash('sha256').update(canonicalJson(content)).digest('hex');
-    const tx = Transaction.sign(
-      {
-        chainId: this.runtime.chainId,
-        kind: 'receiver.publication',
-        sender: this.config.organisation.id,
-        timestamp: to,
-        body: {
-          receiverId: this.config.receiverId,
-          subject,
-          from: to - windowHours * 3_600_000,
-          to,
-          contentHash,
-          summary: summary.slice(0, 200),
-        },
-      },
-      this.runtime.organisationKey,
-    );
+    const analysis = await this.analyse(subject, windowHours, to);
+    const tx = this.sign(publicationBody(this.config.receiverId, subject, windowHours, to, analysis), to);
     try {
       await submitTransaction(this.config.nodeUrl, tx);
     } catch (error) {
@@ -161,7 +175,125 @@ export class ReceiverAnalyses {
       }
       throw error;
     }
-    return { txHash: tx.hashHex, contentHash, summary, content };
+    return {
+      txHash: tx.hashHex,
+      contentHash: analysis.contentHash,
+      summary: analysis.summary,
+      content: analysis.content,
+    };
+  }
+
+  /**
+   * Publishes the period of a schedule that ends at `periodEnd` (epoch ms, the scheduled run's time),
+   * once however often it is attempted: the signed transaction is stored under (receiver, subject,
+   * periodEnd) before it is sent, and every later attempt sends those same bytes, which a node that
+   * took them answers as a duplicate (a lost answer, a stalled job). A node that finds them too old
+   * (TX.STALE: it does not know them, they waited out an outage) gets the same body signed again with
+   * a fresh timestamp, in place of the stored one; once a node accepted it, nothing is sent again.
+   */
+  async publishScheduled(
+    subject: PublicationSubject,
+    windowHours: number,
+    periodEnd: number,
+  ): Promise<Omit<Publication, 'content'>> {
+    let stored = await this.storedPublication(subject, periodEnd);
+    if (!stored) {
+      const analysis = await this.analyse(subject, windowHours, periodEnd);
+      const body = publicationBody(this.config.receiverId, subject, windowHours, periodEnd, analysis);
+      // Of two processes that attempt the period at once, the first to store it is the one sent.
+      await this.db.query(
+        `INSERT INTO receiver_publications (receiver_id, subject, period_end, tx_hash, tx, created_at)
+         VALUES ($1, $2, $3, $4, $5, now()) ON CONFLICT DO NOTHING`,
+        [this.config.receiverId, subject, periodEnd, ...txColumns(this.sign(body, Date.now()))],
+      );
+      stored = (await this.storedPublication(subject, periodEnd))!;
+    }
+    let { tx } = stored;
+    if (!stored.accepted) {
+      tx = await this.sendStored(subject, periodEnd, tx);
+      await this.db.query(
+        `UPDATE receiver_publications SET accepted_at = now()
+         WHERE receiver_id = $1 AND subject = $2 AND period_end = $3 AND tx_hash = $4`,
+        [this.config.receiverId, subject, periodEnd, Buffer.from(tx.hash)],
+      );
+    }
+    const body = tx.body as ReceiverPublicationBody;
+    return { txHash: tx.hashHex, contentHash: body.contentHash, summary: body.summary };
+  }
+
+  /** Sends a stored publication; one too old for the node is signed again (see publishScheduled). */
+  private async sendStored(
+    subject: PublicationSubject,
+    periodEnd: number,
+    tx: Transaction,
+  ): Promise<Transaction> {
+    try {
+      await submitTransaction(this.config.nodeUrl, tx);
+      return tx;
+    } catch (error) {
+      if (!(error instanceof NodeRefusal && error.code === 'TX.STALE')) {
+        throw error;
+      }
+    }
+    const fresh = this.sign(tx.body as ReceiverPublicationBody, Date.now());
+    const { rowCount } = await this.db.query(
+      `UPDATE receiver_publications SET tx_hash = $5, tx = $6
+       WHERE receiver_id = $1 AND subject = $2 AND period_end = $3 AND tx_hash = $4 AND accepted_at IS NULL`,
+      [this.config.receiverId, subject, periodEnd, Buffer.from(tx.hash), ...txColumns(fresh)],
+    );
+    if (rowCount === 0) {
+      throw new Error(`the publication of ${subject} up to ${periodEnd} was replaced by another process`);
+    }
+    this.logger.warn(
+      `receiver.publication ${tx.hashHex} waited too long for the node; signed again as ${fresh.hashHex}`,
+    );
+    await submitTransaction(this.config.nodeUrl, fresh);
+    return fresh;
+  }
+
+  private async storedPublication(
+    subject: PublicationSubject,
+    periodEnd: number,
+  ): Promise<{ tx: Transaction; accepted: boolean } | undefined> {
+    const { rows } = await this.db.query<{ tx: Buffer; accepted: boolean }>(
+      `SELECT tx, accepted_at IS NOT NULL AS accepted FROM receiver_publications
+       WHERE receiver_id = $1 AND subject = $2 AND period_end = $3`,
+      [this.config.receiverId, subject, periodEnd],
+    );
+    const row = rows[0];
+    return row && { tx: Transaction.decode(row.tx), accepted: row.accepted };
+  }
+
+  /** The analysis of `subject` over the window that ends at `to`, its hash and its summary. */
+  private async analyse(subject: PublicationSubject, windowHours: number, to: number): Promise<Analysis> {
+    let content: object;
+    let summary: Array<{ id: string; codes: string[] }>;
+    if (subject === 'theft-suspects') {
+      const theft = await this.theft(windowHours, 15, to);
+      content = theft;
+      summary = theft.suspects.map((s) => ({ id: s.meterId, codes: s.reasons.map((r) => r.code) }));
+    } else {
+      const devices = await this.devices(windowHours, 15, to);
+      content = devices;
+      summary = devices.devices
+        .filter((d) => d.faults.length > 0)
+        .map((d) => ({ id: d.deviceId, codes: [...new Set(d.faults.map((f) => String(f.faultType)))] }));
+    }
+    const contentHash = createHash('sha256').update(canonicalJson(content)).digest('hex');
+    return { content, summary, contentHash };
+  }
+
+  private sign(body: ReceiverPublicationBody, timestamp: number): Transaction {
+    return Transaction.sign(
+      {
+        chainId: this.runtime.chainId,
+        kind: 'receiver.publication',
+        sender: this.config.organisation.id,
+        timestamp,
+        body,
+      },
+      this.runtime.organisationKey,
+    );
   }
 
   /** Where a device is: its registered location (from the node), or "unknown". */

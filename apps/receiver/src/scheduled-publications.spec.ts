@@ -1,4 +1,4 @@
-import { schedulerKey, staleSchedulerKeys } from './scheduled-publications';
+import { scheduledRunTime, schedulerKey, staleSchedulerKeys } from './scheduled-publications';
 
 describe('staleSchedulerKeys', () => {
   it("given receivers whose ids hold ':', when one drops a subject, should name its own schedule only", () => {
@@ -18,5 +18,17 @@ describe('staleSchedulerKeys', () => {
 
   it('given a key that names no subject, should leave it alone', () => {
     expect(staleSchedulerKeys(['', 'no-subject'], 'east', [])).toEqual([]);
+  });
+});
+
+describe('scheduledRunTime', () => {
+  it("given a scheduler's run, should be the run's due time from its job id, whatever the attempt", () => {
+    const id = `repeat:${schedulerKey('east:b', 'theft-suspects')}:1796007212128`;
+    expect(scheduledRunTime({ id, timestamp: 1796007211137 })).toBe(1796007212128);
+  });
+
+  it('given a job no schedule made, should fall back on the time it was queued', () => {
+    expect(scheduledRunTime({ id: 'manual', timestamp: 1796007211137 })).toBe(1796007211137);
+    expect(scheduledRunTime({ id: undefined, timestamp: 1796007211137 })).toBe(1796007211137);
   });
 });

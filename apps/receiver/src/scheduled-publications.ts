@@ -40,10 +40,23 @@ export function staleSchedulerKeys(
 }
 
 /**
+ * The time a scheduled run was due (epoch ms), the same for every attempt of its job: BullMQ names
+ * each run of a job scheduler `repeat:<scheduler key>:<due time>` (its `opts.prevMillis` is not kept
+ * with the job, and `timestamp` is when the run was queued, a period early). A job of another form,
+ * which no schedule makes, falls back on its `timestamp`, stable across its attempts as well.
+ */
+export function scheduledRunTime(job: Pick<Job, 'id' | 'timestamp'>): number {
+  const match = /:(\d{1,15})$/.exec(job.id ?? '');
+  return match ? Number(match[1]) : job.timestamp;
+}
+
+/**
  * Publishes the receiver's analyses on the chain every period (PUBLISH, PUBLISH_EVERY_SECONDS). The
  * schedule is a BullMQ job scheduler in Redis, not a timer: however many processes the receiver
  * runs, each period gives one job, taken by one of them, retried with back-off if the node refuses
- * or the receiver has not caught up with the chain yet.
+ * or the receiver has not caught up with the chain yet. A period's window ends at the run's due time
+ * and its transaction is signed once (ReceiverAnalyses.publishScheduled): a retry after a lost
+ * answer, or a stalled job taken again, sends the same transaction, so a period is on the chain once.
  */
 export class ScheduledPublications {
   private readonly logger = new Logger(ScheduledPublications.name);
@@ -90,7 +103,11 @@ export class ScheduledPublications {
       SCHEDULED_PUBLICATIONS_QUEUE,
       async (job: Job<PublicationJob>) => {
         await this.expectCaughtUp();
-        const published = await this.analyses.publish(job.data.subject, job.data.windowHours);
+        const published = await this.analyses.publishScheduled(
+          job.data.subject,
+          job.data.windowHours,
+          scheduledRunTime(job),
+        );
         this.logger.log(
           `published ${job.data.subject} (${published.summary.length} entries) in transaction ${published.txHash.slice(0, 16)}…`,
         );

@@ -1,0 +1,122 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type { Pool } from 'pg';
+
+import type { ReceiverConfig } from '@app/config';
+import { blsGenerateKey, initCrypto } from '@app/crypto';
+import { Transaction } from '@app/ledger';
+import { createTestDatabase, type TestDatabase } from '@app/testing';
+
+import { ReceiverAnalyses } from '../src/analyses';
+import type { ChainFollower } from '../src/chain-follower';
+import type { NodeMeters } from '../src/node-meters';
+import type { ReceiverRuntime } from '../src/receiver.tokens';
+import { ScheduledPublications } from '../src/scheduled-publications';
+
+const ORGANISATION = 'control-center';
+const RECEIVER = 'cc-scheduled';
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    request.on('end', () => resolve(text));
+  });
+}
+
+/**
+ * The schedule against real Postgres and Redis, with a stand-in for the node that, as a busy node
+ * can, takes the first publication and loses its answer: the job's attempt fails and BullMQ runs
+ * the same scheduled run again.
+ */
+describe('ScheduledPublications, a scheduled run whose first answer is lost', () => {
+  let db: TestDatabase;
+  let node: Server;
+  let nodeUrl: string;
+  /** Every transaction the node was sent, in order; a known hash is a duplicate. */
+  const received: Transaction[] = [];
+
+  beforeAll(async () => {
+    await initCrypto();
+    db = await createTestDatabase({ poolSize: 4 });
+    node = createServer((request, response) => {
+      void readBody(request).then((text) => {
+        const tx = Transaction.fromJSON(JSON.parse(text));
+        const duplicate = received.some((r) => r.hashHex === tx.hashHex);
+        received.push(tx);
+        if (received.length === 1) {
+          request.socket.destroy(); // taken, and the answer never arrives
+          return;
+        }
+        response.writeHead(duplicate ? 200 : 201, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ hash: tx.hashHex, status: 'pending', duplicate }));
+      });
+    });
+    await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
+    nodeUrl = `http://127.0.0.1:${(node.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    node?.close();
+    await db?.drop();
+  });
+
+  function analyses(pool: Pool): ReceiverAnalyses {
+    const config = { receiverId: RECEIVER, organisation: { id: ORGANISATION }, nodeUrl } as ReceiverConfig;
+    const runtime = { chainId: 'cbsg-test', organisationKey: blsGenerateKey().secret } as ReceiverRuntime;
+    return new ReceiverAnalyses(pool, config, runtime, {} as NodeMeters);
+  }
+
+  it('given the node took the first attempt and its answer was lost, the retry should send the same transaction, one window', async () => {
+    const caughtUp = { status: () => Promise.resolve({ height: '5', nodeFinalHeight: '5' }) };
+    const schedule = new ScheduledPublications(
+      analyses(db.pool),
+      caughtUp as unknown as ChainFollower,
+      {
+        subjects: ['theft-suspects'],
+        everyMs: 3_600_000, // one run in this test
+        windowHours: 12,
+        redisUrl: 'redis://127.0.0.1:6379',
+        queuePrefix: `scheduled-${process.pid}-${Date.now()}`,
+      },
+      RECEIVER,
+    );
+    const started = Date.now();
+    try {
+      await schedule.start();
+      // The first attempt fails with the lost answer; the retry comes after the 2 s back-off.
+      const deadline = Date.now() + 30_000;
+      while (received.length < 2 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500)); // no third attempt
+    } finally {
+      await schedule.stop();
+    }
+
+    expect(received.length).toBe(2);
+    expect(new Set(received.map((tx) => tx.hashHex)).size).toBe(1);
+    const windows = new Set(
+      received.map((tx) => {
+        const body = tx.body as { from: number; to: number };
+        return `${body.from}-${body.to}`;
+      }),
+    );
+    expect(windows.size).toBe(1);
+    const body = received[0]!.body as { receiverId: string; subject: string; from: number; to: number };
+    expect(body).toMatchObject({ receiverId: RECEIVER, subject: 'theft-suspects' });
+    expect(body.to - body.from).toBe(12 * 3_600_000);
+    // The run's own time, not the attempt's: at most the schedule's start, rounded by BullMQ.
+    expect(body.to).toBeLessThanOrEqual(Date.now());
+    expect(body.to).toBeGreaterThan(started - 3_600_000);
+    const { rows } = await db.pool.query<{ period_end: string; tx_hash: Buffer; accepted: boolean }>(
+      `SELECT period_end, tx_hash, accepted_at IS NOT NULL AS accepted FROM receiver_publications
+       WHERE receiver_id = $1`,
+      [RECEIVER],
+    );
+    expect(rows).toEqual([
+      { period_end: String(body.to), tx_hash: Buffer.from(received[0]!.hash), accepted: true },
+    ]);
+  });
+});
