@@ -24,7 +24,9 @@ import { ContractResultPublisher, OWNER_RESULT_SEPARATOR } from './contract-resu
 import { NodeMeters } from './node-meters';
 import {
   NOTIFICATION_HEADERS,
+  type NotificationBody,
   type NotificationSignature,
+  parseNotificationBody,
   signNotifications,
 } from './notification-signature';
 import { WebhookClient } from './webhook-client';
@@ -182,7 +184,9 @@ interface Notification {
 
 /**
  * A notification as queued: the exact body to post, signed with the others of its block (one BLS
- * signature per batch: notification-signature.ts). Jobs queued before batches existed have neither.
+ * signature per batch: notification-signature.ts). Jobs queued before batches existed have neither,
+ * and jobs queued before bodies had a signedAt have a body without one: both are signed again when
+ * posted (freshlySigned).
  */
 interface NotificationJob extends Notification {
   body?: string;
@@ -204,6 +208,15 @@ const NOTIFY_TIMEOUT_MS = 10_000;
 const NOTIFY_BACKOFF_MS = 1_000;
 
 /**
+ * A notification signed longer ago than this is signed again (with the others of its job, as one
+ * batch) before it is posted, so that an owner, who refuses a signedAt older than a day by default
+ * (NOTIFICATION_MAX_AGE_MS), takes it whatever the wait: NOTIFY_ATTEMPTS' back-off (1 s, doubled
+ * at each attempt: 2^(n-2) s in all for n attempts, a minute for the default 8 but more than a day
+ * from 19 on, and up to 50 are allowed) or an outage of Redis or of the receiver.
+ */
+const NOTIFY_RESIGN_AFTER_MS = 3_600_000;
+
+/**
  * Completed jobs BullMQ keeps, so that the outbox relay adding the same job id again (after a crash
  * between adding and marking it sent) is ignored. That happens within seconds of a restart; past it,
  * a job that runs twice is harmless (ProcessedJobs, idempotent batches, action ids). Kept longer,
@@ -219,9 +232,10 @@ const NOTIFICATIONS_KEPT = { age: 600, count: 100 };
  * BullMQ worker evaluates its shares with the operator's account data (once per job: ProcessedJobs)
  * and writes the results, one publication job and one notification job for all of them; the
  * publication worker puts the results on the chain, batched with the others pending
- * (ContractResultPublisher); the notification worker posts each action, signed, to the meter owner's
- * endpoint with the action id as its Idempotency-Key, so that the owner sees each action once, and an
- * action not taken goes on alone, with retries and back-off. Jobs that run out of attempts stay in
+ * (ContractResultPublisher); the notification worker posts each action, signed with its id and the
+ * time it was signed (so that the owner takes each action once and refuses a replay), to the meter
+ * owner's endpoint with the action id as its Idempotency-Key, and an action not taken goes on alone,
+ * with retries and back-off. Jobs that run out of attempts stay in
  * BullMQ's failed set: the dead-letter queue.
  */
 export class FeedbackContractRunner {
@@ -516,17 +530,12 @@ export class FeedbackContractRunner {
       const notifications = results.flatMap((r) =>
         r.delivered.map((action): Notification => ({ meterId: r.meterId, trigger: r.trigger, action })),
       );
-      // The block's notifications are signed as one batch: a hash to G2 per block, not per action.
-      const bodies = notifications.map((n) => this.notificationBody(n));
-      const signatures = signNotifications(bodies, this.options.organisationKey, this.options.chainId);
       if (notifications.length > 0) {
         outbox.push([
           QUEUES.notifications,
           'notify-block',
           jobId('notify-block', this.options.receiverId, job.id!),
-          {
-            notifications: notifications.map((n, i) => ({ ...n, body: bodies[i]!, signed: signatures[i]! })),
-          } satisfies NotificationBlockJob,
+          { notifications: this.signBatch(notifications) } satisfies NotificationBlockJob,
         ]);
       }
       outbox.push([
@@ -637,7 +646,7 @@ export class FeedbackContractRunner {
    * the jobs themselves (outbox rows, Redis scripts) cost more than the posts.
    */
   private async notifyBlock(job: Job<NotificationBlockJob>): Promise<void> {
-    const { notifications } = job.data;
+    const notifications = this.freshlySigned(job.data.notifications);
     const refused: NotificationJob[] = [];
     let next = 0;
     const poster = async () => {
@@ -670,17 +679,43 @@ export class FeedbackContractRunner {
   }
 
   private async notify(job: Job<NotificationJob>): Promise<void> {
-    await this.post(job.data);
+    await this.post(this.freshlySigned([job.data])[0]!);
+  }
+
+  /**
+   * The notifications as one batch (a hash to G2 for all of them, not one per action), their bodies
+   * signed now: `signedAt` is in each body, so that an owner refuses a notification replayed later.
+   */
+  private signBatch(notifications: readonly Notification[]): Array<Required<NotificationJob>> {
+    const signedAt = Date.now();
+    const bodies = notifications.map((n) => this.notificationBody(n, signedAt));
+    const signatures = signNotifications(bodies, this.options.organisationKey, this.options.chainId);
+    return notifications.map(({ meterId, trigger, action }, i) => ({
+      meterId,
+      trigger,
+      action,
+      body: bodies[i]!,
+      signed: signatures[i]!,
+    }));
+  }
+
+  /**
+   * A job's notifications as they are posted: as queued, unless one was signed more than
+   * NOTIFY_RESIGN_AFTER_MS ago, or before bodies had a signedAt, or not at all (a job queued before
+   * this receiver's version): then all of them are signed again, as one batch.
+   */
+  private freshlySigned(notifications: readonly NotificationJob[]): ReadonlyArray<Required<NotificationJob>> {
+    const oldest = Date.now() - NOTIFY_RESIGN_AFTER_MS;
+    const fresh = (n: NotificationJob): n is Required<NotificationJob> => {
+      const signedAt = n.body === undefined ? undefined : parseNotificationBody(n.body)?.signedAt;
+      return n.signed !== undefined && signedAt !== undefined && signedAt >= oldest;
+    };
+    return notifications.every(fresh) ? notifications : this.signBatch(notifications);
   }
 
   /** Posts one notification, signed, to its meter owner's endpoint; throws unless it is taken. */
-  private async post(notification: NotificationJob): Promise<void> {
-    const { meterId, action } = notification;
+  private async post({ meterId, action, body, signed }: Required<NotificationJob>): Promise<void> {
     const url = await this.notifyUrl(meterId);
-    const body = notification.body ?? this.notificationBody(notification);
-    const signed =
-      notification.signed ??
-      signNotifications([body], this.options.organisationKey, this.options.chainId)[0]!;
     await this.webhooks.post(
       url,
       {
@@ -695,9 +730,18 @@ export class FeedbackContractRunner {
     );
   }
 
-  /** What the owner receives: the action with its parameters, which meter, which trigger, from whom. */
-  private notificationBody({ meterId, trigger, action }: Notification): string {
-    return JSON.stringify({ meterId, trigger, action, from: this.options.organisationId });
+  /**
+   * What the owner receives: the action with its parameters and its id, which meter, which trigger,
+   * from whom, and when it was signed.
+   */
+  private notificationBody({ meterId, trigger, action }: Notification, signedAt: number): string {
+    return JSON.stringify({
+      meterId,
+      trigger,
+      action,
+      from: this.options.organisationId,
+      signedAt,
+    } satisfies NotificationBody);
   }
 
   private async notifyUrl(meterId: string): Promise<string> {

@@ -4,12 +4,26 @@ import {
   decodeMerkleProof,
   encodeMerkleProof,
   NOTIFICATION_HEADERS,
+  NOTIFICATION_MAX_AGE_MS,
+  type NotificationBody,
   type NotificationSignature,
   signNotifications,
   verifyNotification,
 } from './notification-signature';
 
 const CHAIN = 'cbsg-test';
+const HOUR = 3_600_000;
+
+/** A notification's body as the receiver posts it, signed at `signedAt`. */
+function notification(i: number, signedAt = Date.now()): NotificationBody {
+  return {
+    meterId: `meter-${i}`,
+    trigger: 'ab'.repeat(32),
+    action: { id: `action-${i}`, type: 'forced-trip', message: 'serious arrears' },
+    from: 'grid-operator',
+    signedAt,
+  };
+}
 
 function headers(signed: NotificationSignature): Record<string, string> {
   return {
@@ -26,9 +40,7 @@ describe('notification signatures: one BLS signature per batch, a Merkle path pe
 
   it('given a batch, each notification should verify alone, with one signature shared by all', () => {
     const operator = blsGenerateKey();
-    const bodies = Array.from({ length: 13 }, (_, i) =>
-      JSON.stringify({ meterId: `meter-${i}`, action: 'notify' }),
-    );
+    const bodies = Array.from({ length: 13 }, (_, i) => JSON.stringify(notification(i)));
     const signed = signNotifications(bodies, operator.secret, CHAIN);
 
     expect(new Set(signed.map((s) => s.signature)).size).toBe(1);
@@ -36,36 +48,44 @@ describe('notification signatures: one BLS signature per batch, a Merkle path pe
     bodies.forEach((body, i) => {
       expect(
         verifyNotification(body, headers(signed[i]!), BlsPublicKey.fromBytes(operator.publicKey), CHAIN),
-      ).toBe(true);
+      ).toEqual(JSON.parse(body));
     });
     expect(signNotifications([], operator.secret, CHAIN)).toEqual([]);
     const [alone] = signNotifications([bodies[0]!], operator.secret, CHAIN);
     expect(
       verifyNotification(bodies[0]!, headers(alone!), BlsPublicKey.fromBytes(operator.publicKey), CHAIN),
-    ).toBe(true);
+    ).toEqual(JSON.parse(bodies[0]!));
   });
 
   it('given a changed body, another path, another signer, another chain or broken headers, should not verify', () => {
     const operator = blsGenerateKey();
-    const bodies = ['{"a":1}', '{"a":2}', '{"a":3}'];
+    const bodies = [1, 2, 3].map((i) => JSON.stringify(notification(i)));
     const signed = signNotifications(bodies, operator.secret, CHAIN);
     const good = headers(signed[1]!);
 
-    expect(verifyNotification('{"a":9}', good, BlsPublicKey.fromBytes(operator.publicKey), CHAIN)).toBe(
-      false,
-    );
+    expect(
+      verifyNotification(bodies[1]!, good, BlsPublicKey.fromBytes(operator.publicKey), CHAIN),
+    ).toBeDefined();
+    expect(
+      verifyNotification(
+        JSON.stringify(notification(9)),
+        good,
+        BlsPublicKey.fromBytes(operator.publicKey),
+        CHAIN,
+      ),
+    ).toBeUndefined();
     // Another body of the batch with this one's path: the path belongs to its body alone.
-    expect(verifyNotification(bodies[0]!, good, BlsPublicKey.fromBytes(operator.publicKey), CHAIN)).toBe(
-      false,
-    );
+    expect(
+      verifyNotification(bodies[0]!, good, BlsPublicKey.fromBytes(operator.publicKey), CHAIN),
+    ).toBeUndefined();
     expect(
       verifyNotification(bodies[1]!, good, BlsPublicKey.fromBytes(blsGenerateKey().publicKey), CHAIN),
-    ).toBe(false);
+    ).toBeUndefined();
     expect(
       verifyNotification(bodies[1]!, good, BlsPublicKey.fromBytes(operator.publicKey), 'another-chain'),
-    ).toBe(false);
+    ).toBeUndefined();
     // A root of another batch with this batch's signature.
-    const other = signNotifications(['{"b":1}'], operator.secret, CHAIN)[0]!;
+    const other = signNotifications([JSON.stringify(notification(7))], operator.secret, CHAIN)[0]!;
     expect(
       verifyNotification(
         bodies[1]!,
@@ -73,7 +93,7 @@ describe('notification signatures: one BLS signature per batch, a Merkle path pe
         BlsPublicKey.fromBytes(operator.publicKey),
         CHAIN,
       ),
-    ).toBe(false);
+    ).toBeUndefined();
     for (const [name, value] of [
       [NOTIFICATION_HEADERS.signature, 'zz'],
       [NOTIFICATION_HEADERS.root, ''],
@@ -87,12 +107,61 @@ describe('notification signatures: one BLS signature per batch, a Merkle path pe
           BlsPublicKey.fromBytes(operator.publicKey),
           CHAIN,
         ),
-      ).toBe(false);
+      ).toBeUndefined();
     }
     const { [NOTIFICATION_HEADERS.signature]: _dropped, ...unsigned } = good;
-    expect(verifyNotification(bodies[1]!, unsigned, BlsPublicKey.fromBytes(operator.publicKey), CHAIN)).toBe(
-      false,
-    );
+    expect(
+      verifyNotification(bodies[1]!, unsigned, BlsPublicKey.fromBytes(operator.publicKey), CHAIN),
+    ).toBeUndefined();
+  });
+
+  it('given a notification signed longer ago than maxAge, a replay, should refuse it; a fresh one should verify', () => {
+    const operator = blsGenerateKey();
+    const key = BlsPublicKey.fromBytes(operator.publicKey);
+    const now = Date.now();
+    const verify = (signedAt: number, freshness?: Parameters<typeof verifyNotification>[4]) => {
+      const body = JSON.stringify(notification(1, signedAt));
+      const [signed] = signNotifications([body], operator.secret, CHAIN);
+      return verifyNotification(body, headers(signed!), key, CHAIN, freshness);
+    };
+
+    // Captured a day and a minute ago and posted again: validly signed, and refused.
+    expect(verify(now - NOTIFICATION_MAX_AGE_MS - 60_000)).toBeUndefined();
+    expect(verify(now - 2 * HOUR, { maxAgeMs: HOUR, now })).toBeUndefined();
+    // Fresh, within maxAge, or a little ahead of the owner's clock: taken, parsed.
+    expect(verify(now)).toEqual(notification(1, now));
+    expect(verify(now - 2 * HOUR, { now })).toEqual(notification(1, now - 2 * HOUR));
+    expect(verify(now + 60_000, { now })).toEqual(notification(1, now + 60_000));
+    // Signed well in the future: refused, or it would be replayable for longer than maxAge.
+    expect(verify(now + HOUR, { now })).toBeUndefined();
+  });
+
+  it('given a body without signedAt (signed before it had one) or not a notification, should refuse it', () => {
+    const operator = blsGenerateKey();
+    const { signedAt: _signedAt, ...undated } = notification(1);
+    for (const body of [JSON.stringify(undated), '{"a":1}', 'not json']) {
+      const [signed] = signNotifications([body], operator.secret, CHAIN);
+      expect(
+        verifyNotification(body, headers(signed!), BlsPublicKey.fromBytes(operator.publicKey), CHAIN),
+      ).toBeUndefined();
+    }
+  });
+
+  it('given a body whose action id was changed, should refuse it: the id to deduplicate on is the signed one', () => {
+    const operator = blsGenerateKey();
+    const body = JSON.stringify(notification(1));
+    const [signed] = signNotifications([body], operator.secret, CHAIN);
+    const key = BlsPublicKey.fromBytes(operator.publicKey);
+    const renamed = JSON.stringify({
+      ...notification(1),
+      action: { ...notification(1).action, id: 'action-2' },
+    });
+
+    expect(verifyNotification(renamed, headers(signed!), key, CHAIN)).toBeUndefined();
+    // Another Idempotency-Key header changes nothing: the body verifies with its own id.
+    expect(
+      verifyNotification(body, { ...headers(signed!), 'idempotency-key': 'action-2' }, key, CHAIN)?.action.id,
+    ).toBe('action-1');
   });
 
   it('given a proof, its header form should read back as the same proof, and junk should not read at all', () => {

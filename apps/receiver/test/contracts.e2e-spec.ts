@@ -93,6 +93,7 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
           key,
           status,
           body,
+          // Signed by the organisation it names, recently, for the action its Idempotency-Key names.
           verified:
             signer !== undefined &&
             verifyNotification(
@@ -100,7 +101,7 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
               request.headers,
               BlsPublicKey.fromBytes(Buffer.from(signer.publicKey, 'hex')),
               harness.chainId,
-            ),
+            )?.action.id === key,
         });
         response.writeHead(status).end();
       });

@@ -10,10 +10,12 @@ import {
   GRID_OPERATOR_FEEDBACK_CONTRACT,
   instantiateContract,
 } from '@app/contracts';
-import { blsGenerateKey, initCrypto } from '@app/crypto';
+import { BlsPublicKey, blsGenerateKey, initCrypto } from '@app/crypto';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import { DEFAULT_ACCOUNT, FeedbackContractRunner } from '../src/feedback-contract';
+import type { NodeMeters } from '../src/node-meters';
+import { signNotifications, verifyNotification } from '../src/notification-signature';
 
 const ORGANISATION = 'grid-operator';
 const RECEIVER = 'operator-billing';
@@ -233,5 +235,78 @@ describe('FeedbackContractRunner, a block of shares evaluated into contract_resu
     expect(await metrics.metrics()).toMatch(
       /cbsg_receiver_contract_evaluation_failures_total\{kind="feedback"\} 1/,
     );
+  });
+
+  it('given notification jobs signed over an hour ago or queued before bodies had a signedAt, should post them signed again, now', async () => {
+    const key = blsGenerateKey();
+    const posted: Array<{ text: string; headers: Record<string, string | string[] | undefined> }> = [];
+    const owner = createServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      request.on('end', () => {
+        posted.push({ text, headers: request.headers });
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => owner.listen(0, '127.0.0.1', resolve));
+    const notifyUrl = `http://127.0.0.1:${(owner.address() as AddressInfo).port}/notify`;
+    const meters = { get: () => Promise.resolve({ owner: { notifyUrl } }) } as unknown as NodeMeters;
+    const by = new FeedbackContractRunner(
+      db.pool,
+      new Registry(),
+      {
+        receiverId: RECEIVER,
+        organisationId: ORGANISATION,
+        organisationKey: key.secret,
+        chainId: 'cbsg-test',
+        nodeUrl,
+        nodeAuthorization: () => 'Bearer test',
+        redisUrl: 'redis://127.0.0.1:6379',
+        queuePrefix: 'unused',
+        notifyAttempts: 1,
+      },
+      meters,
+    );
+    const action = (id: string) => ({ id, type: 'forced-trip', message: 'serious arrears' });
+    const notification = (id: string) => ({
+      meterId: 'meter-n',
+      trigger: 'n'.repeat(64),
+      action: action(id),
+    });
+    const presigned = (id: string, extra: object) => {
+      const body = JSON.stringify({ ...notification(id), from: ORGANISATION, ...extra });
+      return { ...notification(id), body, signed: signNotifications([body], key.secret, 'cbsg-test')[0]! };
+    };
+    const jobs = by as unknown as {
+      notify(job: { data: object }): Promise<void>;
+      notifyBlock(job: { data: { notifications: object[] } }): Promise<void>;
+    };
+    const before = Date.now();
+    try {
+      // Queued before bodies had a signedAt (pre-signed), before batches (nothing signed), and a block
+      // signed two hours ago (a long back-off, an outage).
+      await jobs.notify({ data: presigned('old-form', {}) });
+      await jobs.notify({ data: notification('unsigned') });
+      await jobs.notifyBlock({
+        data: {
+          notifications: [
+            presigned('late-1', { signedAt: before - 2 * 3_600_000 }),
+            presigned('late-2', { signedAt: before - 2 * 3_600_000 }),
+          ],
+        },
+      });
+    } finally {
+      owner.close();
+    }
+
+    const verified = posted.map((p) =>
+      verifyNotification(p.text, p.headers, BlsPublicKey.fromBytes(key.publicKey), 'cbsg-test', {
+        maxAgeMs: 60_000,
+      }),
+    );
+    expect(verified.map((v) => v?.action.id)).toEqual(['old-form', 'unsigned', 'late-1', 'late-2']);
+    expect(verified.every((v) => v!.signedAt >= before && v!.from === ORGANISATION)).toBe(true);
+    // The block's two are signed again together: one signature for the batch.
+    expect(posted[2]!.headers['x-cbsg-signature']).toBe(posted[3]!.headers['x-cbsg-signature']);
   });
 });
