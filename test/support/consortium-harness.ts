@@ -9,7 +9,7 @@ import { type MessageType, sealMessage } from '@app/chain';
 import { parseControlCenterConfig } from '@app/config';
 import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
 import { BlsPublicKey, fromHex, initCrypto, nodeLinkKey, type SecretScalar, SystemParams } from '@app/crypto';
-import { Transaction, type TxKind } from '@app/ledger';
+import { type BlockRules, Transaction, type TxKind } from '@app/ledger';
 import {
   createHolderIdentity,
   fetchPartialKey,
@@ -62,9 +62,12 @@ export class ConsortiumHarness {
     readonly db: TestDatabase,
   ) {}
 
-  /** `slotMs`: shorter slots for tests that need many blocks (500 ms by default). */
+  /**
+   * `slotMs`: shorter slots for tests that need many blocks (500 ms by default). `blockRules`: the
+   * genesis' block rules (its defaults otherwise).
+   */
   static async start(
-    options: { nodeEnv?: Record<string, string>; slotMs?: number } = {},
+    options: { nodeEnv?: Record<string, string>; slotMs?: number; blockRules?: Partial<BlockRules> } = {},
   ): Promise<ConsortiumHarness> {
     await initCrypto();
     const consortium = await createConsortium({
@@ -101,6 +104,7 @@ export class ConsortiumHarness {
       ],
       producers: 3,
       slotMs: options.slotMs ?? 500,
+      blockRules: options.blockRules,
     });
     const dir = await mkdtemp(path.join(tmpdir(), 'cbsg-e2e-'));
     await writeConsortium(consortium, dir, TEST_PASSPHRASE, { scrypt: TEST_SCRYPT });

@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Pool } from 'pg';
 
-import { APP_CONFIG, type AppConfig } from '@app/config';
 import { keyFingerprint, type RegisteredMeter, type Report, TrustedMeterKeys } from '@app/crypto';
 import { ReportVerifier } from '@app/intake';
 import { DomainError } from '@app/kernel';
 import {
   type Block,
+  blockRulesOf,
   checkQuorumCertificate,
   producerOfSlot,
   type QuorumCertificate,
@@ -62,7 +62,6 @@ export class BlockValidator {
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly verifier: ReportVerifier,
     private readonly context: ChainContext,
     private readonly schedules: ScheduleService,
@@ -85,6 +84,13 @@ export class BlockValidator {
     const timing = this.context.timing;
     if (header.chainId !== this.context.chainId) {
       throw reject('BLOCK.WRONG_CHAIN', `the block is for chain ${header.chainId}`);
+    }
+    const { maxBlockTransactions } = blockRulesOf(this.genesis.current().document);
+    if (header.transactionCount > maxBlockTransactions) {
+      throw reject(
+        'BLOCK.TOO_LARGE',
+        `the block holds ${header.transactionCount} entries; the consortium's limit is ${maxBlockTransactions}`,
+      );
     }
     const parentHex = Buffer.from(header.previousHash).toString('hex');
     const parent = tree.parent(parentHex);
@@ -230,7 +236,9 @@ export class BlockValidator {
     const hashes = block.entries.map((e) =>
       Buffer.from(e.type === 'report' ? e.report.id : e.transaction.hash).toString('hex'),
     );
-    const { chainId, params } = this.genesis.current();
+    const { chainId, params, document } = this.genesis.current();
+    // The consortium's window (genesis), not this node's intake setting: every node must agree.
+    const { entryWindowMs, futureSkewMs } = blockRulesOf(document);
     const changes: RegistryChange[] = [];
     const nonces = new Set<string>();
     const toVerify: Array<{ report: Report; meter: RegisteredMeter }> = [];
@@ -251,8 +259,8 @@ export class BlockValidator {
             chainId,
             params,
             now: ts,
-            windowMs: this.config.intake.acceptWindowMs,
-            futureSkewMs: this.config.intake.futureSkewMs,
+            windowMs: entryWindowMs,
+            futureSkewMs,
           });
           await overlay.apply(change);
           changes.push(change);
@@ -278,10 +286,7 @@ export class BlockValidator {
         );
       }
       nonces.add(nonceKey);
-      if (
-        report.timestamp < ts - this.config.intake.acceptWindowMs ||
-        report.timestamp > ts + this.config.intake.futureSkewMs
-      ) {
+      if (report.timestamp < ts - entryWindowMs || report.timestamp > ts + futureSkewMs) {
         throw reject(
           'BLOCK.REPORT_OUT_OF_WINDOW',
           `entry ${position}: the report's timestamp is outside the block's window`,

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { BlsPublicKey, fromHex, nodeLinkKey, readKeystoreFile, type SecretScalar } from '@app/crypto';
 import { DomainError } from '@app/kernel';
-import type { Timing } from '@app/ledger';
+import { type BlockRules, blockRulesOf, type Timing } from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
 import { GenesisService } from '@app/registry';
 
@@ -104,6 +104,11 @@ export class ChainContext implements OnModuleInit {
       slotMs: document.consensus.slotMs,
       producers: document.consensus.producers,
     };
+  }
+
+  /** What makes a block valid on every node: its size and its entries' window (genesis). */
+  get blockRules(): BlockRules {
+    return blockRulesOf(this.genesis.current().document);
   }
 
   nodeKey(): SecretScalar {

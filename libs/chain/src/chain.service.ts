@@ -798,9 +798,7 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
       return;
     }
     const timestamp = slotStart(this.context.timing, slot);
-    const entries = await this.step('select', () =>
-      this.mempool.select(path, timestamp, this.config.chain.maxBlockTransactions),
-    );
+    const entries = await this.step('select', () => this.mempool.select(path, timestamp, this.blockLimit()));
     if (head && !head.certificate) {
       await this.tryCertify(head.hashHex);
     }
@@ -941,6 +939,11 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     const recentlyBacked =
       lastBacked !== undefined && this.catchUpPolls - lastBacked <= BACKED_CLAIM_GRACE_POLLS;
     return recentlyBacked && peerFinal > headHeight();
+  }
+
+  /** Entries in a block this node makes: its own MAX_BLOCK_TRANSACTIONS, within the consortium's limit. */
+  private blockLimit(): number {
+    return Math.min(this.config.chain.maxBlockTransactions, this.context.blockRules.maxBlockTransactions);
   }
 
   /** Intake's back-pressure from the chain (intakeHoldOf), with a log line when it starts and ends. */

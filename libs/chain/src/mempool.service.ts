@@ -5,7 +5,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { keyFingerprint, Report } from '@app/crypto';
 import { DomainEvent, EventStore, JournalEvent } from '@app/event-store';
 import { CLOCK, type Clock } from '@app/kernel';
-import { type BlockEntry, Transaction } from '@app/ledger';
+import { type BlockEntry, blockRulesOf, Transaction } from '@app/ledger';
 import { PG_POOL } from '@app/persistence';
 import {
   checkEnvelope,
@@ -166,7 +166,7 @@ export class MempoolService {
     const { rows: reportRows } = await this.pool.query<{ bytes: Buffer }>(
       `SELECT bytes FROM mempool_reports WHERE timestamp >= $1 AND id <> ALL($3::bytea[])
        ORDER BY received_at, id LIMIT $2`,
-      [new Date(blockTimestamp - this.config.intake.acceptWindowMs), limit - entries.length, inAncestors],
+      [new Date(blockTimestamp - this.window().windowMs), limit - entries.length, inAncestors],
     );
     const receiverFingerprints = new Map<string, string | null>();
     const reports = reportRows.map((row) => Report.decode(row.bytes));
@@ -179,7 +179,7 @@ export class MempoolService {
       if (
         used.has(report.idHex) ||
         nonces.has(nonceKey) ||
-        report.timestamp > blockTimestamp + this.config.intake.futureSkewMs
+        report.timestamp > blockTimestamp + this.window().futureSkewMs
       ) {
         continue;
       }
@@ -320,11 +320,11 @@ export class MempoolService {
    * (hex) in blocks not final yet, which may still become final and are left alone.
    */
   async expire(inCandidates: ReadonlySet<string>): Promise<{ reports: number; transactions: number }> {
-    const windowMs = this.config.intake.acceptWindowMs;
+    const { windowMs, futureSkewMs } = this.window();
     const now = this.clock.now().getTime();
     // A transaction's timestamp is at most futureSkewMs after its arrival.
     const reportCutoff = new Date(now - windowMs);
-    const transactionCutoff = new Date(now - windowMs - this.config.intake.futureSkewMs);
+    const transactionCutoff = new Date(now - windowMs - futureSkewMs);
     const held = [...inCandidates].map((id) => Buffer.from(id, 'hex'));
     const { result } = await this.store.transaction(async (uow) => {
       const { rows: reports } = await uow.sql.query<{ id: Buffer }>(
@@ -372,12 +372,19 @@ export class MempoolService {
 
   private context(now: number) {
     const { chainId, params } = this.genesis.current();
+    return { chainId, params, now, ...this.window() };
+  }
+
+  /**
+   * The window this node takes entries in: its own (ACCEPT_WINDOW_MS, FUTURE_SKEW_MS) within the
+   * consortium's (the genesis' block rules), since a block holding an entry outside the latter is
+   * refused by every node.
+   */
+  private window(): { windowMs: number; futureSkewMs: number } {
+    const rules = blockRulesOf(this.genesis.current().document);
     return {
-      chainId,
-      params,
-      now,
-      windowMs: this.config.intake.acceptWindowMs,
-      futureSkewMs: this.config.intake.futureSkewMs,
+      windowMs: Math.min(this.config.intake.acceptWindowMs, rules.entryWindowMs),
+      futureSkewMs: Math.min(this.config.intake.futureSkewMs, rules.futureSkewMs),
     };
   }
 

@@ -13,7 +13,13 @@ import {
   readKeystoreFile,
   writeKeystoreFile,
 } from '@app/crypto';
-import { type GenesisDocument, genesisHash, loadGenesis, type OrganisationRole } from '@app/ledger';
+import {
+  type BlockRules,
+  type GenesisDocument,
+  genesisHash,
+  loadGenesis,
+  type OrganisationRole,
+} from '@app/ledger';
 
 /**
  * `cbsg setup`: the control center initialises the system (paper IV.A). It draws the master key x,
@@ -41,6 +47,8 @@ export interface ConsortiumSpec {
   nodes: Array<{ id: string; organisation: string }>;
   producers: number;
   slotMs: number;
+  /** The block rules every node checks (genesis consensus); each left out takes its default. */
+  blockRules?: Partial<BlockRules>;
   createdAt?: number;
 }
 
@@ -110,7 +118,12 @@ export async function createConsortium(spec: ConsortiumSpec): Promise<Consortium
     organisations,
     delegates,
     nodes,
-    consensus: { producers: spec.producers, slotMs: spec.slotMs },
+    consensus: {
+      producers: spec.producers,
+      slotMs: spec.slotMs,
+      // Only those given: a genesis without them hashes as one written before they existed.
+      ...Object.fromEntries(Object.entries(spec.blockRules ?? {}).filter(([, v]) => v !== undefined)),
+    },
   };
   loadGenesis(genesis); // the same checks every node will run
   return {

@@ -64,6 +64,21 @@ export function registerSetup(program: Command): void {
       Number.parseInt(v, 10),
     )
     .option('--slot-ms <ms>', 'slot length in milliseconds', (v) => Number.parseInt(v, 10), 2_000)
+    .option(
+      '--max-block-transactions <n>',
+      'entries a block may hold (every node checks it; default 10000)',
+      (v) => Number.parseInt(v, 10),
+    )
+    .option(
+      '--entry-window-ms <ms>',
+      "how much older than its block an entry may be (every node checks it; default 7 days; a node's own intake window ACCEPT_WINDOW_MS is stricter)",
+      (v) => Number.parseInt(v, 10),
+    )
+    .option(
+      '--future-skew-ms <ms>',
+      'how much later than its block an entry may be stamped (default 1 hour)',
+      (v) => Number.parseInt(v, 10),
+    )
     .option('--force', 'overwrite an existing setup in --out');
   addPassphraseOptions(setup).action(
     async (
@@ -74,6 +89,9 @@ export function registerSetup(program: Command): void {
         nodes: number;
         producers?: number;
         slotMs: number;
+        maxBlockTransactions?: number;
+        entryWindowMs?: number;
+        futureSkewMs?: number;
         force?: boolean;
       },
     ) => {
@@ -101,6 +119,11 @@ export function registerSetup(program: Command): void {
         nodes: devNodes(options.nodes),
         producers,
         slotMs: options.slotMs,
+        blockRules: {
+          maxBlockTransactions: options.maxBlockTransactions,
+          entryWindowMs: options.entryWindowMs,
+          futureSkewMs: options.futureSkewMs,
+        },
       });
       // Each keystore costs a deliberate scrypt run (a few hundred ms): the long part of setup.
       let progress: Progress | undefined;

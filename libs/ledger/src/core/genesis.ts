@@ -77,12 +77,54 @@ export const genesisSchema = z
         /** Producers per round (the paper uses 101). */
         producers: z.number().int().min(1).max(1000),
         slotMs: z.number().int().min(100).max(60_000),
+        // What makes a block valid must be the same on every node, so it is the consortium's, not a
+        // node's setting. Each is optional (blockRulesOf gives the defaults), which keeps the hash of
+        // a genesis written before they existed.
+        /** Entries (reports and transactions) a block may hold. */
+        maxBlockTransactions: z.number().int().min(1).max(100_000).optional(),
+        /** How much older than its block a report or transaction may be. */
+        entryWindowMs: z
+          .number()
+          .int()
+          .min(1_000)
+          .max(7 * 24 * 3_600_000)
+          .optional(),
+        /** How much later than its block a report or transaction may be stamped (clock skew). */
+        futureSkewMs: z.number().int().min(0).max(3_600_000).optional(),
       })
       .strict(),
   })
   .strict();
 
 export type GenesisDocument = z.infer<typeof genesisSchema>;
+
+/** The rules every node checks a block's size and its entries' timestamps against. */
+export interface BlockRules {
+  maxBlockTransactions: number;
+  entryWindowMs: number;
+  futureSkewMs: number;
+}
+
+/**
+ * The defaults of a genesis that names no block rules: the widest that a node's own settings
+ * (MAX_BLOCK_TRANSACTIONS aside) allow, so that no honest producer's block is refused by them. A
+ * node's intake keeps its own, stricter window (ACCEPT_WINDOW_MS). Blocks hold at most 10,000
+ * entries: from about 11,000 reports on, a block no longer fits the 16 MB a peer message carries.
+ */
+export const DEFAULT_BLOCK_RULES: Readonly<BlockRules> = Object.freeze({
+  maxBlockTransactions: 10_000,
+  entryWindowMs: 7 * 24 * 3_600_000,
+  futureSkewMs: 3_600_000,
+});
+
+export function blockRulesOf(document: GenesisDocument): BlockRules {
+  const { maxBlockTransactions, entryWindowMs, futureSkewMs } = document.consensus;
+  return {
+    maxBlockTransactions: maxBlockTransactions ?? DEFAULT_BLOCK_RULES.maxBlockTransactions,
+    entryWindowMs: entryWindowMs ?? DEFAULT_BLOCK_RULES.entryWindowMs,
+    futureSkewMs: futureSkewMs ?? DEFAULT_BLOCK_RULES.futureSkewMs,
+  };
+}
 
 export class GenesisInvalidError extends InvalidInputError {
   constructor(message: string) {
