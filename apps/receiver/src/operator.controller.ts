@@ -26,6 +26,8 @@ import { BlsPublicKey, blsVerify, fromHex, toHex } from '@app/crypto';
 import { FeedbackContractRunner, METER_COMMANDS_TAG } from './feedback-contract';
 import {
   limitParam,
+  meterIdParam,
+  optionalMeterIdParam,
   RECEIVER_CONFIG,
   RECEIVER_DB,
   RECEIVER_RUNTIME,
@@ -65,9 +67,7 @@ export class OperatorController {
       "The operator's data for one meter (balances, levels, threshold, price), used by Algorithm 1 from the next report on. Each change raises the version.",
   })
   async putAccount(@Param('meterId') meterId: string, @Body() body: unknown) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(meterId)) {
-      throw new BadRequestException('meterId is not a meter id');
-    }
+    meterIdParam(meterId);
     const parsed = accountSchema.safeParse(body);
     if (!parsed.success) {
       throw new BadRequestException(
@@ -145,6 +145,10 @@ export class OperatorController {
     @Headers('x-cbsg-timestamp') timestamp?: string,
     @Headers('x-cbsg-signature') signature?: string,
   ) {
+    // Action ids are printable ASCII (<result hash>:<n>); anything else names no command.
+    if (!/^[\x21-\x7e]{1,256}$/.test(commandId)) {
+      throw new BadRequestException('commandId is not a command id');
+    }
     await this.authenticateMeter(meterId, `ack:${meterId}:${commandId}`, timestamp, signature);
     const { rows } = await this.db.query<{ acked_at: Date }>(
       `UPDATE meter_commands SET acked_at = COALESCE(acked_at, now())
@@ -164,9 +168,7 @@ export class OperatorController {
     timestamp?: string,
     signature?: string,
   ): Promise<void> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(meterId)) {
-      throw new BadRequestException('meterId is not a meter id');
-    }
+    meterIdParam(meterId);
     if (!timestamp || !/^\d{1,15}$/.test(timestamp) || !signature || !/^[0-9a-f]{192}$/.test(signature)) {
       throw new UnauthorizedException('sign the request as the meter: X-CBSG-Timestamp and X-CBSG-Signature');
     }
@@ -209,7 +211,7 @@ export class OperatorController {
       `SELECT trigger, meter_id, contract_id, contract_version, input, result_hash, actions, tx_hash, created_at
        FROM contract_results WHERE receiver_id = $1 AND ($2::text IS NULL OR meter_id = $2)
        ORDER BY created_at DESC, trigger LIMIT $3`,
-      [this.config.receiverId, meter ?? null, limitParam(limit, 100, 1000)],
+      [this.config.receiverId, optionalMeterIdParam(meter, 'meter') ?? null, limitParam(limit, 100, 1000)],
     );
     return rows.map((r) => ({
       trigger: r.trigger,

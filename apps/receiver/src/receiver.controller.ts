@@ -23,7 +23,13 @@ import { KeyUserMonitor, parseKeyUserConfig, recoverSeries } from '@app/receiver
 
 import { ChainFollower } from './chain-follower';
 import { HeadWitness } from './head-witness';
-import { limitParam, RECEIVER_CONFIG, RECEIVER_DB } from './receiver.tokens';
+import {
+  limitParam,
+  meterIdParam,
+  optionalMeterIdParam,
+  RECEIVER_CONFIG,
+  RECEIVER_DB,
+} from './receiver.tokens';
 import { ReceiverAnalyses } from './analyses';
 
 @ApiTags('receiver')
@@ -77,7 +83,7 @@ export class ReceiverController {
     }>(
       `SELECT report_id, meter_id, nonce, read_at, height, position, dimensions FROM receiver_readings
        WHERE receiver_id = $1 AND ($2::text IS NULL OR meter_id = $2) ORDER BY read_at DESC, report_id LIMIT $3`,
-      [this.config.receiverId, meter ?? null, limitParam(limit, 100, 1000)],
+      [this.config.receiverId, optionalMeterIdParam(meter, 'meter') ?? null, limitParam(limit, 100, 1000)],
     );
     return rows.map((r) => ({
       reportId: toHex(r.report_id),
@@ -141,9 +147,7 @@ export class ReceiverController {
     @Query('hours') hours?: string,
     @Query('intervalMinutes') intervalMinutes?: string,
   ) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(meterId)) {
-      throw new BadRequestException('meterId is not a meter id');
-    }
+    meterIdParam(meterId);
     const window = limitParam(hours, 24, 720, 'hours');
     // Sending order is the meter's nonce order: a reading sent after a later interval's is late.
     const { rows } = await this.db.query<{ read_at: Date; dimensions: Record<string, number | string> }>(

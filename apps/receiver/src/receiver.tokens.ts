@@ -23,6 +23,24 @@ export interface ReceiverRuntime {
 }
 export const RECEIVER_RUNTIME = Symbol('RECEIVER_RUNTIME');
 
+const METER_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/**
+ * A meter id from a path or a query; anything else (a list, a control character: Postgres text holds
+ * no NUL) is a 400 that names the parameter, before it reaches SQL.
+ */
+export function meterIdParam(value: unknown, name = 'meterId'): string {
+  if (typeof value !== 'string' || !METER_ID.test(value)) {
+    throw new BadRequestException(`${name} is not a meter id`);
+  }
+  return value;
+}
+
+/** As meterIdParam, for an optional query parameter. */
+export function optionalMeterIdParam(value: unknown, name: string): string | undefined {
+  return value === undefined ? undefined : meterIdParam(value, name);
+}
+
 /** A whole-number query parameter from 1 to `max`; a bad one is a 400 that names the parameter. */
 export function limitParam(value: string | undefined, fallback: number, max: number, name = 'limit'): number {
   if (value === undefined) {

@@ -309,6 +309,12 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
       expect(second.ackedAt).toBe(first.ackedAt);
     }
     expect(await (await fetchCommands(signed(`commands:${id}`))).json()).toEqual([]);
+    // A command id no action can have (a NUL: Postgres text holds none) is a 400, never a 500.
+    const badId = await fetch(`${operatorUrl}/meters/${id}/commands/a%00b/ack`, {
+      method: 'POST',
+      headers: signed(`ack:${id}:a\u0000b`),
+    });
+    expect(badId.status).toBe(400);
     // The paid-up meters run as usual: nothing waits for them.
     const other = meters[1]!.spec.meterId;
     const theirs = await fetch(`${operatorUrl}/meters/${other}/commands`, {

@@ -326,6 +326,20 @@ describe('receivers follow the final chain and open only their own share', () =>
     expect((await fetch(`${ccUrl}/health/live`)).status).toBe(200);
   });
 
+  it('given a NUL, a newline or a list where a meter id goes, answers 400 naming it, never 500', async () => {
+    const operatorUrl = running.get(RECEIVERS.gridOperator)!.url;
+    for (const [pathname, name] of [
+      ['/readings?meter=%00', 'meter'],
+      ['/readings?meter=a&meter=b', 'meter'],
+      ['/readings?meter=a%0Ab', 'meter'],
+      ['/meters/a%00b/recovered', 'meterId'],
+    ] as const) {
+      const answer = await harness.fetchAs(ORGANISATIONS.gridOperator, `${operatorUrl}${pathname}`);
+      expect({ pathname, status: answer.status }).toEqual({ pathname, status: 400 });
+      expect(((await answer.json()) as { message: string }).message).toContain(name);
+    }
+  });
+
   it('given a receiver configured for an organisation that did not register it, it refuses to start and names both', async () => {
     await expect(
       createReceiverApp({
