@@ -107,12 +107,13 @@ describe('OutboxRelay with a Redis that goes away', () => {
     // come one after the other, and on a loaded machine Redis itself takes a while to start:
     // delivery is promised, not its timing, so the wait leaves room for all three.
     await waitFor(async () => (await relay!.pending()) === 0, 40_000);
+    // The worker's own connection comes back on its own reconnect schedule, after the relay's.
     await waitFor(async () => {
       const { rows: done } = await db.pool.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM test_effects',
       );
       return done[0]!.n === 20;
-    });
+    }, 40_000);
 
     // A second delivery of the same jobs (a relay that crashed after Redis took them but before it
     // deleted its rows) changes nothing: BullMQ knows the jobIds, and the effects are recorded.
