@@ -674,6 +674,76 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     expect((await harness.get(`/schedule?round=${currentRound}`)).status).toBe(200);
   });
 
+  it("given a column derived from a block's signed bytes edited in SQL (a report's nonce, a block's slot, a share), verify-chain should name that block, and pass again once it is put back", async () => {
+    // Runs before the edits below, which it leaves the chain ready for: each edit is put back.
+    const verify = async () =>
+      (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
+        ok: boolean;
+        firstBad: { height: string; reason: string };
+      };
+    expect(await verify()).toMatchObject({ ok: true });
+    const sql = new Client({ connectionString: harness.db.url });
+    await sql.connect();
+    const behindTriggers = async (statement: string, params: unknown[]) => {
+      await sql.query('BEGIN');
+      await sql.query('SET LOCAL session_replication_role = replica');
+      await sql.query(statement, params);
+      await sql.query('COMMIT');
+    };
+    try {
+      const { rows } = await sql.query<{ height: string; position: number; nonce: string; receiver: string }>(
+        `SELECT t.height, t.position, t.nonce::text AS nonce, s.receiver_id AS receiver FROM block_transactions t
+         JOIN block_shares s ON s.height = t.height AND s.position = t.position
+         WHERE t.kind = 'report' ORDER BY t.height LIMIT 1`,
+      );
+      expect(rows).toHaveLength(1);
+      const { height, position, nonce, receiver } = rows[0]!;
+      const edits: Array<{ edit: [string, unknown[]]; undo: [string, unknown[]]; reason: string }> = [
+        {
+          // The replay check reads the final nonces from this column.
+          edit: [
+            'UPDATE block_transactions SET nonce = nonce + 1000000007 WHERE height = $1 AND position = $2',
+            [height, position],
+          ],
+          undo: [
+            'UPDATE block_transactions SET nonce = $3 WHERE height = $1 AND position = $2',
+            [height, position, nonce],
+          ],
+          reason: 'meter, nonce or receivers',
+        },
+        {
+          // The node resumes from its final tip's slot.
+          edit: ['UPDATE blocks SET slot = slot + 1000000 WHERE height = $1', [height]],
+          undo: ['UPDATE blocks SET slot = slot - 1000000 WHERE height = $1', [height]],
+          reason: 'slot',
+        },
+        {
+          // A receiver finds its shares through this index.
+          edit: [
+            'DELETE FROM block_shares WHERE height = $1 AND position = $2 AND receiver_id = $3',
+            [height, position, receiver],
+          ],
+          undo: [
+            'INSERT INTO block_shares (height, position, receiver_id) VALUES ($1, $2, $3)',
+            [height, position, receiver],
+          ],
+          reason: 'share index',
+        },
+      ];
+      for (const { edit, undo, reason } of edits) {
+        await behindTriggers(...edit);
+        expect(await verify()).toMatchObject({
+          ok: false,
+          firstBad: { height, reason: expect.stringContaining(reason) },
+        });
+        await behindTriggers(...undo);
+        expect(await verify()).toMatchObject({ ok: true });
+      }
+    } finally {
+      await sql.end();
+    }
+  });
+
   it('given a block edited in SQL behind the triggers, verify-chain (endpoint and command) should name its height', async () => {
     const before = (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
       ok: boolean;

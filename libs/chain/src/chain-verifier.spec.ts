@@ -64,6 +64,15 @@ function poolOf(blocks: readonly StoredBlock[], keys: Map<string, Uint8Array>): 
           header: Buffer.from(block.headerBytes),
           signature: Buffer.from(block.signature),
           certificate: certificate ? Buffer.from(encodeQuorumCertificate(certificate)) : null,
+          // The columns derived from the header, as the finalizer writes them.
+          slot: block.header.slot.toString(),
+          round: roundOfSlot(timing, block.header.slot).toString(),
+          timestamp: new Date(block.header.timestamp),
+          producer: block.header.producer,
+          transactions_root: Buffer.from(block.header.transactionsRoot),
+          receiver_index_root: Buffer.from(block.header.receiverIndexRoot),
+          transaction_count: block.header.transactionCount,
+          certificate_block_hash: certificate ? Buffer.from(block.hash) : null,
         })),
       };
     }

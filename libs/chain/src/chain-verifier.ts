@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { type BatchVerdict, BlsPublicKey, RegisteredMeter, toHex } from '@app/crypto';
 import {
   Block,
+  type BlockEntry,
   blockHash,
   checkQuorumCertificate,
   decodeHeader,
@@ -48,6 +49,16 @@ interface StoredBlockRow {
   header: Buffer;
   signature: Buffer;
   certificate: Buffer | null;
+  // Columns derived from the header, which queries (and the node's own checks) read: each must say
+  // what the signed header says.
+  slot: string;
+  round: string;
+  timestamp: Date;
+  producer: string;
+  transactions_root: Buffer;
+  receiver_index_root: Buffer;
+  transaction_count: number;
+  certificate_block_hash: Buffer | null;
 }
 
 interface StoredTransactionRow {
@@ -56,6 +67,10 @@ interface StoredTransactionRow {
   kind: string;
   bytes: Buffer;
   hash: Buffer;
+  // Derived from the bytes: the replay check (final nonces) and the share index read these.
+  meter_id: string | null;
+  nonce: string | null;
+  receivers: string[];
 }
 
 /** What a block's checks need of the block before it. */
@@ -160,7 +175,9 @@ export class ChainVerifier {
     let previousGroup: Promise<ChainVerification | undefined> = Promise.resolve(undefined);
     for (;;) {
       const { rows } = await this.pool.query<StoredBlockRow>(
-        `SELECT b.height, b.hash, b.previous_hash, b.header, b.signature, c.certificate FROM blocks b
+        `SELECT b.height, b.hash, b.previous_hash, b.header, b.signature, c.certificate, b.slot, b.round, b.timestamp,
+                b.producer, b.transactions_root, b.receiver_index_root, b.transaction_count,
+                c.block_hash AS certificate_block_hash FROM blocks b
          LEFT JOIN block_certificates c ON c.height = b.height WHERE b.height BETWEEN $1 AND $2 ORDER BY b.height LIMIT $3`,
         [expectedHeight.toString(), lastHeight.toString(), batchBlocks],
       );
@@ -169,9 +186,24 @@ export class ChainVerifier {
       }
       const last = BigInt(rows[rows.length - 1]!.height);
       const { rows: txRows } = await this.pool.query<StoredTransactionRow>(
-        'SELECT height, position, kind, bytes, hash FROM block_transactions WHERE height BETWEEN $1 AND $2 ORDER BY height, position',
+        `SELECT height, position, kind, bytes, hash, meter_id, nonce::text AS nonce, receivers FROM block_transactions
+         WHERE height BETWEEN $1 AND $2 ORDER BY height, position`,
         [expectedHeight.toString(), last.toString()],
       );
+      const { rows: shareRows } = await this.pool.query<{
+        height: string;
+        receiver_id: string;
+        position: number;
+      }>('SELECT height, receiver_id, position FROM block_shares WHERE height BETWEEN $1 AND $2', [
+        expectedHeight.toString(),
+        last.toString(),
+      ]);
+      const sharesByHeight = new Map<string, string[]>();
+      for (const share of shareRows) {
+        const list = sharesByHeight.get(share.height) ?? [];
+        list.push(shareKey(share.receiver_id, share.position));
+        sharesByHeight.set(share.height, list);
+      }
       const byHeight = new Map<string, StoredTransactionRow[]>();
       for (const row of txRows) {
         const block = byHeight.get(row.height);
@@ -192,7 +224,13 @@ export class ChainVerifier {
           };
           break;
         }
-        const checked = this.checkBlock(row, byHeight.get(row.height) ?? [], previous, keys);
+        const checked = this.checkBlock(
+          row,
+          byHeight.get(row.height) ?? [],
+          sharesByHeight.get(row.height) ?? [],
+          previous,
+          keys,
+        );
         if (typeof checked === 'string') {
           structural = { height, reason: checked };
           break;
@@ -221,6 +259,7 @@ export class ChainVerifier {
   private checkBlock(
     row: StoredBlockRow,
     transactions: StoredTransactionRow[],
+    shares: string[],
     previous: PreviousBlock,
     keys: ChainKeys,
   ):
@@ -274,6 +313,10 @@ export class ChainVerifier {
       )
     ) {
       return 'a stored transaction hash is not the hash of its stored bytes';
+    }
+    const derived = derivedColumnsProblem(row, header, this.context.timing, transactions, entries, shares);
+    if (derived) {
+      return derived;
     }
     let certificates;
     try {
@@ -378,4 +421,66 @@ function certifiesBlock(
     certificate.round === block.round &&
     Buffer.from(certificate.blockHash).equals(Buffer.from(block.hash))
   );
+}
+
+function shareKey(receiverId: string, position: number): string {
+  return `${receiverId}\u0000${position}`;
+}
+
+/**
+ * Where a stored column disagrees with the signed bytes it was derived from, or undefined. The node
+ * reads these columns (the final tip's slot, the final nonces of the replay check, a receiver's
+ * shares), so an edit of one alone would change what it does without touching a hash.
+ */
+function derivedColumnsProblem(
+  row: StoredBlockRow,
+  header: ReturnType<typeof decodeHeader>,
+  timing: Timing,
+  transactions: readonly StoredTransactionRow[],
+  entries: readonly BlockEntry[],
+  shares: readonly string[],
+): string | undefined {
+  const columns: Array<[string, boolean]> = [
+    ['slot', row.slot === header.slot.toString()],
+    ['round', row.round === roundOfSlot(timing, header.slot).toString()],
+    ['timestamp', row.timestamp.getTime() === header.timestamp],
+    ['producer', row.producer === header.producer],
+    ['transactions_root', row.transactions_root.equals(Buffer.from(header.transactionsRoot))],
+    ['receiver_index_root', row.receiver_index_root.equals(Buffer.from(header.receiverIndexRoot))],
+    ['transaction_count', row.transaction_count === header.transactionCount],
+    [
+      'block_hash of its certificate',
+      row.certificate === null || !!row.certificate_block_hash?.equals(row.hash),
+    ],
+  ];
+  const wrongColumn = columns.find(([, ok]) => !ok);
+  if (wrongColumn) {
+    return `the stored ${wrongColumn[0]} of the block is not what its signed header says`;
+  }
+  for (const [position, entry] of entries.entries()) {
+    const stored = transactions[position]!;
+    const report = entry.type === 'report' ? entry.report : undefined;
+    const expected = {
+      kind: report ? 'report' : entry.type === 'transaction' ? entry.transaction.kind : '',
+      meterId: report?.meterId ?? null,
+      nonce: report?.nonce.toString() ?? null,
+      receivers: report ? report.receivers.map((r) => r.id) : [],
+    };
+    if (
+      stored.position !== position ||
+      stored.kind !== expected.kind ||
+      stored.meter_id !== expected.meterId ||
+      stored.nonce !== expected.nonce ||
+      stored.receivers.join('\u0000') !== expected.receivers.join('\u0000')
+    ) {
+      return `the stored position, kind, meter, nonce or receivers of entry ${position} are not what its signed bytes say`;
+    }
+  }
+  const expectedShares = entries.flatMap((entry, position) =>
+    entry.type === 'report' ? entry.report.receivers.map((r) => shareKey(r.id, position)) : [],
+  );
+  if ([...shares].sort().join('\n') !== expectedShares.sort().join('\n')) {
+    return "the stored share index (block_shares) is not the one the block's reports give";
+  }
+  return undefined;
 }
