@@ -120,3 +120,66 @@ describe('ScheduledPublications, a scheduled run whose first answer is lost', ()
     ]);
   });
 });
+
+/**
+ * A stored publication the node no longer takes (TX.STALE: it waited out an outage, and the node
+ * never had it): the same body is signed again with a fresh timestamp, replaces the stored one, and
+ * is the one marked accepted.
+ */
+describe('ReceiverAnalyses.publishScheduled, a stored publication the node finds too old', () => {
+  let db: TestDatabase;
+  let node: Server;
+  let nodeUrl: string;
+  const received: Transaction[] = [];
+
+  beforeAll(async () => {
+    await initCrypto();
+    db = await createTestDatabase({ poolSize: 2 });
+    node = createServer((request, response) => {
+      void readBody(request).then((text) => {
+        const tx = Transaction.fromJSON(JSON.parse(text));
+        received.push(tx);
+        if (received.length === 1) {
+          response.writeHead(422, { 'content-type': 'application/json' });
+          response.end(JSON.stringify({ code: 'TX.STALE', message: 'the transaction is too old' }));
+          return;
+        }
+        response.writeHead(201, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ hash: tx.hashHex, status: 'pending', duplicate: false }));
+      });
+    });
+    await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
+    nodeUrl = `http://127.0.0.1:${(node.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    node?.close();
+    await db?.drop();
+  });
+
+  it('given TX.STALE for the stored transaction, should sign the same body again, send it, and keep that one', async () => {
+    const config = { receiverId: RECEIVER, organisation: { id: ORGANISATION }, nodeUrl } as ReceiverConfig;
+    const runtime = { chainId: 'cbsg-test', organisationKey: blsGenerateKey().secret } as ReceiverRuntime;
+    const analyses = new ReceiverAnalyses(db.pool, config, runtime, {} as NodeMeters);
+    const periodEnd = Date.now() - 60_000;
+
+    const published = await analyses.publishScheduled('theft-suspects', 12, periodEnd);
+
+    expect(received).toHaveLength(2);
+    const [stale, fresh] = received as [Transaction, Transaction];
+    expect(fresh.hashHex).not.toBe(stale.hashHex);
+    expect(fresh.timestamp).toBeGreaterThanOrEqual(stale.timestamp);
+    expect(fresh.body).toEqual(stale.body); // the same period, window and content
+    expect(published.txHash).toBe(fresh.hashHex);
+    const { rows } = await db.pool.query<{ tx_hash: Buffer; accepted: boolean }>(
+      `SELECT tx_hash, accepted_at IS NOT NULL AS accepted FROM receiver_publications
+       WHERE receiver_id = $1 AND period_end = $2`,
+      [RECEIVER, periodEnd],
+    );
+    expect(rows).toEqual([{ tx_hash: Buffer.from(fresh.hash), accepted: true }]);
+
+    // Attempted again (a stalled job's second run): nothing more is sent.
+    await analyses.publishScheduled('theft-suspects', 12, periodEnd);
+    expect(received).toHaveLength(2);
+  });
+});
