@@ -6,7 +6,6 @@ import { ReportVerifier } from '@app/intake';
 import { DomainError } from '@app/kernel';
 import {
   type Block,
-  blockRulesOf,
   checkQuorumCertificate,
   producerOfSlot,
   type QuorumCertificate,
@@ -85,7 +84,7 @@ export class BlockValidator {
     if (header.chainId !== this.context.chainId) {
       throw reject('BLOCK.WRONG_CHAIN', `the block is for chain ${header.chainId}`);
     }
-    const { maxBlockTransactions } = blockRulesOf(this.genesis.current().document);
+    const { maxBlockTransactions } = this.context.blockRules;
     if (header.transactionCount > maxBlockTransactions) {
       throw reject(
         'BLOCK.TOO_LARGE',
@@ -236,9 +235,9 @@ export class BlockValidator {
     const hashes = block.entries.map((e) =>
       Buffer.from(e.type === 'report' ? e.report.id : e.transaction.hash).toString('hex'),
     );
-    const { chainId, params, document } = this.genesis.current();
+    const { chainId, params } = this.genesis.current();
     // The consortium's window (genesis), not this node's intake setting: every node must agree.
-    const { entryWindowMs, futureSkewMs } = blockRulesOf(document);
+    const { entryWindowMs, futureSkewMs } = this.context.blockRules;
     const changes: RegistryChange[] = [];
     const nonces = new Set<string>();
     const toVerify: Array<{ report: Report; meter: RegisteredMeter }> = [];

@@ -130,6 +130,7 @@ export class MempoolService {
     blockTimestamp: number,
     limit: number,
   ): Promise<BlockEntry[]> {
+    const { windowMs, futureSkewMs } = this.window();
     const registry = new BlockRegistryView(this.pool);
     const overlay = new RegistryOverlay(registry);
     const used = new Set<string>();
@@ -151,12 +152,13 @@ export class MempoolService {
     );
     const transactions = txRows.map((row) => Transaction.decode(row.bytes));
     await registry.preload({ organisations: transactions.map((tx) => tx.sender) });
+    const context = this.context(blockTimestamp);
     for (const tx of transactions) {
       if (used.has(tx.hashHex)) {
         continue;
       }
       try {
-        const change = await decideRegistryTransaction(tx, overlay, this.context(blockTimestamp));
+        const change = await decideRegistryTransaction(tx, overlay, context);
         await overlay.apply(change);
         entries.push({ type: 'transaction', transaction: tx });
       } catch {
@@ -166,7 +168,7 @@ export class MempoolService {
     const { rows: reportRows } = await this.pool.query<{ bytes: Buffer }>(
       `SELECT bytes FROM mempool_reports WHERE timestamp >= $1 AND id <> ALL($3::bytea[])
        ORDER BY received_at, id LIMIT $2`,
-      [new Date(blockTimestamp - this.window().windowMs), limit - entries.length, inAncestors],
+      [new Date(blockTimestamp - windowMs), limit - entries.length, inAncestors],
     );
     const receiverFingerprints = new Map<string, string | null>();
     const reports = reportRows.map((row) => Report.decode(row.bytes));
@@ -179,7 +181,7 @@ export class MempoolService {
       if (
         used.has(report.idHex) ||
         nonces.has(nonceKey) ||
-        report.timestamp > blockTimestamp + this.window().futureSkewMs
+        report.timestamp > blockTimestamp + futureSkewMs
       ) {
         continue;
       }
