@@ -17,7 +17,7 @@ import {
 import type { ReceiverPublicationBody } from '@app/registry';
 
 import { NodeMeters } from './node-meters';
-import { NodeRefusal, submitTransaction } from './node-transactions';
+import { NodeRefusal, submitStored, submitTransaction } from './node-transactions';
 import { RECEIVER_CONFIG, RECEIVER_DB, RECEIVER_RUNTIME, type ReceiverRuntime } from './receiver.tokens';
 
 /** Readings of the window: the last $2 hours up to $3 (epoch ms), or up to now when $3 is null. */
@@ -227,28 +227,24 @@ export class ReceiverAnalyses {
     periodEnd: number,
     tx: Transaction,
   ): Promise<Transaction> {
-    try {
-      await submitTransaction(this.config.nodeUrl, tx);
-      return tx;
-    } catch (error) {
-      if (!(error instanceof NodeRefusal && error.code === 'TX.STALE')) {
-        throw error;
-      }
-    }
-    const fresh = this.sign(tx.body as ReceiverPublicationBody, Date.now());
-    const { rowCount } = await this.db.query(
-      `UPDATE receiver_publications SET tx_hash = $5, tx = $6
-       WHERE receiver_id = $1 AND subject = $2 AND period_end = $3 AND tx_hash = $4 AND accepted_at IS NULL`,
-      [this.config.receiverId, subject, periodEnd, Buffer.from(tx.hash), ...txColumns(fresh)],
+    const sent = await submitStored(
+      this.config.nodeUrl,
+      tx,
+      async (stale) => {
+        const fresh = this.sign(stale.body as ReceiverPublicationBody, Date.now());
+        const { rowCount } = await this.db.query(
+          `UPDATE receiver_publications SET tx_hash = $5, tx = $6
+           WHERE receiver_id = $1 AND subject = $2 AND period_end = $3 AND tx_hash = $4 AND accepted_at IS NULL`,
+          [this.config.receiverId, subject, periodEnd, Buffer.from(stale.hash), ...txColumns(fresh)],
+        );
+        return rowCount === 0 ? undefined : fresh;
+      },
+      this.logger,
     );
-    if (rowCount === 0) {
+    if (!sent) {
       throw new Error(`the publication of ${subject} up to ${periodEnd} was replaced by another process`);
     }
-    this.logger.warn(
-      `receiver.publication ${tx.hashHex} waited too long for the node; signed again as ${fresh.hashHex}`,
-    );
-    await submitTransaction(this.config.nodeUrl, fresh);
-    return fresh;
+    return sent;
   }
 
   private async storedPublication(

@@ -7,7 +7,7 @@ import { MAX_TX_BODY_BYTES, Transaction } from '@app/ledger';
 import { inTransaction, type SqlExecutor } from '@app/persistence';
 import { type ContractResultEntry, MAX_CONTRACT_RESULTS_PER_TX } from '@app/registry';
 
-import { NodeRefusal, submitTransaction } from './node-transactions';
+import { submitStored } from './node-transactions';
 
 /** A local result key for an owner's contract: `<trigger>#<contract id>` (the chain carries both apart). */
 export const OWNER_RESULT_SEPARATOR = '#';
@@ -180,22 +180,9 @@ export class ContractResultPublisher {
   }
 
   private async send(tx: Transaction): Promise<void> {
-    let sent = tx;
-    try {
-      await submitTransaction(this.options.nodeUrl, tx);
-    } catch (error) {
-      if (!(error instanceof NodeRefusal && error.code === 'TX.STALE')) {
-        throw error;
-      }
-      const fresh = await this.resign(tx);
-      if (!fresh) {
-        return; // another process signed it again, and sends it
-      }
-      this.logger.warn(
-        `contract.result ${tx.hashHex} waited too long for the node; signed again as ${fresh.hashHex}`,
-      );
-      await submitTransaction(this.options.nodeUrl, fresh);
-      sent = fresh;
+    const sent = await submitStored(this.options.nodeUrl, tx, (stale) => this.resign(stale), this.logger);
+    if (!sent) {
+      return; // another process signed it again, and sends it
     }
     await this.db.query(
       'UPDATE contract_result_batches SET accepted_at = now() WHERE receiver_id = $1 AND tx_hash = $2',

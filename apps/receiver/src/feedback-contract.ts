@@ -416,9 +416,11 @@ export class FeedbackContractRunner {
     }).catch(() => undefined);
     if (response?.ok) {
       const [deployed] = (
-        (await response.json()) as { contracts: Array<{ version: number; document: unknown }> }
+        (await response.json()) as { contracts: Array<{ version: number; hash?: string; document: unknown }> }
       ).contracts;
-      const compiled = deployed ? compileContract(deployed.document) : undefined;
+      // Compiled only when the node's hash of it says it is another document than the one in force.
+      const compiled =
+        deployed && deployed.hash !== this.contract.hash ? compileContract(deployed.document) : undefined;
       if (compiled && compiled.hash !== this.contract.hash) {
         this.contract = compiled;
         this.logger.log(

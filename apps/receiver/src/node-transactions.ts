@@ -31,3 +31,33 @@ export async function submitTransaction(nodeUrl: string, tx: Transaction): Promi
   }
   await response.body?.cancel();
 }
+
+/**
+ * Sends a transaction stored before it was sent (a retry sends the same bytes, which a node that took
+ * them answers as a duplicate). A node that refuses it as too old (TX.STALE: it waited out an outage,
+ * and the node does not know it) gets `resign`'s replacement instead: the same body under a fresh
+ * timestamp, stored in its place. Returns the transaction the node took, or undefined when `resign`
+ * found the stored one already replaced (another process sends that).
+ */
+export async function submitStored(
+  nodeUrl: string,
+  tx: Transaction,
+  resign: (stale: Transaction) => Promise<Transaction | undefined>,
+  logger: { warn(message: string): void },
+): Promise<Transaction | undefined> {
+  try {
+    await submitTransaction(nodeUrl, tx);
+    return tx;
+  } catch (error) {
+    if (!(error instanceof NodeRefusal && error.code === 'TX.STALE')) {
+      throw error;
+    }
+  }
+  const fresh = await resign(tx);
+  if (!fresh) {
+    return undefined;
+  }
+  logger.warn(`${tx.kind} ${tx.hashHex} waited too long for the node; signed again as ${fresh.hashHex}`);
+  await submitTransaction(nodeUrl, fresh);
+  return fresh;
+}
