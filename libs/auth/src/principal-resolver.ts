@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 
-import { BlsPublicKey, fromHex } from '@app/crypto';
+import { BlsPublicKey, fromHex, LruCache } from '@app/crypto';
 import type { OrganisationRole } from '@app/ledger';
 
 import type { Principal } from './domain/access';
@@ -102,7 +102,9 @@ export class PrincipalResolver {
    */
   private readonly verifiedTokens = new Map<string, VerifiedToken>();
   /** Keyed by the whole token too; the instant until which it is refused without a check. */
-  private readonly refusedTokens = new Map<string, { error: AuthError; until: number }>();
+  private readonly refusedTokens = new LruCache<string, { error: AuthError; until: number }>(
+    REFUSED_TOKEN_CACHE_SIZE,
+  );
 
   constructor(
     /** The chain's members, read on first use (services load their genesis during start-up). */
@@ -138,14 +140,11 @@ export class PrincipalResolver {
       return { principal: known.principal, acceptedUntil: known.acceptedUntil };
     }
     beforeCheck?.();
+    // Least recently refused first out: a token sent again moves to the end (LruCache.get).
     const refused = this.refusedTokens.get(credential);
     if (refused && now < refused.until) {
-      // Least recently refused first out: a token sent again moves to the end.
-      this.refusedTokens.delete(credential);
-      this.refusedTokens.set(credential, refused);
       throw refused.error;
     }
-    this.refusedTokens.delete(credential);
     // Unknown, or outside its lifetime: verified in full, which refuses it with the reason.
     this.verifiedTokens.delete(credential);
     let verified: { principal: Principal; claims: TokenClaims };
@@ -153,7 +152,7 @@ export class PrincipalResolver {
       verified = this.verifyToken(credential, now);
     } catch (error) {
       if (error instanceof AuthError && error.code === 'AUTH.BAD_SIGNATURE') {
-        this.rememberRefusal(credential, error, now);
+        this.refusedTokens.set(credential, { error, until: now + REFUSED_TOKEN_TTL_MS });
       }
       throw error;
     }
@@ -208,13 +207,6 @@ export class PrincipalResolver {
       acceptedFrom: claims.iat - TOKEN_CLOCK_SKEW_MS,
       acceptedUntil: claims.exp + TOKEN_CLOCK_SKEW_MS,
     });
-  }
-
-  private rememberRefusal(credential: string, error: AuthError, now: number): void {
-    if (this.refusedTokens.size >= REFUSED_TOKEN_CACHE_SIZE) {
-      this.refusedTokens.delete(this.refusedTokens.keys().next().value!);
-    }
-    this.refusedTokens.set(credential, { error, until: now + REFUSED_TOKEN_TTL_MS });
   }
 
   private membersNow(): Members {

@@ -3,6 +3,9 @@
 
 export { initCrypto, isCryptoReady, G1_BYTES, G2_BYTES, FR_BYTES } from './mcl';
 
+/** The library's small least-recently-used map, for other caches of keys and verdicts. */
+export { LruCache } from './lru';
+
 export {
   CryptoError,
   CryptoNotInitialisedError,
