@@ -67,6 +67,40 @@ export interface OperatorAccount {
   latest_price: number;
 }
 
+/**
+ * Stores the operator's data for a meter (PUT /accounts/:meterId), raising its version on each
+ * change; Algorithm 1 uses it from the next report on. Returns the version stored.
+ */
+export async function saveOperatorAccount(
+  sql: Pick<Pool, 'query'>,
+  meterId: string,
+  a: OperatorAccount,
+): Promise<number> {
+  const { rows } = await sql.query<{ version: number }>(
+    `INSERT INTO operator_accounts (meter_id, version, prepaid, prepaid_balance, prepaid_low_level, arrears, arrears_level,
+                                    serious_arrears_level, threshold_value, latest_price, updated_at)
+     VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+     ON CONFLICT (meter_id) DO UPDATE SET version = operator_accounts.version + 1, prepaid = EXCLUDED.prepaid,
+       prepaid_balance = EXCLUDED.prepaid_balance, prepaid_low_level = EXCLUDED.prepaid_low_level,
+       arrears = EXCLUDED.arrears, arrears_level = EXCLUDED.arrears_level,
+       serious_arrears_level = EXCLUDED.serious_arrears_level, threshold_value = EXCLUDED.threshold_value,
+       latest_price = EXCLUDED.latest_price, updated_at = now()
+     RETURNING version`,
+    [
+      meterId,
+      a.prepaid,
+      a.prepaid_balance,
+      a.prepaid_low_level,
+      a.arrears,
+      a.arrears_level,
+      a.serious_arrears_level,
+      a.threshold_value,
+      a.latest_price,
+    ],
+  );
+  return rows[0]!.version;
+}
+
 export const DEFAULT_ACCOUNT: OperatorAccount = {
   prepaid: false,
   prepaid_balance: 0,

@@ -23,7 +23,7 @@ import { z } from 'zod';
 import type { ReceiverConfig } from '@app/config';
 import { BlsPublicKey, blsVerify, fromHex, toHex } from '@app/crypto';
 
-import { FeedbackContractRunner, METER_COMMANDS_TAG } from './feedback-contract';
+import { FeedbackContractRunner, METER_COMMANDS_TAG, saveOperatorAccount } from './feedback-contract';
 import {
   limitParam,
   meterIdParam,
@@ -75,29 +75,8 @@ export class OperatorController {
       );
     }
     const a = parsed.data;
-    const { rows } = await this.db.query<{ version: number }>(
-      `INSERT INTO operator_accounts (meter_id, version, prepaid, prepaid_balance, prepaid_low_level, arrears, arrears_level,
-                                      serious_arrears_level, threshold_value, latest_price, updated_at)
-       VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, now())
-       ON CONFLICT (meter_id) DO UPDATE SET version = operator_accounts.version + 1, prepaid = EXCLUDED.prepaid,
-         prepaid_balance = EXCLUDED.prepaid_balance, prepaid_low_level = EXCLUDED.prepaid_low_level,
-         arrears = EXCLUDED.arrears, arrears_level = EXCLUDED.arrears_level,
-         serious_arrears_level = EXCLUDED.serious_arrears_level, threshold_value = EXCLUDED.threshold_value,
-         latest_price = EXCLUDED.latest_price, updated_at = now()
-       RETURNING version`,
-      [
-        meterId,
-        a.prepaid,
-        a.prepaid_balance,
-        a.prepaid_low_level,
-        a.arrears,
-        a.arrears_level,
-        a.serious_arrears_level,
-        a.threshold_value,
-        a.latest_price,
-      ],
-    );
-    return { meterId, version: rows[0]!.version, ...a };
+    const version = await saveOperatorAccount(this.db, meterId, a);
+    return { meterId, version, ...a };
   }
 
   @Get('meters/:meterId/commands')

@@ -10,10 +10,10 @@ import {
   GRID_OPERATOR_FEEDBACK_CONTRACT,
   instantiateContract,
 } from '@app/contracts';
-import { BlsPublicKey, blsGenerateKey, initCrypto } from '@app/crypto';
+import { BlsPublicKey, blsGenerateKey, initCrypto, type SecretScalar } from '@app/crypto';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
-import { DEFAULT_ACCOUNT, FeedbackContractRunner } from '../src/feedback-contract';
+import { DEFAULT_ACCOUNT, FeedbackContractRunner, saveOperatorAccount } from '../src/feedback-contract';
 import type { NodeMeters } from '../src/node-meters';
 import { signNotifications, verifyNotification } from '../src/notification-signature';
 
@@ -60,18 +60,26 @@ describe('FeedbackContractRunner, a block of shares evaluated into contract_resu
     await db?.drop();
   });
 
-  function runner(metrics = new Registry()): FeedbackContractRunner {
-    return new FeedbackContractRunner(db.pool, metrics, {
-      receiverId: RECEIVER,
-      organisationId: ORGANISATION,
-      organisationKey: organisationKey(),
-      chainId: 'cbsg-test',
-      nodeUrl,
-      nodeAuthorization: () => 'Bearer test',
-      redisUrl: 'redis://127.0.0.1:6379',
-      queuePrefix: 'unused',
-      notifyAttempts: 1,
-    });
+  function runner(
+    metrics = new Registry(),
+    { key = organisationKey(), meters }: { key?: SecretScalar; meters?: NodeMeters } = {},
+  ): FeedbackContractRunner {
+    return new FeedbackContractRunner(
+      db.pool,
+      metrics,
+      {
+        receiverId: RECEIVER,
+        organisationId: ORGANISATION,
+        organisationKey: key,
+        chainId: 'cbsg-test',
+        nodeUrl,
+        nodeAuthorization: () => 'Bearer test',
+        redisUrl: 'redis://127.0.0.1:6379',
+        queuePrefix: 'unused',
+        notifyAttempts: 1,
+      },
+      meters,
+    );
   }
 
   /** What the evaluation worker does with one block's job (no Redis: the job is handed over directly). */
@@ -82,23 +90,7 @@ describe('FeedbackContractRunner, a block of shares evaluated into contract_resu
 
   /** The operator's data for a meter, as PUT /accounts keeps it. */
   async function account(meterId: string, values: Partial<typeof DEFAULT_ACCOUNT>): Promise<void> {
-    const a = { ...DEFAULT_ACCOUNT, ...values };
-    await db.pool.query(
-      `INSERT INTO operator_accounts (meter_id, version, prepaid, prepaid_balance, prepaid_low_level, arrears,
-         arrears_level, serious_arrears_level, threshold_value, latest_price, updated_at)
-       VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, now())`,
-      [
-        meterId,
-        a.prepaid,
-        a.prepaid_balance,
-        a.prepaid_low_level,
-        a.arrears,
-        a.arrears_level,
-        a.serious_arrears_level,
-        a.threshold_value,
-        a.latest_price,
-      ],
-    );
+    await saveOperatorAccount(db.pool, meterId, { ...DEFAULT_ACCOUNT, ...values });
   }
 
   /** What the block left for meters to fetch and for owners to be told. */
@@ -251,22 +243,7 @@ describe('FeedbackContractRunner, a block of shares evaluated into contract_resu
     await new Promise<void>((resolve) => owner.listen(0, '127.0.0.1', resolve));
     const notifyUrl = `http://127.0.0.1:${(owner.address() as AddressInfo).port}/notify`;
     const meters = { get: () => Promise.resolve({ owner: { notifyUrl } }) } as unknown as NodeMeters;
-    const by = new FeedbackContractRunner(
-      db.pool,
-      new Registry(),
-      {
-        receiverId: RECEIVER,
-        organisationId: ORGANISATION,
-        organisationKey: key.secret,
-        chainId: 'cbsg-test',
-        nodeUrl,
-        nodeAuthorization: () => 'Bearer test',
-        redisUrl: 'redis://127.0.0.1:6379',
-        queuePrefix: 'unused',
-        notifyAttempts: 1,
-      },
-      meters,
-    );
+    const by = runner(new Registry(), { key: key.secret, meters });
     const action = (id: string) => ({ id, type: 'forced-trip', message: 'serious arrears' });
     const notification = (id: string) => ({
       meterId: 'meter-n',
