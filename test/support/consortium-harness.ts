@@ -9,7 +9,16 @@ import { type MessageType, sealMessage } from '@app/chain';
 import { parseControlCenterConfig } from '@app/config';
 import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
 import { BlsPublicKey, fromHex, initCrypto, nodeLinkKey, type SecretScalar, SystemParams } from '@app/crypto';
-import { type BlockRules, Transaction, type TxKind } from '@app/ledger';
+import {
+  Block,
+  type BlockRules,
+  roundOfSlot,
+  slotAt,
+  slotStart,
+  type Timing,
+  Transaction,
+  type TxKind,
+} from '@app/ledger';
 import {
   createHolderIdentity,
   fetchPartialKey,
@@ -293,6 +302,63 @@ export class ConsortiumHarness {
   }
 
   /** Sends a peer message to the node, MACed as PEER_NODE (or as `as`, with its key) for node-1. */
+  /** The chain's slot timing, from the genesis. */
+  get timing(): Timing {
+    const { createdAt, consensus } = this.consortium.genesis;
+    return { genesisTime: createdAt, slotMs: consensus.slotMs, producers: consensus.producers };
+  }
+
+  /**
+   * A slot whose block the node has not made yet (its producer acts a tenth into the slot), and its
+   * producer. A round's schedule is served once a block after the round two before it is final: on a
+   * loaded machine the next round's may not be yet, and then a later slot is tried.
+   */
+  async upcomingSlot(): Promise<{ slot: bigint; producer: string }> {
+    const timing = this.timing;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      let slot = slotAt(timing, Date.now()) + 1n;
+      if (slotStart(timing, slot) - Date.now() < 250) {
+        await new Promise((resolve) => setTimeout(resolve, slotStart(timing, slot) - Date.now() + 10));
+        slot += 1n;
+      }
+      const answer = await this.get(`/schedule?round=${roundOfSlot(timing, slot)}`);
+      if (answer.status === 200) {
+        const { slots } = answer.body as { slots: Array<{ slot: string; producer: string }> };
+        return { slot, producer: slots.find((s) => s.slot === slot.toString())!.producer };
+      }
+      if (Date.now() > deadline) {
+        throw new Error(
+          `no schedule for the round of slot ${slot} within 30 s: ${JSON.stringify(answer.body)}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  /** A block on the node's head for `slot`, signed by `signer` (the producer unless a test forges it). */
+  async blockOnHead(
+    slot: bigint,
+    producer: string,
+    entries: Block['entries'],
+    signer = producer,
+  ): Promise<Block> {
+    const { head } = (await this.get('/chain/status')).body as { head: { height: string; hash: string } };
+    return Block.produce(
+      {
+        chainId: this.chainId,
+        height: BigInt(head.height) + 1n,
+        previousHash: fromHex(head.hash, 'head', 32),
+        slot,
+        timestamp: slotStart(this.timing, slot),
+        producer,
+        parentCertificate: null,
+      },
+      entries,
+      this.consortium.delegateKeys.get(signer)!,
+    );
+  }
+
   async sendAsPeer(
     type: MessageType,
     payload: Record<string, unknown>,

@@ -1,7 +1,7 @@
-import { blockToWire, type WireBlock } from '@app/chain';
-import { fromHex, type Report } from '@app/crypto';
+import { blockToWire } from '@app/chain';
+import type { Report } from '@app/crypto';
 import { enrolMeters, enrolStandardReceivers, type EnrolledMeter } from '@app/devnet';
-import { Block, roundOfSlot, slotAt, slotStart, type Timing } from '@app/ledger';
+import type { Block } from '@app/ledger';
 import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
 
 import { ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consortium-harness';
@@ -18,7 +18,6 @@ const RECEIVERS = {
  */
 describe("the genesis' block rules, whatever the node's own settings", () => {
   let harness: ConsortiumHarness;
-  let timing: Timing;
   let meter: EnrolledMeter;
   const simulator = new FleetSimulator({ seed: 9, meters: 1 });
 
@@ -28,12 +27,6 @@ describe("the genesis' block rules, whatever the node's own settings", () => {
       // This node's own settings are wider than the consortium's on both counts.
       nodeEnv: { ACCEPT_WINDOW_MS: String(24 * 3_600_000), MAX_BLOCK_TRANSACTIONS: '5000' },
     });
-    const genesis = harness.consortium.genesis;
-    timing = {
-      genesisTime: genesis.createdAt,
-      slotMs: genesis.consensus.slotMs,
-      producers: genesis.consensus.producers,
-    };
     const ctx = harness.enrolment();
     await enrolStandardReceivers(ctx, RECEIVERS, ORGANISATIONS);
     const enrolled = await enrolMeters(ctx, [
@@ -55,49 +48,13 @@ describe("the genesis' block rules, whatever the node's own settings", () => {
 
   const report = (at: number): Report => meter.reporter.report(simulator.reading(meter.spec.meterId, at), at);
 
-  /** A slot whose block the node has not made yet, and its producer. */
-  async function upcomingSlot(): Promise<{ slot: bigint; producer: string }> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      let slot = slotAt(timing, Date.now()) + 1n;
-      if (slotStart(timing, slot) - Date.now() < 250) {
-        await new Promise((resolve) => setTimeout(resolve, slotStart(timing, slot) - Date.now() + 10));
-        slot += 1n;
-      }
-      const answer = await harness.get(`/schedule?round=${roundOfSlot(timing, slot)}`);
-      if (answer.status === 200) {
-        const { slots } = answer.body as { slots: Array<{ slot: string; producer: string }> };
-        return { slot, producer: slots.find((s) => s.slot === slot.toString())!.producer };
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`no schedule for the round of slot ${slot} within 30 s`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-
   /** A block from the slot's producer on the node's head, as a faulty delegate would send it. */
   async function peerBlock(
     entries: Block['entries'],
   ): Promise<{ status: number; body: Record<string, unknown> }> {
-    const { slot, producer } = await upcomingSlot();
-    const head = ((await harness.get('/chain/status')).body as { head: { height: string; hash: string } })
-      .head;
-    const block = Block.produce(
-      {
-        chainId: harness.chainId,
-        height: BigInt(head.height) + 1n,
-        previousHash: fromHex(head.hash, 'head', 32),
-        slot,
-        timestamp: slotStart(timing, slot),
-        producer,
-        parentCertificate: null,
-      },
-      entries,
-      harness.consortium.delegateKeys.get(producer)!,
-    );
-    const wire: WireBlock = blockToWire(block);
-    return harness.sendAsPeer('block', { block: wire });
+    const { slot, producer } = await harness.upcomingSlot();
+    const block = await harness.blockOnHead(slot, producer, entries);
+    return harness.sendAsPeer('block', { block: blockToWire(block) });
   }
 
   it('given a block with more entries than the genesis allows, should refuse it although MAX_BLOCK_TRANSACTIONS is larger', async () => {

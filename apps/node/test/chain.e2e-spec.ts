@@ -24,7 +24,6 @@ import {
   encodeBody,
   encodeHeader,
   type InclusionProof,
-  roundOfSlot,
   slotAt,
   slotStart,
   type Timing,
@@ -86,63 +85,9 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     return harness.sendAsPeer('block', { block: wire });
   }
 
-  /**
-   * A slot whose block the node has not made yet (its producer acts a tenth into the slot). A round's
-   * schedule is served once a block after the round two before it is final: on a loaded machine the
-   * next round's may not be yet, and then a later slot is tried.
-   */
-  async function upcomingSlot(): Promise<{ slot: bigint; producer: string }> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      let slot = slotAt(timing, Date.now()) + 1n;
-      if (slotStart(timing, slot) - Date.now() < 250) {
-        await new Promise((resolve) => setTimeout(resolve, slotStart(timing, slot) - Date.now() + 10));
-        slot += 1n;
-      }
-      const answer = await harness.get(`/schedule?round=${roundOfSlot(timing, slot)}`);
-      if (answer.status === 200) {
-        const { slots } = answer.body as { slots: Array<{ slot: string; producer: string }> };
-        return { slot, producer: slots.find((s) => s.slot === slot.toString())!.producer };
-      }
-      if (Date.now() > deadline) {
-        throw new Error(
-          `no schedule for the round of slot ${slot} within 30 s: ${JSON.stringify(answer.body)}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-
-  async function blockOnHead(
-    slot: bigint,
-    producer: string,
-    entries: Block['entries'],
-    signer = producer,
-  ): Promise<Block> {
-    const head = (await status()).head;
-    return Block.produce(
-      {
-        chainId: harness.chainId,
-        height: BigInt(head.height) + 1n,
-        previousHash: fromHex(head.hash, 'head', 32),
-        slot,
-        timestamp: slotStart(timing, slot),
-        producer,
-        parentCertificate: null,
-      },
-      entries,
-      delegateKey(signer),
-    );
-  }
-
   beforeAll(async () => {
     harness = await ConsortiumHarness.start();
-    const genesis = harness.consortium.genesis;
-    timing = {
-      genesisTime: genesis.createdAt,
-      slotMs: genesis.consensus.slotMs,
-      producers: genesis.consensus.producers,
-    };
+    timing = harness.timing;
     const ctx = harness.enrolment();
     await enrolStandardReceivers(ctx, RECEIVERS, ORGANISATIONS);
     const policies = standardPolicies(RECEIVERS);
@@ -318,8 +263,8 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     const attempts: string[] = [];
     let final = false;
     for (let attempt = 0; attempt < 10 && !final; attempt += 1) {
-      const { slot, producer } = await upcomingSlot();
-      const block = await blockOnHead(
+      const { slot, producer } = await harness.upcomingSlot();
+      const block = await harness.blockOnHead(
         slot,
         producer,
         inBlock.map((report) => ({ type: 'report', report })),
@@ -371,21 +316,23 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     });
 
     // bad signature: a valid block with another block's signature
-    let { slot, producer } = await upcomingSlot();
-    const valid = await blockOnHead(slot, producer, []);
-    const other = await blockOnHead(slot, producer, [{ type: 'report', report: original }]);
+    let { slot, producer } = await harness.upcomingSlot();
+    const valid = await harness.blockOnHead(slot, producer, []);
+    const other = await harness.blockOnHead(slot, producer, [{ type: 'report', report: original }]);
     const badSignature = await sendBlock({ ...blockToWire(valid), signature: toHex(other.signature) });
     expect(badSignature).toMatchObject({ status: 422, body: { code: 'BLOCK.BAD_SIGNATURE' } });
 
     // wrong producer: signed by a delegate whose slot it is not
-    ({ slot, producer } = await upcomingSlot());
+    ({ slot, producer } = await harness.upcomingSlot());
     const intruder = ['delegate-1', 'delegate-2', 'delegate-3'].find((d) => d !== producer)!;
-    const wrongProducer = await sendBlock(blockToWire(await blockOnHead(slot, intruder, [], intruder)));
+    const wrongProducer = await sendBlock(
+      blockToWire(await harness.blockOnHead(slot, intruder, [], intruder)),
+    );
     expect(wrongProducer).toMatchObject({ status: 422, body: { code: 'BLOCK.WRONG_PRODUCER' } });
 
     // wrong Merkle root: a signed header with a body it does not describe
-    ({ slot, producer } = await upcomingSlot());
-    const empty = await blockOnHead(slot, producer, []);
+    ({ slot, producer } = await harness.upcomingSlot());
+    const empty = await harness.blockOnHead(slot, producer, []);
     const wrongRoot = await sendBlock({
       ...blockToWire(empty),
       body: toBase64(encodeBody([{ type: 'report', report: original }])),
@@ -393,9 +340,9 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     expect(wrongRoot).toMatchObject({ status: 422, body: { code: 'BLOCK.BAD_BODY' } });
 
     // a report with a bad signature inside a well-signed block (the paper's forgery)
-    ({ slot, producer } = await upcomingSlot());
+    ({ slot, producer } = await harness.upcomingSlot());
     const withForgery = await sendBlock(
-      blockToWire(await blockOnHead(slot, producer, [{ type: 'report', report: forgedReport }])),
+      blockToWire(await harness.blockOnHead(slot, producer, [{ type: 'report', report: forgedReport }])),
     );
     expect(withForgery).toMatchObject({ status: 422, body: { code: 'BLOCK.BAD_REPORT_SIGNATURE' } });
 
@@ -403,8 +350,8 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     // (under load the node's own block may take the slot first: then try the next one)
     let taken: Block | undefined;
     for (let attempt = 0; attempt < 10 && !taken; attempt += 1) {
-      ({ slot, producer } = await upcomingSlot());
-      const candidate = await blockOnHead(slot, producer, []);
+      ({ slot, producer } = await harness.upcomingSlot());
+      const candidate = await harness.blockOnHead(slot, producer, []);
       taken = (await sendBlock(blockToWire(candidate))).status === 202 ? candidate : undefined;
     }
     expect(taken).toBeDefined();
@@ -509,7 +456,7 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
 
     const refusal = async (block: Block) => (await sendBlock(blockToWire(block))).body.code;
     const head = (await status()).head;
-    let { slot, producer } = await upcomingSlot();
+    let { slot, producer } = await harness.upcomingSlot();
     const orphan = Block.produce(
       {
         chainId: harness.chainId,
@@ -542,22 +489,22 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     expect(await refusal(sameSlot)).toBe('BLOCK.BAD_SLOT');
 
     const later = slotAt(timing, Date.now()) + 5n;
-    expect(await refusal(await blockOnHead(later, producer, []))).toBe('BLOCK.FUTURE_SLOT');
+    expect(await refusal(await harness.blockOnHead(later, producer, []))).toBe('BLOCK.FUTURE_SLOT');
 
-    ({ slot, producer } = await upcomingSlot());
-    const twice = await blockOnHead(slot, producer, [
+    ({ slot, producer } = await harness.upcomingSlot());
+    const twice = await harness.blockOnHead(slot, producer, [
       { type: 'report', report: fresh },
       { type: 'report', report: fresh },
     ]);
     expect(await refusal(twice)).toBe('BLOCK.DUPLICATE_TRANSACTION');
-    ({ slot, producer } = await upcomingSlot());
-    expect(await refusal(await blockOnHead(slot, producer, [{ type: 'report', report: final }]))).toBe(
-      'BLOCK.DUPLICATE_TRANSACTION',
-    );
-    ({ slot, producer } = await upcomingSlot());
-    expect(await refusal(await blockOnHead(slot, producer, [{ type: 'report', report: replay }]))).toBe(
-      'BLOCK.REPLAYED_REPORT',
-    );
+    ({ slot, producer } = await harness.upcomingSlot());
+    expect(
+      await refusal(await harness.blockOnHead(slot, producer, [{ type: 'report', report: final }])),
+    ).toBe('BLOCK.DUPLICATE_TRANSACTION');
+    ({ slot, producer } = await harness.upcomingSlot());
+    expect(
+      await refusal(await harness.blockOnHead(slot, producer, [{ type: 'report', report: replay }])),
+    ).toBe('BLOCK.REPLAYED_REPORT');
 
     // None of them left a trace: the replay is unknown and the final report is in one block only.
     expect((await harness.get(`/transactions/${replay.idHex}`)).body).toMatchObject({ status: 'unknown' });
@@ -585,14 +532,14 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
           m.reporter.report(simulator.reading(m.spec.meterId, now + k), now + k),
         ),
       );
-      const { slot, producer } = await upcomingSlot();
+      const { slot, producer } = await harness.upcomingSlot();
       const intakeBefore = await checks('intake');
       expect(
         await harness.sendAsPeer('reports', { reports: gossiped.map((r) => toBase64(r.bytes)) }),
       ).toMatchObject({ status: 202 });
       expect(await checks('intake')).toBe(intakeBefore + gossiped.length);
       const blockBefore = await checks('block');
-      const block = await blockOnHead(
+      const block = await harness.blockOnHead(
         slot,
         producer,
         gossiped.map((report) => ({ type: 'report', report })),
@@ -674,82 +621,90 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
     expect((await harness.get(`/schedule?round=${currentRound}`)).status).toBe(200);
   });
 
-  it("given a column derived from a block's signed bytes edited in SQL (a report's nonce, a block's slot, a share), verify-chain should name that block, and pass again once it is put back", async () => {
-    // Runs before the edits below, which it leaves the chain ready for: each edit is put back.
-    const verify = async () =>
-      (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
-        ok: boolean;
-        firstBad: { height: string; reason: string };
-      };
-    expect(await verify()).toMatchObject({ ok: true });
+  /** verify-chain through the node's admin endpoint. */
+  async function verifyChain(): Promise<{
+    ok: boolean;
+    blocksChecked: number;
+    reportsChecked: number;
+    firstBad: { height: string; reason: string };
+  }> {
+    return (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as never;
+  }
+
+  /** One statement as the database's owner can run it, with the append-only triggers off. */
+  async function editBehindTriggers(statement: string, params: unknown[]): Promise<void> {
     const sql = new Client({ connectionString: harness.db.url });
     await sql.connect();
-    const behindTriggers = async (statement: string, params: unknown[]) => {
+    try {
       await sql.query('BEGIN');
       await sql.query('SET LOCAL session_replication_role = replica');
       await sql.query(statement, params);
       await sql.query('COMMIT');
-    };
-    try {
-      const { rows } = await sql.query<{ height: string; position: number; nonce: string; receiver: string }>(
-        `SELECT t.height, t.position, t.nonce::text AS nonce, s.receiver_id AS receiver FROM block_transactions t
-         JOIN block_shares s ON s.height = t.height AND s.position = t.position
-         WHERE t.kind = 'report' ORDER BY t.height LIMIT 1`,
-      );
-      expect(rows).toHaveLength(1);
-      const { height, position, nonce, receiver } = rows[0]!;
-      const edits: Array<{ edit: [string, unknown[]]; undo: [string, unknown[]]; reason: string }> = [
-        {
-          // The replay check reads the final nonces from this column.
-          edit: [
-            'UPDATE block_transactions SET nonce = nonce + 1000000007 WHERE height = $1 AND position = $2',
-            [height, position],
-          ],
-          undo: [
-            'UPDATE block_transactions SET nonce = $3 WHERE height = $1 AND position = $2',
-            [height, position, nonce],
-          ],
-          reason: 'meter, nonce or receivers',
-        },
-        {
-          // The node resumes from its final tip's slot.
-          edit: ['UPDATE blocks SET slot = slot + 1000000 WHERE height = $1', [height]],
-          undo: ['UPDATE blocks SET slot = slot - 1000000 WHERE height = $1', [height]],
-          reason: 'slot',
-        },
-        {
-          // A receiver finds its shares through this index.
-          edit: [
-            'DELETE FROM block_shares WHERE height = $1 AND position = $2 AND receiver_id = $3',
-            [height, position, receiver],
-          ],
-          undo: [
-            'INSERT INTO block_shares (height, position, receiver_id) VALUES ($1, $2, $3)',
-            [height, position, receiver],
-          ],
-          reason: 'share index',
-        },
-      ];
-      for (const { edit, undo, reason } of edits) {
-        await behindTriggers(...edit);
-        expect(await verify()).toMatchObject({
-          ok: false,
-          firstBad: { height, reason: expect.stringContaining(reason) },
-        });
-        await behindTriggers(...undo);
-        expect(await verify()).toMatchObject({ ok: true });
-      }
     } finally {
       await sql.end();
+    }
+  }
+
+  it("given a column derived from a block's signed bytes edited in SQL (a report's nonce, a block's slot, a share), verify-chain should name that block, and pass again once it is put back", async () => {
+    // Runs before the edits below, which it leaves the chain ready for: each edit is put back.
+    expect(await verifyChain()).toMatchObject({ ok: true });
+    const { rows } = await harness.db.pool.query<{
+      height: string;
+      position: number;
+      nonce: string;
+      receiver: string;
+    }>(
+      `SELECT t.height, t.position, t.nonce::text AS nonce, s.receiver_id AS receiver FROM block_transactions t
+       JOIN block_shares s ON s.height = t.height AND s.position = t.position
+       WHERE t.kind = 'report' ORDER BY t.height LIMIT 1`,
+    );
+    expect(rows).toHaveLength(1);
+    const { height, position, nonce, receiver } = rows[0]!;
+    const edits: Array<{ edit: [string, unknown[]]; undo: [string, unknown[]]; reason: string }> = [
+      {
+        // The replay check reads the final nonces from this column.
+        edit: [
+          'UPDATE block_transactions SET nonce = nonce + 1000000007 WHERE height = $1 AND position = $2',
+          [height, position],
+        ],
+        undo: [
+          'UPDATE block_transactions SET nonce = $3 WHERE height = $1 AND position = $2',
+          [height, position, nonce],
+        ],
+        reason: 'meter, nonce or receivers',
+      },
+      {
+        // The node resumes from its final tip's slot.
+        edit: ['UPDATE blocks SET slot = slot + 1000000 WHERE height = $1', [height]],
+        undo: ['UPDATE blocks SET slot = slot - 1000000 WHERE height = $1', [height]],
+        reason: 'slot',
+      },
+      {
+        // A receiver finds its shares through this index.
+        edit: [
+          'DELETE FROM block_shares WHERE height = $1 AND position = $2 AND receiver_id = $3',
+          [height, position, receiver],
+        ],
+        undo: [
+          'INSERT INTO block_shares (height, position, receiver_id) VALUES ($1, $2, $3)',
+          [height, position, receiver],
+        ],
+        reason: 'share index',
+      },
+    ];
+    for (const { edit, undo, reason } of edits) {
+      await editBehindTriggers(...edit);
+      expect(await verifyChain()).toMatchObject({
+        ok: false,
+        firstBad: { height, reason: expect.stringContaining(reason) },
+      });
+      await editBehindTriggers(...undo);
+      expect(await verifyChain()).toMatchObject({ ok: true });
     }
   });
 
   it('given a block edited in SQL behind the triggers, verify-chain (endpoint and command) should name its height', async () => {
-    const before = (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
-      ok: boolean;
-      blocksChecked: number;
-      reportsChecked: number;
-    };
+    const before = await verifyChain();
     expect(before).toMatchObject({ ok: true });
     expect(before.reportsChecked).toBeGreaterThanOrEqual(finalReports.length);
     const clean = await cbsg([
@@ -767,37 +722,25 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
       height: string;
       position: number;
     };
-    const sql = new Client({ connectionString: harness.db.url });
-    await sql.connect();
-    try {
-      // The application cannot edit the final chain...
-      await expect(
-        sql.query('UPDATE block_transactions SET bytes = bytes WHERE height = $1', [target.height]),
-      ).rejects.toThrow(/append-only/);
-      // ...but the database owner can, with the triggers off: change one byte of a stored report.
-      await sql.query('BEGIN');
-      await sql.query('SET LOCAL session_replication_role = replica');
-      const { rows } = await sql.query<{ position: number; bytes: Buffer }>(
-        "SELECT position, bytes FROM block_transactions WHERE height = $1 AND kind = 'report' ORDER BY position LIMIT 1",
-        [target.height],
-      );
-      const bytes = Buffer.from(rows[0]!.bytes);
-      const at = bytes.length - 100;
-      bytes[at] = bytes[at]! ^ 0x01;
-      await sql.query('UPDATE block_transactions SET bytes = $1 WHERE height = $2 AND position = $3', [
-        bytes,
-        target.height,
-        rows[0]!.position,
-      ]);
-      await sql.query('COMMIT');
-    } finally {
-      await sql.end();
-    }
+    // The application cannot edit the final chain...
+    await expect(
+      harness.db.pool.query('UPDATE block_transactions SET bytes = bytes WHERE height = $1', [target.height]),
+    ).rejects.toThrow(/append-only/);
+    // ...but the database owner can, with the triggers off: change one byte of a stored report.
+    const { rows } = await harness.db.pool.query<{ position: number; bytes: Buffer }>(
+      "SELECT position, bytes FROM block_transactions WHERE height = $1 AND kind = 'report' ORDER BY position LIMIT 1",
+      [target.height],
+    );
+    const bytes = Buffer.from(rows[0]!.bytes);
+    const at = bytes.length - 100;
+    bytes[at] = bytes[at]! ^ 0x01;
+    await editBehindTriggers('UPDATE block_transactions SET bytes = $1 WHERE height = $2 AND position = $3', [
+      bytes,
+      target.height,
+      rows[0]!.position,
+    ]);
 
-    const after = (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
-      ok: boolean;
-      firstBad: { height: string; reason: string };
-    };
+    const after = await verifyChain();
     expect(after).toMatchObject({ ok: false, firstBad: { height: target.height } });
     const dirty = await cbsg([
       'verify-chain',
@@ -816,36 +759,21 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
 
   it('given a stored quorum certificate edited in SQL, verify-chain should name its block', async () => {
     // Runs after the report edit above: a certificate below that height is named first.
-    const firstBad = (
-      (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
-        firstBad: { height: string };
-      }
-    ).firstBad;
-    const sql = new Client({ connectionString: harness.db.url });
-    await sql.connect();
-    let edited: string;
-    try {
-      const { rows } = await sql.query<{ height: string; certificate: Buffer }>(
-        'SELECT height, certificate FROM block_certificates WHERE height < $1 ORDER BY height DESC LIMIT 1',
-        [firstBad.height],
-      );
-      expect(rows).toHaveLength(1);
-      edited = rows[0]!.height;
-      // The certified block hash (after the 8-byte height): the votes were not cast for it.
-      const certificate = Buffer.from(rows[0]!.certificate);
-      certificate[8] = certificate[8]! ^ 0x01;
-      await sql.query('BEGIN');
-      await sql.query('SET LOCAL session_replication_role = replica');
-      await sql.query('UPDATE block_certificates SET certificate = $1 WHERE height = $2', [
-        certificate,
-        edited,
-      ]);
-      await sql.query('COMMIT');
-    } finally {
-      await sql.end();
-    }
-    const after = (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body;
-    expect(after).toMatchObject({
+    const { firstBad } = await verifyChain();
+    const { rows } = await harness.db.pool.query<{ height: string; certificate: Buffer }>(
+      'SELECT height, certificate FROM block_certificates WHERE height < $1 ORDER BY height DESC LIMIT 1',
+      [firstBad.height],
+    );
+    expect(rows).toHaveLength(1);
+    const edited = rows[0]!.height;
+    // The certified block hash (after the 8-byte height): the votes were not cast for it.
+    const certificate = Buffer.from(rows[0]!.certificate);
+    certificate[8] = certificate[8]! ^ 0x01;
+    await editBehindTriggers('UPDATE block_certificates SET certificate = $1 WHERE height = $2', [
+      certificate,
+      edited,
+    ]);
+    expect(await verifyChain()).toMatchObject({
       ok: false,
       firstBad: { height: edited, reason: expect.stringContaining('quorum certificate') },
     });
@@ -853,33 +781,18 @@ describe('the chain on a node: finality, queries, proofs, refused blocks, verify
 
   it("given another block's valid certificate copied into a block's row, verify-chain should name that block", async () => {
     // Runs after the edits above: the copy goes below the first bad height they left.
-    const firstBad = (
-      (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body as {
-        firstBad: { height: string };
-      }
-    ).firstBad;
-    const sql = new Client({ connectionString: harness.db.url });
-    await sql.connect();
-    let target: string;
-    try {
-      const { rows } = await sql.query<{ height: string; certificate: Buffer }>(
-        'SELECT height, certificate FROM block_certificates WHERE height < $1 ORDER BY height LIMIT 2',
-        [firstBad.height],
-      );
-      expect(rows).toHaveLength(2);
-      target = rows[0]!.height;
-      await sql.query('BEGIN');
-      await sql.query('SET LOCAL session_replication_role = replica');
-      await sql.query('UPDATE block_certificates SET certificate = $1 WHERE height = $2', [
-        rows[1]!.certificate,
-        target,
-      ]);
-      await sql.query('COMMIT');
-    } finally {
-      await sql.end();
-    }
-    const after = (await harness.post('/chain/verify', {}, await harness.adminAuthorization())).body;
-    expect(after).toMatchObject({
+    const { firstBad } = await verifyChain();
+    const { rows } = await harness.db.pool.query<{ height: string; certificate: Buffer }>(
+      'SELECT height, certificate FROM block_certificates WHERE height < $1 ORDER BY height LIMIT 2',
+      [firstBad.height],
+    );
+    expect(rows).toHaveLength(2);
+    const target = rows[0]!.height;
+    await editBehindTriggers('UPDATE block_certificates SET certificate = $1 WHERE height = $2', [
+      rows[1]!.certificate,
+      target,
+    ]);
+    expect(await verifyChain()).toMatchObject({
       ok: false,
       firstBad: { height: target, reason: expect.stringContaining('quorum certificate') },
     });
