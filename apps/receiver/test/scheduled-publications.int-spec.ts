@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import type { Pool } from 'pg';
@@ -26,6 +26,25 @@ function readBody(request: IncomingMessage): Promise<string> {
 }
 
 /**
+ * A stand-in for the node's POST /transactions: records every transaction it is sent, in order, and
+ * answers as `answer` says (the nth transaction received, counted from 1).
+ */
+async function fakeNode(
+  answer: (tx: Transaction, nth: number, request: IncomingMessage, response: ServerResponse) => void,
+): Promise<{ server: Server; url: string; received: Transaction[] }> {
+  const received: Transaction[] = [];
+  const server = createServer((request, response) => {
+    void readBody(request).then((text) => {
+      const tx = Transaction.fromJSON(JSON.parse(text));
+      received.push(tx);
+      answer(tx, received.length, request, response);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
+}
+
+/**
  * The schedule against real Postgres and Redis, with a stand-in for the node that, as a busy node
  * can, takes the first publication and loses its answer: the job's attempt fails and BullMQ runs
  * the same scheduled run again.
@@ -35,26 +54,24 @@ describe('ScheduledPublications, a scheduled run whose first answer is lost', ()
   let node: Server;
   let nodeUrl: string;
   /** Every transaction the node was sent, in order; a known hash is a duplicate. */
-  const received: Transaction[] = [];
+  let received: Transaction[];
 
   beforeAll(async () => {
     await initCrypto();
     db = await createTestDatabase({ poolSize: 4 });
-    node = createServer((request, response) => {
-      void readBody(request).then((text) => {
-        const tx = Transaction.fromJSON(JSON.parse(text));
-        const duplicate = received.some((r) => r.hashHex === tx.hashHex);
-        received.push(tx);
-        if (received.length === 1) {
-          request.socket.destroy(); // taken, and the answer never arrives
-          return;
-        }
-        response.writeHead(duplicate ? 200 : 201, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ hash: tx.hashHex, status: 'pending', duplicate }));
-      });
-    });
-    await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
-    nodeUrl = `http://127.0.0.1:${(node.address() as AddressInfo).port}`;
+    ({
+      server: node,
+      url: nodeUrl,
+      received,
+    } = await fakeNode((tx, nth, request, response) => {
+      if (nth === 1) {
+        request.socket.destroy(); // taken, and the answer never arrives
+        return;
+      }
+      const duplicate = received.slice(0, -1).some((r) => r.hashHex === tx.hashHex);
+      response.writeHead(duplicate ? 200 : 201, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ hash: tx.hashHex, status: 'pending', duplicate }));
+    }));
   });
 
   afterAll(async () => {
@@ -130,26 +147,24 @@ describe('ReceiverAnalyses.publishScheduled, a stored publication the node finds
   let db: TestDatabase;
   let node: Server;
   let nodeUrl: string;
-  const received: Transaction[] = [];
+  let received: Transaction[];
 
   beforeAll(async () => {
     await initCrypto();
     db = await createTestDatabase({ poolSize: 2 });
-    node = createServer((request, response) => {
-      void readBody(request).then((text) => {
-        const tx = Transaction.fromJSON(JSON.parse(text));
-        received.push(tx);
-        if (received.length === 1) {
-          response.writeHead(422, { 'content-type': 'application/json' });
-          response.end(JSON.stringify({ code: 'TX.STALE', message: 'the transaction is too old' }));
-          return;
-        }
-        response.writeHead(201, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ hash: tx.hashHex, status: 'pending', duplicate: false }));
-      });
-    });
-    await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
-    nodeUrl = `http://127.0.0.1:${(node.address() as AddressInfo).port}`;
+    ({
+      server: node,
+      url: nodeUrl,
+      received,
+    } = await fakeNode((tx, nth, _request, response) => {
+      if (nth === 1) {
+        response.writeHead(422, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ code: 'TX.STALE', message: 'the transaction is too old' }));
+        return;
+      }
+      response.writeHead(201, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ hash: tx.hashHex, status: 'pending', duplicate: false }));
+    }));
   });
 
   afterAll(async () => {
