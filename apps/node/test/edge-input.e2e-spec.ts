@@ -1,10 +1,5 @@
 import { ADMIN, ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consortium-harness';
-
-interface ErrorBody {
-  code: string;
-  message: string;
-  details?: { parameter?: string };
-}
+import { expectInvalidParameter } from '../../../test/support/invalid-parameter';
 
 describe('input at the edge that Postgres cannot hold', () => {
   let harness: ConsortiumHarness;
@@ -29,17 +24,7 @@ describe('input at the edge that Postgres cannot hold', () => {
       ['/admin/meters?q=%1B%5B2J', ADMIN, 'q'],
     ];
     for (const [pathname, as, parameter] of cases) {
-      const { status, body } = await harness.get(pathname, as);
-      expect({ pathname, status, body }).toMatchObject({
-        pathname,
-        status: 400,
-        body: {
-          code: 'REQUEST.INVALID_PARAMETER',
-          message: expect.stringMatching(new RegExp(`^${parameter} `)) as unknown,
-          details: { parameter },
-        },
-      });
-      expect((body as ErrorBody).message).not.toMatch(/undefined/);
+      await expectInvalidParameter(harness, pathname, parameter, as);
     }
     // Ordinary ids and searches still answer as before.
     expect((await harness.get('/meters/no-such-meter', null)).status).toBe(404);

@@ -3,6 +3,7 @@ import { enrolMeters, enrolStandardReceivers, type EnrolledMeter } from '@app/de
 import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicies } from '@app/meter-sdk';
 
 import { ADMIN, ConsortiumHarness, ORGANISATIONS } from '../../../test/support/consortium-harness';
+import { expectInvalidParameter } from '../../../test/support/invalid-parameter';
 
 const RECEIVERS = {
   controlCenter: 'cc-analytics',
@@ -14,12 +15,6 @@ interface BlockSummary {
   height: string;
   hash: string;
   producer: string;
-}
-
-interface ErrorBody {
-  code: string;
-  message: string;
-  details?: { parameter?: string };
 }
 
 describe('paging through the lists of a node', () => {
@@ -288,17 +283,7 @@ describe('paging through the lists of a node', () => {
       ['/contracts?id=grid-operator%2Ffeedback&cursor=v2', 'cursor'],
     ];
     for (const [pathname, parameter] of cases) {
-      const { status, body } = await harness.get(pathname);
-      expect({ pathname, status, body }).toMatchObject({
-        pathname,
-        status: 400,
-        body: {
-          code: 'REQUEST.INVALID_PARAMETER',
-          message: expect.stringMatching(new RegExp(`^${parameter} `)) as unknown,
-          details: { parameter },
-        },
-      });
-      expect((body as ErrorBody).message).not.toMatch(/undefined/);
+      await expectInvalidParameter(harness, pathname, parameter);
     }
   });
 
