@@ -179,7 +179,7 @@ describe('paging through the lists of a node', () => {
     expect((await harness.get('/blocks/999999999/transactions')).status).toBe(404);
   });
 
-  it("given delegates and two versions of a contract, their lists should page by id (and a contract's versions by version)", async () => {
+  it("given delegates, two versions of a contract and another owner's contract of the same id, their lists should page by id (a contract's versions by version) and each owner's versions rise on their own", async () => {
     const delegates = await allPages<{ id: string; organisation: string }>('/delegates', 'delegates', {
       limit: '1',
     });
@@ -189,38 +189,65 @@ describe('paging through the lists of a node', () => {
     ).body as { delegates: Array<{ id: string }>; next: string | null };
     expect(operated).toMatchObject({ delegates: [{ id: 'delegate-2' }, { id: 'delegate-3' }], next: null });
 
-    // Above the version shipped with the code (1), which only the shipped document may carry.
-    for (const version of [2, 3]) {
-      const contract = instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, {
-        owner: ORGANISATIONS.gridOperator,
-        version,
-      });
-      expect(
-        (
-          await harness.submit(ORGANISATIONS.gridOperator, 'contract.deploy', {
-            receiverId: RECEIVERS.gridOperator,
-            contract,
-          })
-        ).status,
-      ).toBe(202);
+    // Above the version shipped with the code (1), which only the shipped document may carry. The
+    // control center names its own contract as the operator does: a contract id is its owner's name.
+    const deployments = [
+      { owner: ORGANISATIONS.gridOperator, receiverId: RECEIVERS.gridOperator, version: 2 },
+      { owner: ORGANISATIONS.gridOperator, receiverId: RECEIVERS.gridOperator, version: 3 },
+      { owner: ORGANISATIONS.controlCenter, receiverId: RECEIVERS.controlCenter, version: 2 },
+    ];
+    for (const { owner, receiverId, version } of deployments) {
+      const contract = instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, { owner, version });
+      const submitted = await harness.submit(owner, 'contract.deploy', { receiverId, contract });
+      expect({ owner, version, status: submitted.status }).toEqual({ owner, version, status: 202 });
+      const query = new URLSearchParams({ id: contract.id, owner });
       await harness.waitFor(
-        `/contracts?id=${encodeURIComponent(contract.id)}`,
+        `/contracts?${query.toString()}`,
         (body) => (body as { contracts: Array<{ version: number }> }).contracts[0]?.version === version,
       );
     }
-    const latest = (await harness.get('/contracts')).body as {
-      contracts: Array<{ id: string; version: number }>;
-      next: string | null;
-    };
-    expect(latest.contracts.map((c) => c.version)).toEqual([3]);
-    expect(latest.next).toBeNull();
-    const id = latest.contracts[0]!.id;
-    const versions = await allPages<{ version: number }>('/contracts', 'contracts', { id, limit: '1' });
-    expect(versions.items.map((c) => c.version)).toEqual([3, 2]);
+    const contractId = GRID_OPERATOR_FEEDBACK_CONTRACT.id;
+    const latest = await allPages<{ id: string; owner: string; version: number }>('/contracts', 'contracts', {
+      limit: '1',
+    });
+    expect(latest.items.map(({ id, owner, version }) => ({ id, owner, version }))).toEqual([
+      { id: contractId, owner: ORGANISATIONS.gridOperator, version: 3 },
+      { id: contractId, owner: ORGANISATIONS.controlCenter, version: 2 },
+    ]);
+    const versions = await allPages<{ owner: string; version: number }>('/contracts', 'contracts', {
+      id: contractId,
+      limit: '1',
+    });
+    // Newest first; one version of two owners by owner, last first.
+    expect(versions.items.map(({ owner, version }) => `${version} ${owner}`)).toEqual([
+      `3 ${ORGANISATIONS.gridOperator}`,
+      `2 ${ORGANISATIONS.controlCenter}`,
+      `2 ${ORGANISATIONS.gridOperator}`,
+    ]);
+    const operators = await allPages<{ version: number }>('/contracts', 'contracts', {
+      id: contractId,
+      owner: ORGANISATIONS.gridOperator,
+    });
+    expect(operators.items.map((c) => c.version)).toEqual([3, 2]);
     expect(
-      ((await harness.get(`/contracts?owner=${ORGANISATIONS.controlCenter}`)).body as { contracts: [] })
+      ((await harness.get(`/contracts?owner=${ORGANISATIONS.equipmentSupplier}`)).body as { contracts: [] })
         .contracts,
     ).toEqual([]);
+
+    // Each owner's versions rise on their own: the control center cannot go back to its version 2.
+    const again = await harness.submit(ORGANISATIONS.controlCenter, 'contract.deploy', {
+      receiverId: RECEIVERS.controlCenter,
+      contract: instantiateContract(GRID_OPERATOR_FEEDBACK_CONTRACT, {
+        owner: ORGANISATIONS.controlCenter,
+        version: 2,
+      }),
+    });
+    expect(again.body).toMatchObject({
+      code: 'TX.INVALID_BODY',
+      message: expect.stringContaining(
+        'version 2 of grid-operator/feedback is not above the deployed version 2',
+      ) as unknown,
+    });
   });
 
   it('given the node down for a while, its missed slots should page newest first and filter by round and delegate', async () => {
@@ -281,6 +308,10 @@ describe('paging through the lists of a node', () => {
       ['/delegates?status=asleep', 'status'],
       ['/contracts?limit=0', 'limit'],
       ['/contracts?id=grid-operator%2Ffeedback&cursor=v2', 'cursor'],
+      ['/contracts?id=grid-operator%2Ffeedback&cursor=2', 'cursor'],
+      ['/contracts?id=grid-operator%2Ffeedback&cursor=2%2C', 'cursor'],
+      ['/contracts?cursor=grid-operator%2Ffeedback', 'cursor'],
+      ['/contracts?cursor=%2Cstate-grid-cc', 'cursor'],
     ];
     for (const [pathname, parameter] of cases) {
       await expectInvalidParameter(harness, pathname, parameter);

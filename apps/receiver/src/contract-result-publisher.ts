@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 
 import type { SecretScalar } from '@app/crypto';
 import { canonicalJson } from '@app/kernel';
-import { MAX_TX_BODY_BYTES, Transaction } from '@app/ledger';
+import { MAX_TX_BODY_BYTES, OWNER_SENDER_PREFIX, Transaction } from '@app/ledger';
 import { inTransaction, type SqlExecutor } from '@app/persistence';
 import { type ContractResultEntry, MAX_CONTRACT_RESULTS_PER_TX } from '@app/registry';
 
@@ -137,7 +137,7 @@ export class ContractResultPublisher {
       const results: ContractResultEntry[] = [];
       let bytes = BODY_FRAMING_BYTES;
       for (const row of rows) {
-        const entry = chainEntry(row);
+        const entry = chainEntry(row, this.options.organisationId);
         bytes += Buffer.byteLength(canonicalJson(entry)) + 1;
         if (bytes > MAX_TX_BODY_BYTES) {
           break;
@@ -214,11 +214,16 @@ export class ContractResultPublisher {
   }
 }
 
-/** A result as the chain records it: the chain's trigger is the report; an owner's result is told apart by its contract id. */
-function chainEntry(row: ResultRow): ContractResultEntry {
+/**
+ * A result as the chain records it: the chain's trigger is the report, and the contract is named by
+ * its owner, id and version (an owner's device contract is kept under `<trigger>#<contract id>`).
+ */
+function chainEntry(row: ResultRow, organisationId: string): ContractResultEntry {
+  const ownersContract = row.trigger.includes(OWNER_RESULT_SEPARATOR);
   return {
     contractId: row.contract_id,
     contractVersion: row.contract_version,
+    contractOwner: ownersContract ? `${OWNER_SENDER_PREFIX}${row.meter_id}` : organisationId,
     meterId: row.meter_id,
     trigger: row.trigger.split(OWNER_RESULT_SEPARATOR)[0]!,
     input: row.input,

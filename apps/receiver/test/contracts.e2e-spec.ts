@@ -416,6 +416,9 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
     );
     const own = results.find((r) => r.result.contractId !== 'grid-operator/feedback')!;
     expect(own.tx.sender).toBe(ORGANISATIONS.gridOperator);
+    // Each names whose contract it ran: ids are their owners' names.
+    expect(own.result.contractOwner).toBe(owner);
+    expect(results.find((r) => r !== own)!.result.contractOwner).toBe(ORGANISATIONS.gridOperator);
     const body = own.result;
     expect(body.actions.map((a) => a.type)).toEqual(['device-on']);
     expect(compileContract(heater([id])).evaluate(id, body.input, body.trigger).resultHash).toBe(

@@ -33,6 +33,21 @@ export class SqlConditions {
     return this;
   }
 
+  /**
+   * Adds a row comparison, `(a, b) > ($1, $2)`, when the values are given: a keyset on several
+   * columns, which Postgres answers from an index on them in that order.
+   */
+  addRow(columns: readonly string[], operator: '<' | '>', values: readonly unknown[] | undefined): this {
+    if (values !== undefined) {
+      const placeholders = values.map((value) => {
+        this.values.push(value);
+        return `$${this.values.length}`;
+      });
+      this.clauses.push(`(${columns.join(', ')}) ${operator} (${placeholders.join(', ')})`);
+    }
+    return this;
+  }
+
   /** The WHERE clause, or nothing when no condition was added. */
   where(): string {
     return this.clauses.length ? `WHERE ${this.clauses.join(' AND ')}` : '';

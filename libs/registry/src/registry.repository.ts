@@ -3,14 +3,15 @@ import type { NewEvent } from '@app/kernel';
 import type { Transaction } from '@app/ledger';
 import type { SqlExecutor } from '@app/persistence';
 
-import type {
-  ContractState,
-  DelegateState,
-  MeterState,
-  OrganisationState,
-  ReceiverState,
-  RegistryChange,
-  RegistryView,
+import {
+  contractKey,
+  type ContractState,
+  type DelegateState,
+  type MeterState,
+  type OrganisationState,
+  type ReceiverState,
+  type RegistryChange,
+  type RegistryView,
 } from './domain/registry-rules';
 import type { ReceiverRole } from './domain/transaction-bodies';
 import {
@@ -121,10 +122,11 @@ export class PostgresRegistryView implements RegistryView {
     return new Map(rows.map((row) => [row.id, toState(row)]));
   }
 
-  async contract(id: string): Promise<ContractState | undefined> {
+  async contract(owner: string, id: string): Promise<ContractState | undefined> {
     const { rows } = await this.sql.query<ContractState>(
-      'SELECT id, version, owner FROM registry_contracts WHERE id = $1 ORDER BY version DESC LIMIT 1',
-      [id],
+      `SELECT id, version, owner FROM registry_contracts WHERE id = $1 AND owner = $2
+       ORDER BY version DESC LIMIT 1`,
+      [id, owner],
     );
     return rows[0];
   }
@@ -208,8 +210,8 @@ export class BlockRegistryView implements RegistryView {
     return readOnce(this.delegateReads, id, () => this.base.delegate(id));
   }
 
-  contract(id: string): Promise<ContractState | undefined> {
-    return readOnce(this.contractReads, id, () => this.base.contract(id));
+  contract(owner: string, id: string): Promise<ContractState | undefined> {
+    return readOnce(this.contractReads, contractKey(owner, id), () => this.base.contract(owner, id));
   }
 }
 

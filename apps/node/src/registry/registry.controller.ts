@@ -34,10 +34,37 @@ import { GenesisService } from '@app/registry';
 import {
   choiceParameter,
   idParameter,
+  InvalidParameterError,
   limitParameter,
   requiredIdParameter,
   smallCountParameter,
 } from '../http/query-parameters';
+
+const CONTRACT_COLUMNS = 'id, version, owner, receiver_id, hash, tx, deployed_at, document';
+
+/** Between the two parts of a contracts page's cursor: a character no identifier holds. */
+const CURSOR_SEPARATOR = ',';
+
+/**
+ * A contracts page's cursor: `<first>,<owner>`, as the previous page's `next` gave it. The first part
+ * is read by `first` (an id or a version), the owner as an identifier.
+ */
+function contractCursor<T>(
+  value: unknown,
+  first: (part: string, name: string) => T | undefined,
+): [T, string] | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  const text = typeof value === 'string' ? value : '';
+  const at = text.lastIndexOf(CURSOR_SEPARATOR);
+  const head = at > 0 ? first(text.slice(0, at), 'cursor') : undefined;
+  const owner = at > 0 ? idParameter(text.slice(at + 1), 'cursor') : undefined;
+  if (head === undefined || owner === undefined) {
+    throw new InvalidParameterError('cursor', "a contracts page's `next`, unchanged");
+  }
+  return [head, owner];
+}
 
 /** A version of a contract as stored (registry_contracts). */
 interface DeployedContract {
@@ -199,9 +226,9 @@ export class RegistryController {
   @Get('contracts')
   @ApiOperation({
     summary:
-      'Contracts deployed on the chain (contract.deploy): the latest version of each, by id, a page at a time (keyset on id); or with ?id= every version of one, newest first (keyset on version).',
+      "Contracts deployed on the chain (contract.deploy). A contract id is its owner's name: two owners may each deploy their own contract under one id. The latest version of each owner's contract, by id then owner, a page at a time; or with ?id= every version of that id, newest first (with ?owner=, one owner's).",
   })
-  @ApiQuery({ name: 'id', required: false, description: 'one contract: every version, newest first' })
+  @ApiQuery({ name: 'id', required: false, description: 'one contract id: every version, newest first' })
   @ApiQuery({ name: 'owner', required: false, description: 'the deploying organisation' })
   @ApiQuery({ name: 'receiverId', required: false, description: 'the receiver the contract runs for' })
   @ApiQuery({ name: 'cursor', required: false, description: PAGE_CURSOR_DESCRIPTION })
@@ -210,34 +237,35 @@ export class RegistryController {
     required: false,
     schema: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
   })
-  @ApiOkResponse({ schema: listSchema('contracts', 'the contract id (a version with ?id=)') })
+  @ApiOkResponse({
+    schema: listSchema('contracts', 'the contract id and owner (a version and owner with ?id=)'),
+  })
   @ApiBadRequestResponse({ description: 'REQUEST.INVALID_PARAMETER, naming the parameter' })
   async contracts(@Query() query: Record<string, unknown>) {
     const id = idParameter(query.id, 'id');
     const owner = idParameter(query.owner, 'owner');
     const receiverId = idParameter(query.receiverId, 'receiverId');
     const limit = limitParameter(query.limit, 100, 500);
-    // Every version of one contract (cursor: a version), or the latest of each (cursor: an id).
-    const belowVersion = id === undefined ? undefined : smallCountParameter(query.cursor, 'cursor');
+    // Every version of one id, newest first (cursor: version and owner), or the latest of each
+    // owner's contract by id and owner (cursor: id and owner).
     const rows =
       id === undefined
         ? await this.latestContracts({
             owner,
             receiverId,
-            afterId: idParameter(query.cursor, 'cursor'),
+            after: contractCursor(query.cursor, idParameter),
             take: limit + 1,
           })
-        : await this.prisma.registryContract.findMany({
-            where: {
-              id,
-              ...(owner === undefined ? {} : { owner }),
-              ...(receiverId === undefined ? {} : { receiverId }),
-              ...(belowVersion === undefined ? {} : { version: { lt: belowVersion } }),
-            },
-            orderBy: { version: 'desc' },
+        : await this.contractVersions({
+            id,
+            owner,
+            receiverId,
+            below: contractCursor(query.cursor, (value) => smallCountParameter(value, 'cursor')),
             take: limit + 1,
           });
-    const page = keysetPage(rows, limit, (r) => (id === undefined ? r.id : String(r.version)));
+    const page = keysetPage(rows, limit, (r) =>
+      id === undefined ? `${r.id}${CURSOR_SEPARATOR}${r.owner}` : `${r.version}${CURSOR_SEPARATOR}${r.owner}`,
+    );
     return {
       contracts: page.items.map((r) => ({
         id: r.id,
@@ -295,17 +323,45 @@ export class RegistryController {
     };
   }
 
-  /** The latest version of each contract, in id order, after `afterId`. */
+  /** The latest version of each owner's contract, in (id, owner) order, after `after`. */
   private async latestContracts(filter: {
     owner?: string;
     receiverId?: string;
-    afterId?: string;
+    after?: [string, string];
     take: number;
   }): Promise<DeployedContract[]> {
     const conditions = new SqlConditions()
       .add('owner', '=', filter.owner)
       .add('receiver_id', '=', filter.receiverId)
-      .add('id', '>', filter.afterId);
+      .addRow(['id', 'owner'], '>', filter.after);
+    return this.contractRows(
+      `SELECT DISTINCT ON (id, owner) ${CONTRACT_COLUMNS} FROM registry_contracts ${conditions.where()}
+       ORDER BY id, owner, version DESC LIMIT ${conditions.parameter(filter.take)}`,
+      conditions.values,
+    );
+  }
+
+  /** Every version of one contract id, newest first (then by owner), below `below`. */
+  private async contractVersions(filter: {
+    id: string;
+    owner?: string;
+    receiverId?: string;
+    below?: [number, string];
+    take: number;
+  }): Promise<DeployedContract[]> {
+    const conditions = new SqlConditions()
+      .add('id', '=', filter.id)
+      .add('owner', '=', filter.owner)
+      .add('receiver_id', '=', filter.receiverId)
+      .addRow(['version', 'owner'], '<', filter.below);
+    return this.contractRows(
+      `SELECT ${CONTRACT_COLUMNS} FROM registry_contracts ${conditions.where()}
+       ORDER BY version DESC, owner DESC LIMIT ${conditions.parameter(filter.take)}`,
+      conditions.values,
+    );
+  }
+
+  private async contractRows(sql: string, values: unknown[]): Promise<DeployedContract[]> {
     const { rows } = await this.pool.query<{
       id: string;
       version: number;
@@ -315,12 +371,7 @@ export class RegistryController {
       tx: Buffer;
       deployed_at: Date;
       document: unknown;
-    }>(
-      `SELECT DISTINCT ON (id) id, version, owner, receiver_id, hash, tx, deployed_at, document
-       FROM registry_contracts ${conditions.where()}
-       ORDER BY id, version DESC LIMIT ${conditions.parameter(filter.take)}`,
-      conditions.values,
-    );
+    }>(sql, values);
     return rows.map((r) => ({
       id: r.id,
       version: r.version,

@@ -1,11 +1,12 @@
-import type {
-  ContractState,
-  DelegateState,
-  MeterState,
-  OrganisationState,
-  ReceiverState,
-  RegistryChange,
-  RegistryView,
+import {
+  contractKey,
+  type ContractState,
+  type DelegateState,
+  type MeterState,
+  type OrganisationState,
+  type ReceiverState,
+  type RegistryChange,
+  type RegistryView,
 } from './registry-rules';
 
 /**
@@ -68,8 +69,8 @@ export class RegistryOverlay implements RegistryView {
     return this.laidDelegates.get(id) ?? (await this.base.delegate(id));
   }
 
-  async contract(id: string): Promise<ContractState | undefined> {
-    return this.laidContracts.get(id) ?? (await this.base.contract(id));
+  async contract(owner: string, id: string): Promise<ContractState | undefined> {
+    return this.laidContracts.get(contractKey(owner, id)) ?? (await this.base.contract(owner, id));
   }
 
   /** Lays one decided change over the view. */
@@ -122,7 +123,7 @@ export class RegistryOverlay implements RegistryView {
       }
       case 'contract-deployed': {
         const { id, version, owner } = change.contract;
-        this.laidContracts.set(id, { id, version, owner });
+        this.laidContracts.set(contractKey(owner, id), { id, version, owner });
         return;
       }
       case 'ballot-cast':

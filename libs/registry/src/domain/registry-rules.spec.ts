@@ -28,6 +28,7 @@ const RECEIVER = 'operator-1';
 /** The final state in memory, counting what the rules ask of it. */
 class MemoryRegistryView implements RegistryView {
   readonly meterMap = new Map<string, MeterState>();
+  readonly contracts: ContractState[] = [];
   readonly reads = { meter: 0, meters: [] as string[][] };
 
   constructor(
@@ -59,8 +60,9 @@ class MemoryRegistryView implements RegistryView {
     return Promise.resolve(undefined);
   }
 
-  contract(): Promise<ContractState | undefined> {
-    return Promise.resolve(undefined);
+  contract(owner: string, id: string): Promise<ContractState | undefined> {
+    const versions = this.contracts.filter((c) => c.owner === owner && c.id === id);
+    return Promise.resolve(versions.sort((a, b) => b.version - a.version)[0]);
   }
 }
 
@@ -130,7 +132,10 @@ function context(): RegistryContext {
   return { chainId: CHAIN_ID, params, now: Date.now(), windowMs: 60_000, futureSkewMs: 5_000 };
 }
 
-function contractResult(meterIds: readonly string[]): Transaction {
+function contractResult(
+  meterIds: readonly string[],
+  contractOwner?: (meterId: string) => string,
+): Transaction {
   return Transaction.sign(
     {
       chainId: CHAIN_ID,
@@ -142,6 +147,7 @@ function contractResult(meterIds: readonly string[]): Transaction {
         results: meterIds.map((meterId, i) => ({
           contractId: 'grid-operator/feedback',
           contractVersion: 1,
+          ...(contractOwner ? { contractOwner: contractOwner(meterId) } : {}),
           meterId,
           trigger: `report:${i.toString(16).padStart(64, '0')}`,
           input: { consumption: 1.5 },
@@ -165,6 +171,32 @@ describe('decideRegistryTransaction, contract.result', () => {
     expect(view.reads.meter).toBe(0);
     expect(view.reads.meters).toHaveLength(1);
     expect(new Set(view.reads.meters[0])).toEqual(new Set(ids));
+  });
+
+  it("given results naming the sender's contract and the meter's owner's, when decided, should accept them", async () => {
+    ['meter-a', 'meter-b'].forEach((id) => view.meterMap.set(id, meterState(id)));
+    const owners = (meterId: string) => (meterId === 'meter-a' ? OPERATOR : `owner:${meterId}`);
+
+    await expect(
+      decideRegistryTransaction(contractResult(['meter-a', 'meter-b'], owners), view, context()),
+    ).resolves.toMatchObject({ type: 'contract-result' });
+  });
+
+  it("given a result naming another organisation's contract or another meter's owner's, when decided, should refuse it", async () => {
+    ['meter-a', 'meter-b'].forEach((id) => view.meterMap.set(id, meterState(id)));
+
+    for (const foreign of [SUPPLIER, 'owner:meter-b']) {
+      await expect(
+        decideRegistryTransaction(
+          contractResult(['meter-a'], () => foreign),
+          view,
+          context(),
+        ),
+      ).rejects.toMatchObject({
+        code: 'TX.INVALID_BODY',
+        message: expect.stringContaining(`names contract grid-operator/feedback of ${foreign}`) as unknown,
+      });
+    }
   });
 
   it('given a result for a meter that is not registered, when decided, should refuse it naming that meter', async () => {
@@ -242,6 +274,34 @@ describe('decideRegistryTransaction, contract.deploy', () => {
     expect(change).toMatchObject({
       type: 'contract-deployed',
       contract: { id: 'grid-operator/feedback', version: 2 },
+    });
+  });
+
+  it("given another organisation's contract under the same id at a higher version, when decided, should accept this owner's own", async () => {
+    // A second grid operator runs its own grid-operator/feedback: ids are their owners' names.
+    view.contracts.push({ id: 'grid-operator/feedback', version: 7, owner: 'west-grid-operator' });
+
+    await expect(decideRegistryTransaction(deploy(feedback(2)), view, context())).resolves.toMatchObject({
+      type: 'contract-deployed',
+      contract: { id: 'grid-operator/feedback', version: 2, owner: OPERATOR },
+    });
+  });
+
+  it("given this owner's version 3 deployed, when version 3 or below is deployed again, should refuse it naming the deployed version", async () => {
+    view.contracts.push({ id: 'grid-operator/feedback', version: 3, owner: OPERATOR });
+
+    for (const version of [2, 3]) {
+      await expect(
+        decideRegistryTransaction(deploy(feedback(version)), view, context()),
+      ).rejects.toMatchObject({
+        code: 'TX.INVALID_BODY',
+        message: expect.stringContaining(
+          `version ${version} of grid-operator/feedback is not above the deployed version 3`,
+        ) as unknown,
+      });
+    }
+    await expect(decideRegistryTransaction(deploy(feedback(4)), view, context())).resolves.toMatchObject({
+      type: 'contract-deployed',
     });
   });
 });

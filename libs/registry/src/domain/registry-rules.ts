@@ -81,14 +81,22 @@ export interface RegistryView {
   meters(ids: readonly string[]): Promise<Map<string, MeterState>>;
   receiver(id: string): Promise<ReceiverState | undefined>;
   delegate(id: string): Promise<DelegateState | undefined>;
-  /** The latest deployed version of a contract. */
-  contract(id: string): Promise<ContractState | undefined>;
+  /**
+   * The latest version of a contract that this owner deployed. Contract ids are the owner's names:
+   * two organisations (two grid operators, say) each deploy their own `grid-operator/feedback`.
+   */
+  contract(owner: string, id: string): Promise<ContractState | undefined>;
 }
 
 export interface ContractState {
   id: string;
   version: number;
   owner: string;
+}
+
+/** One key for an owner's contract id (ids and owners are identifiers: neither holds a NUL). */
+export function contractKey(owner: string, id: string): string {
+  return `${owner}\u0000${id}`;
 }
 
 export interface RegistryContext {
@@ -321,14 +329,7 @@ export async function decideRegistryTransaction(
           `the owner named in the contract (${contract.owner})`,
         );
       }
-      const latest = await view.contract(contract.id);
-      if (latest && latest.owner !== sender.id) {
-        throw RegistryErrors.notAllowed(
-          sender.id,
-          kind,
-          `the owner of contract ${contract.id} (${latest.owner})`,
-        );
-      }
+      const latest = await view.contract(sender.id, contract.id);
       if (latest && contract.version <= latest.version) {
         throw RegistryErrors.invalidBody(
           kind,
@@ -360,6 +361,20 @@ export async function decideRegistryTransaction(
       const unknown = result.results.find((entry) => !meters.has(entry.meterId));
       if (unknown) {
         throw RegistryErrors.unknown('meter', unknown.meterId);
+      }
+      // A receiver runs its organisation's contracts and the device contracts of a meter's owner.
+      const foreign = result.results.find(
+        (entry) =>
+          entry.contractOwner !== undefined &&
+          entry.contractOwner !== sender.id &&
+          entry.contractOwner !== `${OWNER_SENDER_PREFIX}${entry.meterId}`,
+      );
+      if (foreign) {
+        throw RegistryErrors.invalidBody(
+          kind,
+          `the result for ${foreign.meterId} names contract ${foreign.contractId} of ${foreign.contractOwner}, ` +
+            `which is neither ${sender.id}'s nor the meter's owner's`,
+        );
       }
       return { type: 'contract-result', organisation: sender.id, result };
     }

@@ -104,6 +104,12 @@ export const contractResultEntry = z
     // Contract ids may hold '/' (grid-operator/feedback), as @app/contracts names them.
     contractId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'must be a contract id'),
     contractVersion: z.number().int().min(1).max(1_000_000),
+    /**
+     * Whose contract it is: the signing organisation's own, or the meter's owner's (`owner:<meter>`).
+     * A contract id is its owner's name, so (owner, id, version) names the document to re-run. Absent
+     * in results sent before ids were scoped by owner, when an id alone named it.
+     */
+    contractOwner: identifier.optional(),
     meterId: identifier,
     /** What triggered it (report:<id hex>), unique per contract. */
     trigger: z.string().regex(/^[a-z]+:[0-9a-f]{64}$/, 'must be <kind>:<64 lower-case hex characters>'),
