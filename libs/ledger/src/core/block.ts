@@ -7,6 +7,7 @@ import {
   blsVerify,
   ByteReader,
   ByteWriter,
+  MAX_REPORT_BYTES,
   Report,
   type SecretScalar,
   toHex,
@@ -14,8 +15,13 @@ import {
 import { InvalidInputError } from '@app/kernel';
 
 import { merkleRoot } from './merkle';
-import { type QuorumCertificate, decodeQuorumCertificate, encodeQuorumCertificate } from './quorum';
-import { Transaction } from './transaction';
+import {
+  decodeQuorumCertificate,
+  encodeQuorumCertificate,
+  MAX_QUORUM_CERTIFICATE_BYTES,
+  type QuorumCertificate,
+} from './quorum';
+import { MAX_TX_BYTES, Transaction } from './transaction';
 
 /**
  * Blocks (DESIGN.md section 3). A block orders transactions: meter reports (their own format) and
@@ -77,6 +83,9 @@ export function entryBytes(entry: BlockEntry): Uint8Array {
 
 const ENTRY_REPORT = 1;
 const ENTRY_TRANSACTION = 2;
+
+/** Largest entry of a block body: a report (Report.decode refuses more) or a transaction. */
+export const MAX_BLOCK_ENTRY_BYTES = Math.max(MAX_REPORT_BYTES, MAX_TX_BYTES);
 
 /** Body encoding: u32 count, then per entry u8 type | u32-prefixed bytes. */
 export function encodeBody(entries: readonly BlockEntry[]): Uint8Array {
@@ -145,6 +154,10 @@ export function receiverIndexRoot(entries: readonly BlockEntry[]): Uint8Array {
   }
   return hash('sha256', writer.finish(), 'buffer');
 }
+
+/** Largest header: chain id and producer of 255 bytes each, and its parent's certificate. */
+export const MAX_HEADER_BYTES =
+  1 + (1 + 255) + 8 + 32 + 8 + 8 + (1 + 255) + 32 + 32 + 4 + 1 + MAX_QUORUM_CERTIFICATE_BYTES;
 
 export function encodeHeader(header: BlockHeader): Uint8Array {
   const writer = new ByteWriter(512)

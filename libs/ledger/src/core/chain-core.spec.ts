@@ -13,7 +13,16 @@ import {
   type SecretScalar,
 } from '@app/crypto';
 
-import { Block, type BlockEntry, decodeBody, isHashHex, receiverIndex } from './block';
+import {
+  Block,
+  type BlockEntry,
+  decodeBody,
+  decodeHeader,
+  encodeHeader,
+  isHashHex,
+  MAX_HEADER_BYTES,
+  receiverIndex,
+} from './block';
 import { type ChainLink, finalByCertificates, finalByProducers, finalHeight } from './finality';
 import { merkleProof, verifyMerkleProof } from './merkle';
 import {
@@ -23,6 +32,7 @@ import {
   invalidVotes,
   encodeQuorumCertificate,
   isQuorum,
+  MAX_QUORUM_CERTIFICATE_BYTES,
   quorumSize,
   signersOf,
   signVote,
@@ -144,6 +154,30 @@ describe('blocks', () => {
       Block.fromParts(forged.headerBytes, block.signature, entries).verifySignature(producer.publicKey),
     ).toBe(false);
     expect(block.verifySignature(BlsPublicKey.fromBytes(blsGenerateKey().publicKey))).toBe(false);
+  });
+
+  it("given the largest fields a header's encoding takes (chain id and producer of 255 bytes, a parent certificate of a 65,535-seat set), should encode to MAX_HEADER_BYTES", () => {
+    const parentCertificate = {
+      height: 6n,
+      blockHash: new Uint8Array(32).fill(1),
+      round: 2n,
+      setSize: 0xffff,
+      signers: new Uint8Array(8192).fill(0xff),
+      signature: new Uint8Array(96).fill(2),
+    };
+    expect(encodeQuorumCertificate(parentCertificate).length).toBe(MAX_QUORUM_CERTIFICATE_BYTES);
+    const header = {
+      ...fields(),
+      chainId: 'c'.repeat(255),
+      producer: 'p'.repeat(255),
+      parentCertificate,
+      transactionsRoot: new Uint8Array(32),
+      receiverIndexRoot: new Uint8Array(32),
+      transactionCount: 0xffffffff,
+    };
+    const bytes = encodeHeader(header);
+    expect(bytes.length).toBe(MAX_HEADER_BYTES);
+    expect(decodeHeader(bytes)).toEqual(header);
   });
 
   it('given a report in a block, when proved, should verify offline against the header root', () => {

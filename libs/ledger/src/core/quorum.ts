@@ -282,6 +282,9 @@ export function checkQuorumCertificate(
   return ok ? undefined : 'the aggregate signature does not verify';
 }
 
+/** Largest encoding of a certificate: its set size is a u16, so its bitmap takes at most 8,192 bytes. */
+export const MAX_QUORUM_CERTIFICATE_BYTES = 8 + 32 + 8 + 2 + Math.ceil(0xffff / 8) + 96;
+
 export function encodeQuorumCertificate(certificate: QuorumCertificate): Uint8Array {
   if (certificate.signature.length !== 96 || certificate.blockHash.length !== 32) {
     throw new QuorumError('malformed certificate');

@@ -1,6 +1,6 @@
 import { BlsPublicKey, blsGenerateKey, initCrypto } from '@app/crypto';
 
-import { Transaction, TransactionFormatError } from './transaction';
+import { MAX_TX_BODY_BYTES, MAX_TX_BYTES, Transaction, TransactionFormatError } from './transaction';
 
 describe('Transaction', () => {
   beforeAll(async () => {
@@ -77,6 +77,20 @@ describe('Transaction', () => {
     const at = bytes.indexOf('stolen');
     bytes.write('\\ud800', at, 'latin1');
     expect(() => Transaction.decode(bytes)).toThrow(/lone UTF-16 surrogate/);
+  });
+
+  it('given the largest fields a transaction takes (a chain id of 64 characters, a sender of 128, a body of MAX_TX_BODY_BYTES), should encode within MAX_TX_BYTES; a byte more of body is refused', () => {
+    const { key } = sender();
+    const largest = {
+      ...fields,
+      chainId: 'c'.repeat(64),
+      kind: 'receiver.publication' as const,
+      sender: 's'.repeat(128),
+      body: { data: 'x'.repeat(MAX_TX_BODY_BYTES - '{"data":""}'.length) },
+    };
+    expect(Transaction.sign(largest, key.secret).encode().length).toBeLessThanOrEqual(MAX_TX_BYTES);
+    const over = { ...largest, body: { data: `${largest.body.data}x` } };
+    expect(() => Transaction.sign(over, key.secret)).toThrow(/body is larger than/);
   });
 
   it('given truncated or padded bytes, when decoded, should refuse them', () => {

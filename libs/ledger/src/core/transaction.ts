@@ -40,6 +40,12 @@ const TX_HASH_TAG = Buffer.from('CBSG-TX-HASH-V1', 'utf8');
 /** Largest canonical body accepted (contracts are the biggest bodies). */
 export const MAX_TX_BODY_BYTES = 64 * 1024;
 
+/**
+ * Largest encoding of a transaction (encode): the version, timestamp and body length, the largest
+ * body, and four u8-prefixed fields (chain id, kind, sender, signature) of at most 255 bytes each.
+ */
+export const MAX_TX_BYTES = 1 + 8 + 4 + MAX_TX_BODY_BYTES + 4 * (1 + 255);
+
 export const TX_KINDS = [
   'meter.register',
   'meter.revoke',
