@@ -4,6 +4,9 @@
  */
 export const CATCH_UP_PAGE_TRANSACTIONS = 2_000;
 
+/** Blocks in a page of final blocks for catch-up, at most. */
+export const CATCH_UP_PAGE_BLOCKS = 50;
+
 /**
  * How long a catch-up page may take. A peer that serves it is busy with its own load, and a node that
  * gave up on each page after the 10 s of other requests never caught up under load (soak at 300/s).

@@ -6,9 +6,18 @@ import { Registry } from 'prom-client';
 import type { AppConfig } from '@app/config';
 import { blsGenerateKey, initCrypto, type SecretScalar } from '@app/crypto';
 import type { ReportIntakeService } from '@app/intake';
-import { Block, QuorumError, type RoundSchedule, type Timing, type Vote } from '@app/ledger';
+import {
+  Block,
+  type BlockRules,
+  DEFAULT_BLOCK_RULES,
+  QuorumError,
+  type RoundSchedule,
+  type Timing,
+  type Vote,
+} from '@app/ledger';
 
 import type { BlockValidator } from './block-validator';
+import { CATCH_UP_PAGE_TRANSACTIONS } from './catch-up-page';
 import type { ChainContext } from './chain-context.service';
 import { type Candidate, ChainTree } from './chain-tree';
 import {
@@ -21,13 +30,16 @@ import {
 } from './chain.service';
 import type { Finalizer } from './finalizer';
 import type { MempoolService } from './mempool.service';
-import type { PeerNetwork } from './p2p/peer-network';
+import { maxBlockAnswerBytes, maxCatchUpPageBytes } from './p2p/answer-caps';
+import type { PeerNetwork, PeerRequest } from './p2p/peer-network';
 import type { ScheduleService } from './schedule.service';
 
 const CHAIN = 'cbsg-test';
 const GENESIS_HASH = new Uint8Array(32).fill(7);
 const SLOT_MS = 1_000;
 const timing: Timing = { genesisTime: Date.now() - 3_600_000, slotMs: SLOT_MS, producers: 3 };
+/** The genesis' rules: blocks of at most 7 entries (the node's own MAX_BLOCK_TRANSACTIONS is 100). */
+const blockRules: BlockRules = { ...DEFAULT_BLOCK_RULES, maxBlockTransactions: 7 };
 const schedule: RoundSchedule = {
   round: 1n,
   elected: ['d1', 'd2', 'd3'],
@@ -35,8 +47,8 @@ const schedule: RoundSchedule = {
   base: ['d1', 'd2', 'd3'],
 };
 
-/** What a peer answers to GET requests: by path prefix. */
-type PeerAnswers = (path: string) => unknown;
+/** What a peer answers to GET requests: by path prefix (and what the request asks of the answer). */
+type PeerAnswers = (path: string, request?: PeerRequest) => unknown;
 
 /**
  * A ChainService on fakes: no database, no network. The validator takes every block (the rules are
@@ -53,6 +65,7 @@ function chainService(peers: Record<string, PeerAnswers>): ChainService {
     nodeId: 'node-1',
     genesisHash: GENESIS_HASH,
     timing,
+    blockRules,
     localDelegates: new Map(),
     // Any delegate id d<n> is known (holdVote asks; nothing here checks a signature).
     delegateKey: (id: string) => (/^d[0-9]+$/.test(id) ? {} : undefined),
@@ -72,7 +85,8 @@ function chainService(peers: Record<string, PeerAnswers>): ChainService {
   } as unknown as BlockValidator;
   const network = {
     peers: () => Object.keys(peers).map((id) => ({ id })),
-    get: (peerId: string, path: string) => Promise.resolve(peers[peerId]!(path)),
+    get: (peerId: string, path: string, request?: PeerRequest) =>
+      Promise.resolve(peers[peerId]!(path, request)),
     broadcast: () => Promise.resolve(),
   } as unknown as PeerNetwork;
   const service = new ChainService(
@@ -194,6 +208,36 @@ describe('ChainService catch-up: what a peer must show before this node counts i
     expect(head()).toBe(2n);
     expect(internals(service).behindPeers).toBe(false);
     expect(internals(service).intakeHold()).toBeUndefined();
+  });
+
+  it("given a peer ahead, should take its pages and candidate blocks under byte caps of the genesis' block rules, and its status and candidate list under the default cap", async () => {
+    const asked = new Map<string, PeerRequest | undefined>();
+    const service = chainService({
+      honest: (path, request) => {
+        asked.set(path.replace(/\?.*/, '').replace(/[0-9a-f]{64}$/, ':hash'), request);
+        if (path === '/p2p/status') {
+          return statusOf('1', '2');
+        }
+        if (path.startsWith('/p2p/blocks?from=1&')) {
+          return [blockToWire(chain[0]!)];
+        }
+        if (path === '/p2p/candidates') {
+          return [{ hash: chain[1]!.hashHex, height: '2' }];
+        }
+        return path === `/p2p/candidates/${chain[1]!.hashHex}` ? blockToWire(chain[1]!) : [];
+      },
+    });
+    await internals(service).catchUp();
+    expect((service as unknown as { tree: ChainTree }).tree.head()?.block.height).toBe(2n);
+    expect(Object.fromEntries(asked)).toEqual({
+      '/p2p/status': undefined,
+      '/p2p/blocks': {
+        timeoutMs: expect.any(Number) as unknown,
+        maxBytes: maxCatchUpPageBytes(CATCH_UP_PAGE_TRANSACTIONS, 7),
+      },
+      '/p2p/candidates': undefined,
+      '/p2p/candidates/:hash': { maxBytes: maxBlockAnswerBytes(7) },
+    });
   });
 });
 

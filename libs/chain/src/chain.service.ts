@@ -39,6 +39,7 @@ import { PG_POOL } from '@app/persistence';
 
 import { BlockRejectedError, BlockValidator } from './block-validator';
 import {
+  CATCH_UP_PAGE_BLOCKS,
   CATCH_UP_PAGE_TIMEOUT_MS,
   CATCH_UP_PAGE_TRANSACTIONS,
   nextCatchUpPageTransactions,
@@ -49,6 +50,7 @@ import { type Candidate, ChainTree } from './chain-tree';
 import { type FinalizedCounts, Finalizer } from './finalizer';
 import { intakeHoldOf } from './intake-hold';
 import { MempoolService, type TransactionReceipt } from './mempool.service';
+import { maxBlockAnswerBytes, maxCatchUpPageBytes } from './p2p/answer-caps';
 import { wireHeight } from './p2p/messages';
 import { PeerNetwork } from './p2p/peer-network';
 import { ScheduleService } from './schedule.service';
@@ -869,12 +871,17 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
     const pollStart = performance.now();
     let fetchMs = 0;
     let taken = 0;
+    const { maxBlockTransactions } = this.context.blockRules;
     while (!this.stopped && peerFinal > this.tree.finalTip.height && next <= peerFinal) {
       const fetchStart = performance.now();
+      const pageTransactions = this.catchUpPageTransactions;
       const batch = await this.peers.get<WireBlock[]>(
         peerId,
-        `/p2p/blocks?from=${next}&limit=50&transactions=${this.catchUpPageTransactions}`,
-        CATCH_UP_PAGE_TIMEOUT_MS,
+        `/p2p/blocks?from=${next}&limit=${CATCH_UP_PAGE_BLOCKS}&transactions=${pageTransactions}`,
+        {
+          timeoutMs: CATCH_UP_PAGE_TIMEOUT_MS,
+          maxBytes: maxCatchUpPageBytes(pageTransactions, maxBlockTransactions),
+        },
       );
       fetchMs += performance.now() - fetchStart;
       this.catchUpPageTransactions = nextCatchUpPageTransactions(this.catchUpPageTransactions, !!batch);
@@ -922,7 +929,9 @@ export class ChainService implements OnApplicationBootstrap, OnApplicationShutdo
         if (this.stopped || this.holdsOrAwaits(ref.hash)) {
           continue;
         }
-        const wire = await this.peers.get<WireBlock>(peerId, `/p2p/candidates/${ref.hash}`);
+        const wire = await this.peers.get<WireBlock>(peerId, `/p2p/candidates/${ref.hash}`, {
+          maxBytes: maxBlockAnswerBytes(maxBlockTransactions),
+        });
         if (!wire) {
           break; // gone final there meanwhile, or the peer went away: the next poll sees
         }

@@ -1,9 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Counter, Registry } from 'prom-client';
 
 import { IdentityTokenSource } from '@app/auth';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
 import { ChainContext } from '../chain-context.service';
+import { MAX_PEER_ANSWER_BYTES } from './answer-caps';
 import { MAX_MESSAGE_BYTES, type MessageType, OutgoingMessage } from './messages';
 
 export interface PeerStatus {
@@ -14,26 +16,51 @@ export interface PeerStatus {
   lastContact?: Date;
 }
 
+/** What a GET asks of a peer's answer, but for its path. */
+export interface PeerRequest {
+  /** The largest answer taken, in bytes of JSON (answer-caps.ts): MAX_PEER_ANSWER_BYTES by default. */
+  maxBytes?: number;
+  timeoutMs?: number;
+}
+
 const REQUEST_TIMEOUT_MS = 10_000;
+
+/** A peer's answer over the byte cap of its request: nothing of it is used. */
+export class AnswerTooLargeError extends Error {
+  constructor(maxBytes: number, declared?: number) {
+    super(
+      `its answer is over ${maxBytes} bytes${declared === undefined ? '' : ` (Content-Length ${declared})`}`,
+    );
+  }
+}
 
 /**
  * The other nodes, over HTTP: MACed messages pushed to POST {peer}/p2p/messages, and final blocks
  * pulled from GET {peer}/p2p/blocks when catching up. A peer that does not answer is marked
- * unreachable and tried again with the next message; nothing waits for it.
+ * unreachable and tried again with the next message; nothing waits for it. So is a peer whose answer
+ * is over the byte cap of its request.
  */
 @Injectable()
 export class PeerNetwork {
   private readonly logger = new Logger(PeerNetwork.name);
   private readonly status = new Map<string, PeerStatus>();
+  private readonly overCap: Counter<'peer'>;
   private tokens: IdentityTokenSource | undefined;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly context: ChainContext,
+    @Inject(Registry) metrics: Registry,
   ) {
     for (const peer of config.chain.peers) {
       this.status.set(peer.id, { id: peer.id, url: peer.url, reachable: false });
     }
+    this.overCap = new Counter({
+      name: 'cbsg_p2p_answers_over_cap_total',
+      help: "Peers' answers refused for being over the byte cap of their request, by peer",
+      labelNames: ['peer'],
+      registers: [metrics],
+    });
   }
 
   peers(): PeerStatus[] {
@@ -65,8 +92,15 @@ export class PeerNetwork {
     await Promise.all(sends);
   }
 
-  /** GET a path on one peer (JSON); undefined if it does not answer well within `timeoutMs`. */
-  async get<T>(peerId: string, path: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T | undefined> {
+  /**
+   * GET a path on one peer (JSON); undefined if it does not answer well within `timeoutMs`, or answers
+   * more than `maxBytes`.
+   */
+  async get<T>(
+    peerId: string,
+    path: string,
+    { maxBytes = MAX_PEER_ANSWER_BYTES, timeoutMs = REQUEST_TIMEOUT_MS }: PeerRequest = {},
+  ): Promise<T | undefined> {
     const peer = this.status.get(peerId);
     if (!peer) {
       return undefined;
@@ -80,9 +114,9 @@ export class PeerNetwork {
         throw new Error(`HTTP ${response.status}`);
       }
       this.mark(peer, true);
-      return (await response.json()) as T;
+      return (await readJson(response, maxBytes)) as T;
     } catch (error) {
-      this.mark(peer, false, (error as Error).message);
+      this.failed(peer, error);
       return undefined;
     }
   }
@@ -105,15 +139,28 @@ export class PeerNetwork {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       if (!response.ok && response.status !== 409) {
-        const answer = (await response.json().catch(() => ({}))) as { code?: string; message?: string };
+        // A refusal that does not parse is still an answer; one over the cap is the peer's fault.
+        const answer = (await readJson(response, MAX_PEER_ANSWER_BYTES).catch((error: unknown) => {
+          if (error instanceof AnswerTooLargeError) {
+            throw error;
+          }
+          return {};
+        })) as { code?: string; message?: string };
         this.logger.debug(
           `${peer.id} refused a message: ${answer.code ?? response.status} ${answer.message ?? ''}`,
         );
       }
       this.mark(peer, true);
     } catch (error) {
-      this.mark(peer, false, (error as Error).message);
+      this.failed(peer, error);
     }
+  }
+
+  private failed(peer: PeerStatus, error: unknown): void {
+    if (error instanceof AnswerTooLargeError) {
+      this.overCap.inc({ peer: peer.id });
+    }
+    this.mark(peer, false, (error as Error).message);
   }
 
   private mark(peer: PeerStatus, reachable: boolean, error?: string): void {
@@ -130,4 +177,40 @@ export class PeerNetwork {
       peer.lastContact = new Date();
     }
   }
+}
+
+/**
+ * The JSON of a peer's answer, read under `maxBytes`. The body is counted as it streams in (after any
+ * content coding, so a small compressed answer cannot inflate past the cap), and the request is
+ * aborted at the first chunk over: this node never holds more than the cap of it. A Content-Length
+ * over the cap is refused before the body is read; one under it proves nothing.
+ */
+async function readJson(response: Response, maxBytes: number): Promise<unknown> {
+  const declared = Number(response.headers.get('content-length'));
+  if (!response.headers.has('content-encoding') && declared > maxBytes) {
+    const error = new AnswerTooLargeError(maxBytes, declared);
+    await response.body?.cancel(error).catch(() => undefined);
+    throw error;
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (response.body) {
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        break;
+      }
+      size += value.byteLength;
+      if (size > maxBytes) {
+        const error = new AnswerTooLargeError(maxBytes);
+        // Cancelling the body aborts the request: undici closes the connection.
+        await reader.cancel(error).catch(() => undefined);
+        throw error;
+      }
+      chunks.push(value);
+    }
+  }
+  // As Response.json does: UTF-8, a byte-order mark dropped.
+  return JSON.parse(new TextDecoder().decode(Buffer.concat(chunks, size)));
 }
