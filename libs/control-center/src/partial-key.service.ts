@@ -8,6 +8,7 @@ import type { ControlCenterConfig } from '@app/config';
 import {
   BlsPublicKey,
   blsVerify,
+  checkMasterKey,
   fromHex,
   initCrypto,
   issuePartialKey,
@@ -71,6 +72,21 @@ export class PartialKeyService implements OnModuleInit {
       path.join(this.config.keysDir, CONSORTIUM_FILES.organisationKey(this.organisationId)),
       this.config.passphrase,
     );
+    // Keys of another setup would start a CC that refuses every request (each issuance checks x
+    // against Ypub) or signs transactions no node takes: refuse to start instead.
+    const ownPublicKey = this.genesis.document.organisations.find(
+      (o) => o.id === this.organisationId,
+    )!.publicKey;
+    try {
+      checkMasterKey(this.genesis.params, master.key);
+    } catch {
+      throw new Error(`${CONSORTIUM_FILES.masterKey} does not match the genesis' system parameters`);
+    }
+    if (toHex(organisation.publicKey) !== ownPublicKey) {
+      throw new Error(
+        `${CONSORTIUM_FILES.organisationKey(this.organisationId)} does not match the genesis' key of ${this.organisationId}`,
+      );
+    }
     this.masterKey = master.key;
     this.organisationKey = organisation.key;
     this.node = new NodeClient(this.config.nodeUrl);
