@@ -16,9 +16,10 @@ export interface RetryPolicy {
 const DEFAULT_RETRY: RetryPolicy = { attempts: 6, firstDelayMs: 200, maxDelayMs: 10_000 };
 
 /**
- * Sends reports to an accounting node. Retries what may succeed later (network errors, 429/503 with
- * their Retry-After, 5xx) with exponential back-off; never retries a refusal (4xx): the report would
- * be refused again. Resubmitting an accepted report is harmless: the node answers the same receipt.
+ * Sends reports to an accounting node. Retries what may succeed later (network errors, 429/503 after
+ * their Retry-After, 5xx) with exponential back-off, never waiting more than maxDelayMs; never retries
+ * a refusal (4xx): the report would be refused again. Resubmitting an accepted report is harmless: the
+ * node answers the same receipt.
  */
 export class NodeSubmitter {
   constructor(
@@ -62,7 +63,11 @@ export class NodeSubmitter {
       if (attempt >= this.retry.attempts) {
         return { ok: false, status, body: parsed };
       }
-      await new Promise((resolve) => setTimeout(resolve, retryAfterMs ?? delay));
+      // Retry-After within maxDelayMs too: one far-off value would hold the meter for hours, and
+      // above 2^31 ms setTimeout fires at once.
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.min(this.retry.maxDelayMs, retryAfterMs ?? delay)),
+      );
       delay = Math.min(this.retry.maxDelayMs, delay * 2);
     }
   }

@@ -1,0 +1,58 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type { Report } from '@app/crypto';
+
+import { NodeSubmitter } from './node-submitter';
+
+const report = { toJSON: () => ({ meterId: 'meter-1', nonce: '1' }) } as unknown as Report;
+
+describe('NodeSubmitter', () => {
+  let server: Server;
+  let url: string;
+  let answers: Array<{ status: number; headers?: Record<string, string> }>;
+  let requests: number;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        requests += 1;
+        const answer = answers.shift() ?? { status: 202 };
+        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
+        res.end(JSON.stringify(answer.status < 300 ? { hash: 'ab' } : { code: 'X', message: 'x' }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  beforeEach(() => {
+    requests = 0;
+  });
+
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it.each([['3600'], ['3000000']])(
+    'given a 503 with Retry-After %s s, should wait no longer than its longest delay, then send again',
+    async (retryAfter) => {
+      answers = [{ status: 503, headers: { 'retry-after': retryAfter } }];
+      const submitter = new NodeSubmitter(url, { attempts: 3, firstDelayMs: 10, maxDelayMs: 300 });
+      const started = Date.now();
+      await expect(submitter.submit(report)).resolves.toMatchObject({ ok: true, status: 202 });
+      expect(requests).toBe(2);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    },
+    10_000,
+  );
+
+  it('given a 400, should not send it again', async () => {
+    answers = [{ status: 400 }];
+    const submitter = new NodeSubmitter(url, { attempts: 3, firstDelayMs: 10, maxDelayMs: 100 });
+    await expect(submitter.submit(report)).resolves.toMatchObject({ ok: false, status: 400 });
+    expect(requests).toBe(1);
+  });
+});
