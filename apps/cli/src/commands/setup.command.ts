@@ -96,10 +96,14 @@ export function registerSetup(program: Command): void {
       },
     ) => {
       const genesisPath = path.join(options.out, CONSORTIUM_FILES.genesis);
-      if (!options.force && (await exists(genesisPath))) {
-        throw new CliError(
-          `${genesisPath} exists already; use --force to replace the consortium (its keys are lost)`,
-        );
+      // The master key too: genesis.json is handed to the members and may have been moved away, but
+      // a master key overwritten is lost with every partial key issued under it.
+      for (const file of [genesisPath, path.join(options.out, CONSORTIUM_FILES.masterKey)]) {
+        if (!options.force && (await exists(file))) {
+          throw new CliError(
+            `${file} exists already; use --force to replace the consortium (its keys are lost)`,
+          );
+        }
       }
       if (!Number.isInteger(options.delegates) || options.delegates < 1) {
         throw new CliError('--delegates must be a positive integer');
