@@ -112,6 +112,13 @@ interface EventRow {
 
 const MAX_STREAM_ID_LENGTH = 200;
 const MAX_TYPE_LENGTH = 200;
+/**
+ * Refused before the batch, as canonicalJsonOf refuses them in payloads: Postgres text cannot hold
+ * NUL, and a lone surrogate is stored as U+FFFD (its hash then no longer matches). Either would fail,
+ * or corrupt, the group-committed statement of every append written with it.
+ */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
+const UNSTORABLE_CHARACTER = /[\u0000\uD800-\uDFFF]/u;
 const EVENT_COLUMNS =
   'position, stream_id, stream_version, type, schema_version, payload, metadata, occurred_at, content_hash, chain_hash';
 
@@ -327,10 +334,15 @@ export class EventStore {
 
   private prepare(request: AppendRequest): PreparedCommand {
     const { streamId, expectedVersion } = request;
-    if (typeof streamId !== 'string' || streamId.length === 0 || streamId.length > MAX_STREAM_ID_LENGTH) {
+    if (
+      typeof streamId !== 'string' ||
+      streamId.length === 0 ||
+      streamId.length > MAX_STREAM_ID_LENGTH ||
+      UNSTORABLE_CHARACTER.test(streamId)
+    ) {
       throw new InvalidInputError(
         'EVENT_STORE.BAD_STREAM_ID',
-        `stream id must be 1..${MAX_STREAM_ID_LENGTH} characters`,
+        `stream id must be 1..${MAX_STREAM_ID_LENGTH} characters, without NUL or lone surrogates`,
       );
     }
     if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
@@ -349,10 +361,15 @@ export class EventStore {
     }
     const now = this.clock.now();
     const events = request.events.map((event, i): PreparedEvent => {
-      if (typeof event.type !== 'string' || event.type.length === 0 || event.type.length > MAX_TYPE_LENGTH) {
+      if (
+        typeof event.type !== 'string' ||
+        event.type.length === 0 ||
+        event.type.length > MAX_TYPE_LENGTH ||
+        UNSTORABLE_CHARACTER.test(event.type)
+      ) {
         throw new InvalidInputError(
           'EVENT_STORE.BAD_EVENT_TYPE',
-          `event type must be 1..${MAX_TYPE_LENGTH} characters`,
+          `event type must be 1..${MAX_TYPE_LENGTH} characters, without NUL or lone surrogates`,
         );
       }
       if (!Number.isInteger(event.schemaVersion) || event.schemaVersion < 1) {

@@ -169,6 +169,23 @@ describe('EventStore (Postgres)', () => {
     expect(await store.readAll(0n)).toHaveLength(0);
   });
 
+  it('given a stream id or type Postgres cannot store, when appended beside other appends, should refuse it alone', async () => {
+    // Sent in one tick, so the store writes them in one group-committed statement.
+    const [good, badStream, badType] = await Promise.allSettled([
+      store.append({ streamId: 'good', expectedVersion: 0, events: [event(1)] }),
+      store.append({ streamId: 'bad\u0000', expectedVersion: 0, events: [event(2)] }),
+      store.append({
+        streamId: 'other',
+        expectedVersion: 0,
+        events: [{ type: 't\ud800', schemaVersion: 1, payload: {} }],
+      }),
+    ]);
+    expect(good).toMatchObject({ status: 'fulfilled', value: { version: 1 } });
+    expect(badStream).toMatchObject({ status: 'rejected', reason: { code: 'EVENT_STORE.BAD_STREAM_ID' } });
+    expect(badType).toMatchObject({ status: 'rejected', reason: { code: 'EVENT_STORE.BAD_EVENT_TYPE' } });
+    expect(await store.readAll(0n)).toHaveLength(1);
+  });
+
   it('given listeners, when appends commit, should hear of the events after commit and in position order', async () => {
     const heard: bigint[] = [];
     store.onAppended((events) => heard.push(...events.map((e) => e.position)));
