@@ -77,3 +77,20 @@ describe('receiver configuration: head-digest witness', () => {
     );
   });
 });
+
+describe('receiver configuration: its transactions until final', () => {
+  it('given nothing set, should look a transaction up after a minute and keep it a week once final', () => {
+    expect(parseReceiverConfig(BASE).sent).toEqual({
+      resendAfterMs: 60_000,
+      retentionMs: 7 * 24 * 3_600_000,
+    });
+  });
+
+  it('given RESEND_AFTER_SECONDS and SENT_RETENTION_HOURS, should take them, and refuse zero', () => {
+    expect(
+      parseReceiverConfig({ ...BASE, RESEND_AFTER_SECONDS: '5', SENT_RETENTION_HOURS: '2' }).sent,
+    ).toEqual({ resendAfterMs: 5_000, retentionMs: 7_200_000 });
+    expect(() => parseReceiverConfig({ ...BASE, RESEND_AFTER_SECONDS: '0' })).toThrow(/RESEND_AFTER_SECONDS/);
+    expect(() => parseReceiverConfig({ ...BASE, SENT_RETENTION_HOURS: '0' })).toThrow(/SENT_RETENTION_HOURS/);
+  });
+});

@@ -81,6 +81,14 @@ const receiverSchema = z
     PUBLISH_EVERY_SECONDS: z.coerce.number().int().min(1).max(604_800).default(3_600),
     /** With PUBLISH: the hours of readings each publication covers. */
     PUBLISH_WINDOW_HOURS: z.coerce.number().int().min(1).max(720).default(24),
+    /**
+     * A transaction the receiver put on the chain (a contract result, a publication) that is not in a
+     * final block this long after a node accepted it is looked up on the node, and sent again if the
+     * node no longer has it (its mempool dropped it unincluded).
+     */
+    RESEND_AFTER_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+    /** How long a transaction of the receiver's is kept once final (then pruned), in hours. */
+    SENT_RETENTION_HOURS: z.coerce.number().int().min(1).max(87_600).default(168),
   })
   .refine((e) => !e.CONTRACT || e.REDIS_URL, {
     error: 'CONTRACT needs REDIS_URL',
@@ -129,6 +137,8 @@ export interface ReceiverConfig {
     redisUrl: string;
     queuePrefix: string;
   };
+  /** The transactions it signed: looked up after resendAfterMs until final, pruned retentionMs after. */
+  sent: { resendAfterMs: number; retentionMs: number };
 }
 
 export function parseReceiverConfig(env: Record<string, string | undefined>): ReceiverConfig {
@@ -179,6 +189,7 @@ export function parseReceiverConfig(env: Record<string, string | undefined>): Re
           },
         }
       : {}),
+    sent: { resendAfterMs: e.RESEND_AFTER_SECONDS * 1_000, retentionMs: e.SENT_RETENTION_HOURS * 3_600_000 },
   };
 }
 
