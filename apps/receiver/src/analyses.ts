@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import { BadGatewayException, Inject, Injectable, Logger } from '@nestjs/common';
+import { BadGatewayException, Inject, Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
 
 import type { PublicationSubject, ReceiverConfig } from '@app/config';
@@ -17,8 +17,9 @@ import {
 import type { ReceiverPublicationBody } from '@app/registry';
 
 import { NodeMeters } from './node-meters';
-import { NodeRefusal, submitStored, submitTransaction } from './node-transactions';
+import { NodeRefusal, submitTransaction } from './node-transactions';
 import { RECEIVER_CONFIG, RECEIVER_DB, RECEIVER_RUNTIME, type ReceiverRuntime } from './receiver.tokens';
+import { SentTransactions } from './sent-transactions';
 
 /** Readings of the window: the last $2 hours up to $3 (epoch ms), or up to now when $3 is null. */
 const WINDOW_SQL = `read_at >= coalesce(to_timestamp($3::double precision / 1000), now()) - make_interval(hours => $2)
@@ -66,14 +67,15 @@ export interface Publication {
  */
 @Injectable()
 export class ReceiverAnalyses {
-  private readonly logger = new Logger(ReceiverAnalyses.name);
-
   constructor(
     @Inject(RECEIVER_DB) private readonly db: Pool,
     @Inject(RECEIVER_CONFIG) private readonly config: ReceiverConfig,
     @Inject(RECEIVER_RUNTIME) private readonly runtime: ReceiverRuntime,
     private readonly meters: NodeMeters,
-  ) {}
+    private readonly sent: SentTransactions,
+  ) {
+    sent.handle('receiver.publication', (stale, maxInDoubt) => this.resign(stale, maxInDoubt));
+  }
 
   /**
    * Anti-theft, "high supply, low meter", over the last `windowHours` of readings: up to now, or up
@@ -188,14 +190,20 @@ export class ReceiverAnalyses {
    * once however often it is attempted: the signed transaction is stored under (receiver, subject,
    * periodEnd) before it is sent, and every later attempt sends those same bytes, which a node that
    * took them answers as a duplicate (a lost answer, a stalled job). A node that finds them too old
-   * (TX.STALE: it does not know them, they waited out an outage) gets the same body signed again with
-   * a fresh timestamp, in place of the stored one; once a node accepted it, nothing is sent again.
+   * (TX.STALE) gets the same body signed again with a fresh timestamp, in place of the stored one,
+   * once the stale one can never be in a final block (SentTransactions.replace). Once a node accepted
+   * it, the job is done, and SentTransactions keeps it until it is final (and sends it again if the
+   * node loses it unincluded). A period older than SENT_RETENTION_HOURS is not published: its row may
+   * have been pruned, and it would be published twice.
    */
   async publishScheduled(
     subject: PublicationSubject,
     windowHours: number,
     periodEnd: number,
   ): Promise<Omit<Publication, 'content'>> {
+    if (periodEnd < Date.now() - this.config.sent.retentionMs) {
+      throw new Error(`the period of ${subject} up to ${periodEnd} is past the retention: not published`);
+    }
     let stored = await this.storedPublication(subject, periodEnd);
     if (!stored) {
       const analysis = await this.analyse(subject, windowHours, periodEnd);
@@ -210,41 +218,28 @@ export class ReceiverAnalyses {
     }
     let { tx } = stored;
     if (!stored.accepted) {
-      tx = await this.sendStored(subject, periodEnd, tx);
-      await this.db.query(
-        `UPDATE receiver_publications SET accepted_at = now()
-         WHERE receiver_id = $1 AND subject = $2 AND period_end = $3 AND tx_hash = $4`,
-        [this.config.receiverId, subject, periodEnd, Buffer.from(tx.hash)],
-      );
+      const sent = await this.sent.send('receiver.publication', tx);
+      if (!sent) {
+        throw new Error(`the publication of ${subject} up to ${periodEnd} was replaced by another process`);
+      }
+      tx = sent;
     }
     const body = tx.body as ReceiverPublicationBody;
     return { txHash: tx.hashHex, contentHash: body.contentHash, summary: body.summary };
   }
 
-  /** Sends a stored publication; one too old for the node is signed again (see publishScheduled). */
-  private async sendStored(
-    subject: PublicationSubject,
-    periodEnd: number,
-    tx: Transaction,
-  ): Promise<Transaction> {
-    const sent = await submitStored(
-      this.config.nodeUrl,
-      tx,
-      async (stale) => {
-        const fresh = this.sign(stale.body as ReceiverPublicationBody, Date.now());
-        const { rowCount } = await this.db.query(
-          `UPDATE receiver_publications SET tx_hash = $5, tx = $6
-           WHERE receiver_id = $1 AND subject = $2 AND period_end = $3 AND tx_hash = $4 AND accepted_at IS NULL`,
-          [this.config.receiverId, subject, periodEnd, Buffer.from(stale.hash), ...txColumns(fresh)],
-        );
-        return rowCount === 0 ? undefined : fresh;
-      },
-      this.logger,
+  /**
+   * The same body under a fresh timestamp, in place of a stale stored publication (SentTransactions
+   * decides when that is safe; `maxInDoubt` keeps a send made since out of it).
+   */
+  private async resign(stale: Transaction, maxInDoubt: number): Promise<Transaction | undefined> {
+    const fresh = this.sign(stale.body as ReceiverPublicationBody, Date.now());
+    const { rowCount } = await this.db.query(
+      `UPDATE receiver_publications SET tx_hash = $3, tx = $4, accepted_at = NULL, sends_in_doubt = 0
+       WHERE receiver_id = $1 AND tx_hash = $2 AND final_at IS NULL AND sends_in_doubt <= $5`,
+      [this.config.receiverId, Buffer.from(stale.hash), ...txColumns(fresh), maxInDoubt],
     );
-    if (!sent) {
-      throw new Error(`the publication of ${subject} up to ${periodEnd} was replaced by another process`);
-    }
-    return sent;
+    return rowCount === 0 ? undefined : fresh;
   }
 
   private async storedPublication(

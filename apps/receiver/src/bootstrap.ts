@@ -8,7 +8,7 @@ import { Logger } from 'nestjs-pino';
 import { loadReceiverConfig, type ReceiverConfig } from '@app/config';
 import { CryptoPool, initCrypto, readKeystoreFile, ReceiverPrivateKey } from '@app/crypto';
 import { IdentityTokenSource } from '@app/auth';
-import { loadGenesis } from '@app/ledger';
+import { blockRulesOf, loadGenesis } from '@app/ledger';
 
 import { genesisNodeKeys } from './head-witness';
 import { ReceiverModule } from './receiver.module';
@@ -50,6 +50,7 @@ export async function createReceiverApp(
         receiver,
         genesisHash: genesis.hash,
         chainId: genesis.document.chainId,
+        entryWindowMs: blockRulesOf(genesis.document).entryWindowMs,
         members: genesis.document,
         nodeKeys: genesisNodeKeys(genesis.document.nodes),
         organisationKey: organisation.key,

@@ -74,6 +74,8 @@ interface Checkpoint {
 interface OpenedBlock {
   height: bigint;
   hash: Uint8Array;
+  /** The block's timestamp (epoch ms), from its checked header. */
+  timestamp: number;
   readings: BlockReadings;
 }
 
@@ -257,14 +259,22 @@ export class ChainFollower {
             reports.map((r) => r.report),
           )
         : [];
-    return { height, hash, readings: await this.readings(height, reports, outcomes) };
+    return {
+      height,
+      hash,
+      timestamp: header.timestamp,
+      readings: await this.readings(height, reports, outcomes),
+    };
   }
 
   /**
    * Writes the block's readings, its after-block work and the checkpoint in one transaction. Returns
    * the checkpoint now stored: the block's, or another follower's when that one wrote it first.
    */
-  private async commit({ height, hash, readings }: OpenedBlock, previous: Checkpoint): Promise<Checkpoint> {
+  private async commit(
+    { height, hash, timestamp, readings }: OpenedBlock,
+    previous: Checkpoint,
+  ): Promise<Checkpoint> {
     const client = await this.db.connect();
     try {
       await client.query('BEGIN');
@@ -289,10 +299,12 @@ export class ChainFollower {
         'INSERT INTO receiver_blocks (receiver_id, height, block_hash, processed_at) VALUES ($1, $2, $3, now())',
         [this.options.receiverId, height.toString(), Buffer.from(hash)],
       );
+      // The block's time is the chain's time as this receiver knows it: SentTransactions reads it.
       await client.query(
-        `INSERT INTO receiver_checkpoints (receiver_id, height, block_hash, updated_at) VALUES ($1, $2, $3, now())
-         ON CONFLICT (receiver_id) DO UPDATE SET height = EXCLUDED.height, block_hash = EXCLUDED.block_hash, updated_at = now()`,
-        [this.options.receiverId, height.toString(), Buffer.from(hash)],
+        `INSERT INTO receiver_checkpoints (receiver_id, height, block_hash, block_time, updated_at) VALUES ($1, $2, $3, $4, now())
+         ON CONFLICT (receiver_id) DO UPDATE SET height = EXCLUDED.height, block_hash = EXCLUDED.block_hash,
+           block_time = EXCLUDED.block_time, updated_at = now()`,
+        [this.options.receiverId, height.toString(), Buffer.from(hash), new Date(timestamp)],
       );
       await client.query('COMMIT');
     } catch (error) {

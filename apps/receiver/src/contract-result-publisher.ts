@@ -1,4 +1,3 @@
-import { Logger } from '@nestjs/common';
 import type { Pool } from 'pg';
 
 import type { SecretScalar } from '@app/crypto';
@@ -7,7 +6,7 @@ import { MAX_TX_BODY_BYTES, OWNER_SENDER_PREFIX, Transaction } from '@app/ledger
 import { inTransaction, type SqlExecutor } from '@app/persistence';
 import { type ContractResultEntry, MAX_CONTRACT_RESULTS_PER_TX } from '@app/registry';
 
-import { submitStored } from './node-transactions';
+import type { SentTransactions } from './sent-transactions';
 
 /** A local result key for an owner's contract: `<trigger>#<contract id>` (the chain carries both apart). */
 export const OWNER_RESULT_SEPARATOR = '#';
@@ -23,7 +22,6 @@ export interface ContractResultPublisherOptions {
   organisationId: string;
   organisationKey: SecretScalar;
   chainId: string;
-  nodeUrl: string;
 }
 
 interface ResultRow {
@@ -42,18 +40,23 @@ interface ResultRow {
  * answers). A batch is claimed and its signed transaction stored in one database transaction, then
  * sent, up to SENDS_IN_FLIGHT at once; until a node accepts it, every flush sends those same bytes
  * again (the node answers a known transaction as a duplicate), so a result is never in two
- * transactions. A batch a node finds too old (TX.STALE: it waited out an outage) is signed again
- * with a fresh timestamp, which is safe: a node refuses it as stale only if it does not know it.
+ * transactions. A node's acceptance is not the end: SentTransactions keeps the batch until it is in a
+ * final block, and sends it again if the node lost it unincluded. A batch a node finds too old
+ * (TX.STALE) is signed again with a fresh timestamp, but only once the stale one can never be in a
+ * final block (SentTransactions.replace): a node refusing it as stale does not know it, but another
+ * node's mempool or block might, and the registry's rules would put both on the chain.
  * Several processes of one receiver may flush at once: rows are claimed with SKIP LOCKED.
  */
 export class ContractResultPublisher {
-  private readonly logger = new Logger(ContractResultPublisher.name);
   private flushing: Promise<void> | undefined;
 
   constructor(
     private readonly db: Pool,
     private readonly options: ContractResultPublisherOptions,
-  ) {}
+    private readonly sent: SentTransactions,
+  ) {
+    sent.handle('contract.result', (stale, maxInDoubt) => this.resign(stale, maxInDoubt));
+  }
 
   /**
    * Resolves once the results under `keys` are in transactions a node accepted; throws if they are
@@ -78,12 +81,16 @@ export class ContractResultPublisher {
     return this.flushing;
   }
 
-  /** How many of these results no node has accepted yet (a key without a row has nothing to publish). */
+  /**
+   * How many of these results no node has accepted yet (a key without a row has nothing to publish;
+   * a batch pruned once final was accepted).
+   */
   private async unaccepted(keys: readonly string[]): Promise<number> {
     const { rows } = await this.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM contract_results r
        LEFT JOIN contract_result_batches b ON b.receiver_id = r.receiver_id AND b.tx_hash = r.tx_hash
-       WHERE r.receiver_id = $1 AND r.trigger = ANY($2::text[]) AND b.accepted_at IS NULL`,
+       WHERE r.receiver_id = $1 AND r.trigger = ANY($2::text[])
+         AND (r.tx_hash IS NULL OR (b.tx_hash IS NOT NULL AND b.accepted_at IS NULL))`,
       [this.options.receiverId, keys],
     );
     return rows[0]!.n;
@@ -158,7 +165,7 @@ export class ContractResultPublisher {
     });
   }
 
-  /** A batch's signed transaction, kept until a node accepts it. */
+  /** A batch's signed transaction, kept until it is final (and SENT_RETENTION_HOURS after). */
   private async store(sql: SqlExecutor, tx: Transaction, results: number): Promise<void> {
     await sql.query(
       `INSERT INTO contract_result_batches (receiver_id, tx_hash, tx, results, created_at) VALUES ($1, $2, $3, $4, now())`,
@@ -179,26 +186,24 @@ export class ContractResultPublisher {
     );
   }
 
+  /** Sends a stored batch (another process may have signed it again: it sends the replacement). */
   private async send(tx: Transaction): Promise<void> {
-    const sent = await submitStored(this.options.nodeUrl, tx, (stale) => this.resign(stale), this.logger);
-    if (!sent) {
-      return; // another process signed it again, and sends it
-    }
-    await this.db.query(
-      'UPDATE contract_result_batches SET accepted_at = now() WHERE receiver_id = $1 AND tx_hash = $2',
-      [this.options.receiverId, Buffer.from(sent.hash)],
-    );
+    await this.sent.send('contract.result', tx);
   }
 
-  /** The same results under a fresh timestamp, in place of the stale transaction. */
-  private resign(stale: Transaction): Promise<Transaction | undefined> {
+  /**
+   * The same results under a fresh timestamp, in place of the stale transaction (SentTransactions
+   * decides when that is safe, and `maxInDoubt` keeps a send made since out of it).
+   */
+  private resign(stale: Transaction, maxInDoubt: number): Promise<Transaction | undefined> {
     const { results } = stale.body as { results: ContractResultEntry[] };
     const fresh = this.sign(results, Date.now());
     return inTransaction(this.db, async (sql) => {
       // Taken first, so that of two processes only one replaces it.
       const { rowCount } = await sql.query(
-        'DELETE FROM contract_result_batches WHERE receiver_id = $1 AND tx_hash = $2 AND accepted_at IS NULL',
-        [this.options.receiverId, Buffer.from(stale.hash)],
+        `DELETE FROM contract_result_batches
+         WHERE receiver_id = $1 AND tx_hash = $2 AND final_at IS NULL AND sends_in_doubt <= $3`,
+        [this.options.receiverId, Buffer.from(stale.hash), maxInDoubt],
       );
       if (rowCount === 0) {
         return undefined;

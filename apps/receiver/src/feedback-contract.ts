@@ -22,6 +22,7 @@ import { OWNER_SENDER_PREFIX } from '@app/ledger';
 import type { BlockReadings } from './chain-follower';
 import { ContractResultPublisher, OWNER_RESULT_SEPARATOR } from './contract-result-publisher';
 import { NodeMeters } from './node-meters';
+import type { SentTransactions } from './sent-transactions';
 import {
   NOTIFICATION_HEADERS,
   type NotificationBody,
@@ -293,6 +294,7 @@ export class FeedbackContractRunner {
     private readonly db: Pool,
     metrics: Registry,
     private readonly options: FeedbackContractOptions,
+    sent: SentTransactions,
     private readonly meters: NodeMeters = new NodeMeters(options.nodeUrl, options.nodeAuthorization),
   ) {
     // Read from BullMQ when Prometheus scrapes: waiting, active, delayed, failed (dead-letter), completed.
@@ -324,7 +326,7 @@ export class FeedbackContractRunner {
     );
     this.contract = this.builtin;
     this.processed = new ProcessedJobs(db);
-    this.publisher = new ContractResultPublisher(db, options);
+    this.publisher = new ContractResultPublisher(db, options, sent);
   }
 
   /** In the follower's block transaction: one job that answers every share of the block, opened or tampered. */

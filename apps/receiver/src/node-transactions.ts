@@ -33,31 +33,45 @@ export async function submitTransaction(nodeUrl: string, tx: Transaction): Promi
 }
 
 /**
- * Sends a transaction stored before it was sent (a retry sends the same bytes, which a node that took
- * them answers as a duplicate). A node that refuses it as too old (TX.STALE: it waited out an outage,
- * and the node does not know it) gets `resign`'s replacement instead: the same body under a fresh
- * timestamp, stored in its place. Returns the transaction the node took, or undefined when `resign`
- * found the stored one already replaced (another process sends that).
+ * Whether a failed submission certainly left the transaction out of every mempool: the node answered
+ * 4xx (it refused it, or did not take the request), or no server took the connection. Anything else
+ * (no answer in time, a reset, a 5xx) may have come after the node admitted it, and gossiped it.
  */
-export async function submitStored(
+export function reachedNoMempool(error: unknown): boolean {
+  if (error instanceof NodeRefusal) {
+    return error.status >= 400 && error.status < 500;
+  }
+  const code = (error as { cause?: { code?: string } } | undefined)?.cause?.code;
+  return code === 'ECONNREFUSED' || code === 'ENOTFOUND';
+}
+
+/** What GET /transactions/:hash answers: where the node has the transaction. */
+export type NodeTransactionStatus =
+  { status: 'final'; height: string; blockHash: string } | { status: 'included' | 'pending' | 'unknown' };
+
+/** Asks the node where a transaction is (final, included in a block not final yet, pending, unknown). */
+export async function lookUpTransaction(
   nodeUrl: string,
-  tx: Transaction,
-  resign: (stale: Transaction) => Promise<Transaction | undefined>,
-  logger: { warn(message: string): void },
-): Promise<Transaction | undefined> {
-  try {
-    await submitTransaction(nodeUrl, tx);
-    return tx;
-  } catch (error) {
-    if (!(error instanceof NodeRefusal && error.code === 'TX.STALE')) {
-      throw error;
-    }
+  authorization: string,
+  hashHex: string,
+): Promise<NodeTransactionStatus> {
+  const response = await fetch(`${nodeUrl}/transactions/${hashHex}`, {
+    headers: { authorization },
+    signal: AbortSignal.timeout(15_000),
+  });
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`the node answered ${response.status} for transaction ${hashHex}`);
   }
-  const fresh = await resign(tx);
-  if (!fresh) {
-    return undefined;
+  return (await response.json()) as NodeTransactionStatus;
+}
+
+/** The node's final height (GET /chain/status). */
+export async function nodeFinalHeight(nodeUrl: string): Promise<bigint> {
+  const response = await fetch(`${nodeUrl}/chain/status`, { signal: AbortSignal.timeout(15_000) });
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`the node answered ${response.status} for its status`);
   }
-  logger.warn(`${tx.kind} ${tx.hashHex} waited too long for the node; signed again as ${fresh.hashHex}`);
-  await submitTransaction(nodeUrl, fresh);
-  return fresh;
+  return BigInt(((await response.json()) as { final: { height: string } }).final.height);
 }

@@ -21,6 +21,7 @@ import { OperatorController } from './operator.controller';
 import { ReceiverController } from './receiver.controller';
 import { RECEIVER_CONFIG, RECEIVER_DB, RECEIVER_RUNTIME, type ReceiverRuntime } from './receiver.tokens';
 import { ScheduledPublications } from './scheduled-publications';
+import { SentTransactions } from './sent-transactions';
 
 /** Starts following when the app is up, and stops (then frees the pool and the database) on shutdown. */
 class FollowerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -31,17 +32,20 @@ class FollowerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly contract: FeedbackContractRunner | null,
     private readonly publications: ScheduledPublications | null,
     private readonly witness: HeadWitness,
+    private readonly sent: SentTransactions,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     this.contract?.start();
     this.witness.start();
     this.follower.start();
+    this.sent.start();
     await this.publications?.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.publications?.stop();
+    await this.sent.stop();
     await this.witness.stop();
     await this.follower.stop();
     await this.contract?.stop();
@@ -88,6 +92,23 @@ export class ReceiverModule {
           },
         },
         { provide: NodeMeters, useFactory: () => new NodeMeters(config.nodeUrl, runtime.nodeAuthorization) },
+        {
+          provide: SentTransactions,
+          inject: [RECEIVER_DB, Registry],
+          useFactory: (db: Pool, metrics: Registry) =>
+            new SentTransactions(
+              db,
+              {
+                receiverId: config.receiverId,
+                nodeUrl: config.nodeUrl,
+                nodeAuthorization: runtime.nodeAuthorization,
+                entryWindowMs: runtime.entryWindowMs,
+                resendAfterMs: config.sent.resendAfterMs,
+                retentionMs: config.sent.retentionMs,
+              },
+              metrics,
+            ),
+        },
         ReceiverAnalyses,
         {
           provide: ScheduledPublications,
@@ -99,8 +120,8 @@ export class ReceiverModule {
         },
         {
           provide: FeedbackContractRunner,
-          inject: [RECEIVER_DB, Registry, NodeMeters],
-          useFactory: (db: Pool, metrics: Registry, meters: NodeMeters) =>
+          inject: [RECEIVER_DB, Registry, NodeMeters, SentTransactions],
+          useFactory: (db: Pool, metrics: Registry, meters: NodeMeters, sent: SentTransactions) =>
             config.contract
               ? new FeedbackContractRunner(
                   db,
@@ -116,6 +137,7 @@ export class ReceiverModule {
                     queuePrefix: config.contract.queuePrefix,
                     notifyAttempts: config.contract.notifyAttempts,
                   },
+                  sent,
                   meters,
                 )
               : null,
@@ -168,14 +190,22 @@ export class ReceiverModule {
         },
         {
           provide: FollowerLifecycle,
-          inject: [ChainFollower, RECEIVER_DB, FeedbackContractRunner, ScheduledPublications, HeadWitness],
+          inject: [
+            ChainFollower,
+            RECEIVER_DB,
+            FeedbackContractRunner,
+            ScheduledPublications,
+            HeadWitness,
+            SentTransactions,
+          ],
           useFactory: (
             follower: ChainFollower,
             db: Pool,
             contract: FeedbackContractRunner | null,
             publications: ScheduledPublications | null,
             witness: HeadWitness,
-          ) => new FollowerLifecycle(follower, db, runtime, contract, publications, witness),
+            sent: SentTransactions,
+          ) => new FollowerLifecycle(follower, db, runtime, contract, publications, witness, sent),
         },
       ],
     };

@@ -16,6 +16,11 @@ export interface ReceiverRuntime {
   members: ChainMembers;
   /** The nodes' genesis keys by node id: they sign the head digests the receiver keeps. */
   nodeKeys: ReadonlyMap<string, BlsPublicKey>;
+  /**
+   * The consortium's entry window (the genesis' block rules): no block holds a transaction older
+   * than the block by more (SentTransactions).
+   */
+  entryWindowMs: number;
   /** The organisation's signing key (contract results, publications). */
   organisationKey: SecretScalar;
   /** An Authorization header for the node, as the organisation (renewed as it runs out). */

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
 import type { INestApplication } from '@nestjs/common';
+import { Registry } from 'prom-client';
 
 import { parseReceiverConfig } from '@app/config';
 import {
@@ -29,6 +30,7 @@ import { createReceiverApp } from '../src/bootstrap';
 import { ContractResultPublisher, SENDS_IN_FLIGHT } from '../src/contract-result-publisher';
 import { chainAction, DEFAULT_ACCOUNT, deliveredActions, METER_COMMANDS_TAG } from '../src/feedback-contract';
 import { verifyNotification } from '../src/notification-signature';
+import { SentTransactions } from '../src/sent-transactions';
 
 const OPERATOR = 'operator-billing';
 
@@ -159,6 +161,22 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
     await operator.listen(0, '127.0.0.1');
     operatorUrl = await operator.getUrl();
   });
+
+  /** What a publisher of this test sends through: to `nodeUrl`, and never swept here. */
+  function sentTransactions(pool: TestDatabase['pool'], nodeUrl: string): SentTransactions {
+    return new SentTransactions(
+      pool,
+      {
+        receiverId: OPERATOR,
+        nodeUrl,
+        nodeAuthorization: () => harness.authorization(ORGANISATIONS.gridOperator),
+        entryWindowMs: 7 * 24 * 3_600_000,
+        resendAfterMs: 60_000,
+        retentionMs: 3_600_000,
+      },
+      new Registry(),
+    );
+  }
 
   afterAll(async () => {
     await operator?.close();
@@ -556,13 +574,16 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
       [OPERATOR, Buffer.from(stale.hash), Buffer.from(stale.encode())],
     );
 
-    const publisher = new ContractResultPublisher(db.pool, {
-      receiverId: OPERATOR,
-      organisationId: ORGANISATIONS.gridOperator,
-      organisationKey: harness.organisationKey(ORGANISATIONS.gridOperator),
-      chainId: harness.chainId,
-      nodeUrl: harness.nodeUrl,
-    });
+    const publisher = new ContractResultPublisher(
+      db.pool,
+      {
+        receiverId: OPERATOR,
+        organisationId: ORGANISATIONS.gridOperator,
+        organisationKey: harness.organisationKey(ORGANISATIONS.gridOperator),
+        chainId: harness.chainId,
+      },
+      sentTransactions(db.pool, harness.nodeUrl),
+    );
     await publisher.publish([trigger]);
 
     const { rows: batches } = await db.pool.query<{ tx_hash: Buffer; accepted: boolean }>(
@@ -626,13 +647,16 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
          SELECT $1, t, $3, 'grid-operator/feedback', 1, '{"meter_value":1}', $4, '[]', now() FROM unnest($2::text[]) AS t`,
         [OPERATOR, triggers, meters[0]!.spec.meterId, 'ab'.repeat(32)],
       );
-      const publisher = new ContractResultPublisher(own.pool, {
-        receiverId: OPERATOR,
-        organisationId: ORGANISATIONS.gridOperator,
-        organisationKey: harness.organisationKey(ORGANISATIONS.gridOperator),
-        chainId: harness.chainId,
-        nodeUrl: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
-      });
+      const publisher = new ContractResultPublisher(
+        own.pool,
+        {
+          receiverId: OPERATOR,
+          organisationId: ORGANISATIONS.gridOperator,
+          organisationKey: harness.organisationKey(ORGANISATIONS.gridOperator),
+          chainId: harness.chainId,
+        },
+        sentTransactions(own.pool, `http://127.0.0.1:${(relay.address() as AddressInfo).port}`),
+      );
 
       await publisher.publish(triggers);
 

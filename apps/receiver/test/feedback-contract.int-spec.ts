@@ -15,6 +15,7 @@ import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import { DEFAULT_ACCOUNT, FeedbackContractRunner, saveOperatorAccount } from '../src/feedback-contract';
 import type { NodeMeters } from '../src/node-meters';
+import { SentTransactions } from '../src/sent-transactions';
 import { signNotifications, verifyNotification } from '../src/notification-signature';
 
 const ORGANISATION = 'grid-operator';
@@ -78,6 +79,18 @@ describe('FeedbackContractRunner, a block of shares evaluated into contract_resu
         queuePrefix: 'unused',
         notifyAttempts: 1,
       },
+      new SentTransactions(
+        db.pool,
+        {
+          receiverId: RECEIVER,
+          nodeUrl,
+          nodeAuthorization: () => 'Bearer test',
+          entryWindowMs: 3_600_000,
+          resendAfterMs: 60_000,
+          retentionMs: 3_600_000,
+        },
+        metrics,
+      ),
       meters,
     );
   }
