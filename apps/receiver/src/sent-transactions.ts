@@ -20,7 +20,7 @@ const TABLES: Readonly<Record<SentKind, string>> = {
   'receiver.publication': 'receiver_publications',
 };
 
-/** Stored transactions looked up on the node per kind and sweep, oldest first. */
+/** Stored transactions looked up on the node per kind and sweep, a page at a time (sweep()). */
 const SWEEP_ROWS = 200;
 
 /** The longest pause between two sweeps. */
@@ -48,6 +48,8 @@ export interface SentTransactionsOptions {
   resendAfterMs: number;
   /** A final transaction's row is kept this long, then pruned. */
   retentionMs: number;
+  /** Rows looked up per kind and sweep (SWEEP_ROWS by default). */
+  sweepRows?: number;
 }
 
 /** A stale transaction that may still reach a block: it is not signed again yet. */
@@ -75,6 +77,8 @@ export class SentTransactions {
   private readonly pruned: Counter<'kind'>;
   /** Stale transactions already said to wait, so that each is logged once, not at every sweep. */
   private readonly waiting = new Set<string>();
+  /** Where each kind's next sweep goes on: after the last row of its previous page. */
+  private readonly sweepFrom = new Map<SentKind, { createdAt: Date; txHash: Buffer }>();
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
 
@@ -165,15 +169,36 @@ export class SentTransactions {
    * if no node accepted it) is looked up on the node, and final rows past the retention are pruned.
    */
   async sweep(): Promise<void> {
+    const pageRows = this.options.sweepRows ?? SWEEP_ROWS;
     for (const kind of this.replacers.keys()) {
       const table = TABLES[kind];
-      const { rows } = await this.db.query<{ tx: Buffer; accepted: boolean }>(
-        `SELECT tx, accepted_at IS NOT NULL AS accepted FROM ${table}
+      // A page after the previous sweep's, from the first again after the last: transactions that
+      // wait (a stale one may wait days for the entry window) never hold back those behind them.
+      const from = this.sweepFrom.get(kind);
+      const { rows } = await this.db.query<{
+        tx: Buffer;
+        tx_hash: Buffer;
+        created_at: Date;
+        accepted: boolean;
+      }>(
+        `SELECT tx, tx_hash, created_at, accepted_at IS NOT NULL AS accepted FROM ${table}
          WHERE receiver_id = $1 AND final_at IS NULL
            AND coalesce(accepted_at, created_at) < now() - make_interval(secs => $2)
-         ORDER BY created_at LIMIT $3`,
-        [this.options.receiverId, this.options.resendAfterMs / 1_000, SWEEP_ROWS],
+           ${from ? 'AND (created_at, tx_hash) > ($4, $5)' : ''}
+         ORDER BY created_at, tx_hash LIMIT $3`,
+        [
+          this.options.receiverId,
+          this.options.resendAfterMs / 1_000,
+          pageRows,
+          ...(from ? [from.createdAt, from.txHash] : []),
+        ],
       );
+      const last = rows[rows.length - 1];
+      if (last && rows.length === pageRows) {
+        this.sweepFrom.set(kind, { createdAt: last.created_at, txHash: last.tx_hash });
+      } else {
+        this.sweepFrom.delete(kind);
+      }
       for (const row of rows) {
         const tx = Transaction.decode(row.tx);
         await this.check(kind, tx, row.accepted).catch((error: unknown) => {

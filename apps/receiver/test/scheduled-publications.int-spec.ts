@@ -303,13 +303,20 @@ function publicationTx(periodEnd: number, timestamp = Date.now()): Transaction {
 async function storePublication(
   pool: Pool,
   tx: Transaction,
-  columns: { accepted_at?: string; final_height?: number; final_at?: string; sends_in_doubt?: number },
+  columns: {
+    created_at?: string;
+    accepted_at?: string;
+    final_height?: number;
+    final_at?: string;
+    sends_in_doubt?: number;
+  },
 ): Promise<void> {
   const body = tx.body as { to: number };
   await pool.query(
     `INSERT INTO receiver_publications (receiver_id, subject, period_end, tx_hash, tx, created_at, accepted_at,
                                        final_height, final_at, sends_in_doubt)
-     VALUES ($1, 'theft-suspects', $2, $3, $4, now() - interval '3 hours', ${columns.accepted_at ?? 'NULL'}, $5,
+     VALUES ($1, 'theft-suspects', $2, $3, $4, ${columns.created_at ?? "now() - interval '3 hours'"},
+             ${columns.accepted_at ?? 'NULL'}, $5,
              ${columns.final_at ?? 'NULL'}, $6)`,
     [
       RECEIVER,
@@ -422,6 +429,59 @@ describe('SentTransactions, the sweep: final as this receiver took it, pruned af
     expect(
       await metric(metrics, 'cbsg_receiver_transactions_unconfirmed', { kind: 'receiver.publication' }),
     ).toBe(2);
+  });
+
+  it('given more transactions waiting than a sweep looks up, the next sweep should go on after them and find the one behind final', async () => {
+    const sent = new SentTransactions(
+      db.pool,
+      {
+        receiverId: RECEIVER,
+        nodeUrl: node.url,
+        nodeAuthorization: () => 'Bearer test',
+        entryWindowMs: 3_600_000,
+        resendAfterMs: 60_000,
+        retentionMs: RETENTION_MS,
+        sweepRows: 2,
+      },
+      new Registry(),
+    );
+    sent.handle('receiver.publication', () => Promise.resolve(undefined));
+    const base = Date.now() - 48 * 3_600_000;
+    // Older than every other row of this database, in this order: two the node still holds pending
+    // (as a stale one may wait days), then one final in a block this receiver took.
+    const waiting = [publicationTx(base + 1), publicationTx(base + 2)];
+    const behind = publicationTx(base + 3);
+    for (const [i, tx] of [...waiting, behind].entries()) {
+      await storePublication(db.pool, tx, {
+        created_at: `now() - interval '10 hours' + interval '${i} seconds'`,
+        accepted_at: "now() - interval '2 minutes'",
+      });
+    }
+    for (const tx of waiting) {
+      node.statuses.set(tx.hashHex, { status: 'pending', hash: tx.hashHex });
+    }
+    await db.pool.query(
+      `INSERT INTO receiver_blocks (receiver_id, height, block_hash, processed_at) VALUES ($1, 21, $2, now())`,
+      [RECEIVER, Buffer.alloc(32, 21)],
+    );
+    node.statuses.set(behind.hashHex, {
+      status: 'final',
+      height: '21',
+      blockHash: Buffer.alloc(32, 21).toString('hex'),
+    });
+    const finalHeight = async () =>
+      (
+        await db.pool.query<{ final_height: string | null }>(
+          'SELECT final_height FROM receiver_publications WHERE receiver_id = $1 AND tx_hash = $2',
+          [RECEIVER, Buffer.from(behind.hash)],
+        )
+      ).rows[0]?.final_height;
+
+    await sent.sweep();
+    expect(await finalHeight()).toBeNull(); // the first page holds the two waiting
+
+    await sent.sweep();
+    expect(await finalHeight()).toBe('21');
   });
 
   it('given a period older than the retention, should not publish it (its row may have been pruned)', async () => {
