@@ -14,7 +14,7 @@ import type { Pool } from 'pg';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { CLOCK, type Clock, systemClock } from '@app/kernel';
 import { PG_POOL } from '@app/persistence';
-import { QueueRegistry } from '@app/queue';
+import { ALL_QUEUES, QueueRegistry } from '@app/queue';
 
 import { toJournalEvent } from './domain-events';
 import { EventStore } from './event-store';
@@ -94,7 +94,7 @@ export class EventStoreModule {
         {
           provide: EventStore,
           inject: [PG_POOL, CLOCK],
-          useFactory: (pool: Pool, clock: Clock) => new EventStore(pool, { clock }),
+          useFactory: (pool: Pool, clock: Clock) => new EventStore(pool, { clock, queues: ALL_QUEUES }),
         },
         {
           provide: JournalNotifications,

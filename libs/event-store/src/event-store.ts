@@ -72,6 +72,8 @@ export interface EventStoreOptions {
    * but the next batch's encoding and network time overlap with the current one's commit.
    */
   maxFlushesInFlight?: number;
+  /** The queues an outbox job may name (the relay can deliver to no other); any when absent. */
+  queues?: readonly string[];
 }
 
 /** After-commit listener: receives the events of each committed append, in position order. */
@@ -119,6 +121,24 @@ const MAX_TYPE_LENGTH = 200;
  */
 // eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
 const UNSTORABLE_CHARACTER = /[\u0000\uD800-\uDFFF]/u;
+
+/**
+ * BullMQ throws on a custom id that is an integer or holds ':' (job.js validateOptions; it still lets
+ * three-part ids through for old repeatable jobs, a leniency it means to drop).
+ */
+function isBullmqJobId(jobId: string): boolean {
+  return `${parseInt(jobId, 10)}` !== jobId && !jobId.includes(':');
+}
+
+function isJsonable(payload: unknown): boolean {
+  try {
+    canonicalJsonOf(payload);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const EVENT_COLUMNS =
   'position, stream_id, stream_version, type, schema_version, payload, metadata, occurred_at, content_hash, chain_hash';
 
@@ -138,6 +158,7 @@ export class EventStore {
   private readonly queue: QueuedBatch[] = [];
   private flushesInFlight = 0;
   private readonly maxFlushesInFlight: number;
+  private readonly queues: readonly string[] | undefined;
   private readonly listeners = new Set<AppendListener>();
   private readonly logger = new Logger(EventStore.name);
 
@@ -148,6 +169,7 @@ export class EventStore {
     this.clock = options.clock ?? systemClock;
     this.maxBatchEvents = options.maxBatchEvents ?? 5_000;
     this.maxFlushesInFlight = options.maxFlushesInFlight ?? 2;
+    this.queues = options.queues;
   }
 
   /** Appends to one stream; throws ConcurrencyError if the stream is not at `expectedVersion`. */
@@ -417,6 +439,28 @@ export class EventStore {
             streamId,
           },
         );
+      }
+      // Refused here, alone: in the outbox the row would fail its group's INSERT, or BullMQ's addBulk
+      // on every relay pass, and the relay (oldest rows first) would never get past it.
+      if (
+        [job.queue, job.name, job.jobId].some(
+          (text) => typeof text !== 'string' || UNSTORABLE_CHARACTER.test(text),
+        ) ||
+        !isBullmqJobId(job.jobId) ||
+        !isJsonable(job.payload)
+      ) {
+        throw new InvalidInputError(
+          'EVENT_STORE.BAD_JOB',
+          'an outbox job needs text without NUL or lone surrogates, a jobId that is not an integer and ' +
+            "has no ':', and a JSON payload",
+          { streamId, jobId: job.jobId },
+        );
+      }
+      if (this.queues !== undefined && !this.queues.includes(job.queue)) {
+        throw new InvalidInputError('EVENT_STORE.BAD_JOB', `no queue named "${job.queue}"`, {
+          streamId,
+          jobId: job.jobId,
+        });
       }
     }
     return { streamId, expectedVersion, events, jobs: request.jobs ?? [] };

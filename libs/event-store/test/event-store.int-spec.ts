@@ -186,6 +186,42 @@ describe('EventStore (Postgres)', () => {
     expect(await store.readAll(0n)).toHaveLength(1);
   });
 
+  it('given an outbox job BullMQ or Postgres would refuse, when appended beside other appends, should refuse it alone', async () => {
+    // BullMQ's addBulk throws for an integer id or one with ':'; the relay, which always takes the
+    // oldest rows first, would then retry that batch forever while every job behind it waits.
+    const job = (jobId: string, payload: object = {}) => ({ queue: 'q', name: 'n', jobId, payload });
+    const outcomes = await Promise.allSettled([
+      store.append({ streamId: 'good', expectedVersion: 0, events: [event(1)], jobs: [job('job-1')] }),
+      store.append({ streamId: 'b1', expectedVersion: 0, events: [event(2)], jobs: [job('42')] }),
+      store.append({ streamId: 'b2', expectedVersion: 0, events: [event(3)], jobs: [job('meter:7')] }),
+      store.append({ streamId: 'b3', expectedVersion: 0, events: [event(4)], jobs: [job('a\u0000')] }),
+      store.append({
+        streamId: 'b4',
+        expectedVersion: 0,
+        events: [event(5)],
+        jobs: [job('job-2', { n: NaN })],
+      }),
+    ]);
+    expect(outcomes[0]).toMatchObject({ status: 'fulfilled', value: { version: 1 } });
+    for (const bad of outcomes.slice(1)) {
+      expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'EVENT_STORE.BAD_JOB' } });
+    }
+    expect(await store.readAll(0n)).toHaveLength(1);
+    const { rows } = await db.pool.query<{ job_id: string }>('SELECT job_id FROM outbox');
+    expect(rows.map((r) => r.job_id)).toEqual(['job-1']);
+
+    // A queue the relay's registry does not know is as undeliverable.
+    const known = new EventStore(db.pool, { queues: ['q'] });
+    await expect(
+      known.append({
+        streamId: 'b5',
+        expectedVersion: 0,
+        events: [event(6)],
+        jobs: [{ ...job('job-3'), queue: 'nope' }],
+      }),
+    ).rejects.toMatchObject({ code: 'EVENT_STORE.BAD_JOB' });
+  });
+
   it('given listeners, when appends commit, should hear of the events after commit and in position order', async () => {
     const heard: bigint[] = [];
     store.onAppended((events) => heard.push(...events.map((e) => e.position)));
