@@ -11,6 +11,9 @@ const STATES: readonly QueueState[] = ['waiting', 'active', 'failed', 'delayed',
 /** A payload is shown, not studied: a few hundred characters are enough to recognise a job. */
 const DATA_PREVIEW_CHARS = 300;
 
+/** Failed jobs read per round trip by retryFailed. */
+const RETRY_BATCH = 500;
+
 /**
  * What the console shows of the node's background work: each BullMQ queue's job counts and its
  * failed jobs (attempts exhausted: the dead letters), and the outbox rows not yet handed to BullMQ.
@@ -42,15 +45,36 @@ export class QueueInspector {
     if (!(await job.isFailed())) {
       return { outcome: 'not-failed', state: await job.getState() };
     }
-    await job.retry('failed');
+    // Without the reset BullMQ keeps attemptsMade at its limit: the job would get one try, not all.
+    await job.retry('failed', { resetAttemptsMade: true });
     return { outcome: 'retried' };
   }
 
+  /**
+   * Retries the jobs failed when it is called, each as retryJob does (Queue.retryJobs cannot reset
+   * attempts). A job that fails again meanwhile may be retried twice, but never more than that count.
+   */
   async retryFailed(queueName: string): Promise<RetryResult> {
     const queue = this.queues.get(queueName);
     const failed = await queue.getFailedCount();
-    await queue.retryJobs({ state: 'failed', count: 1_000 });
-    return { queue: queueName, retried: failed };
+    let tried = 0;
+    let retried = 0;
+    while (tried < failed) {
+      const jobs = await queue.getFailed(0, Math.min(RETRY_BATCH, failed - tried) - 1);
+      if (jobs.length === 0) {
+        break;
+      }
+      for (const job of jobs) {
+        tried += 1;
+        // Gone or taken out of failed since it was listed: nothing to retry.
+        const done = await job?.retry('failed', { resetAttemptsMade: true }).then(
+          () => true,
+          () => false,
+        );
+        retried += done ? 1 : 0;
+      }
+    }
+    return { queue: queueName, retried };
   }
 
   private async queue(name: string, failedLimit: number): Promise<QueueView> {
