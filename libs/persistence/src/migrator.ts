@@ -71,9 +71,10 @@ export async function migrate(databaseUrl: string, migrationsDir: string): Promi
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    await client.query(HISTORY_TABLE);
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_MIGRATE_LOCK]);
     try {
+      // Under the lock: two runners creating the table at once collide in pg_type, and one fails.
+      await client.query(HISTORY_TABLE);
       return await applyPending(client, migrations);
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [PRISMA_MIGRATE_LOCK]);

@@ -65,4 +65,20 @@ describe('migrations and schema.prisma', () => {
       applied_steps_count: 1,
     });
   });
+
+  it('given runners started at once on an empty database, when they migrate, should apply each migration once and all succeed', async () => {
+    await db.pool.query('DROP SCHEMA public CASCADE');
+    await db.pool.query('CREATE SCHEMA public');
+    const names = (await readMigrations(migrationsDir())).map((m) => m.name);
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, () => migrate(db.url, migrationsDir())),
+    );
+    expect(results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []))).toEqual([]);
+    const applied = results.flatMap((r) => (r.status === 'fulfilled' ? r.value.applied : []));
+    expect(applied.sort()).toEqual(names);
+    const { rows } = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM "_prisma_migrations"',
+    );
+    expect(rows[0]!.n).toBe(names.length);
+  });
 });
