@@ -66,6 +66,22 @@ export async function readMigrations(migrationsDir: string): Promise<MigrationFi
   );
 }
 
+/**
+ * Whether migration.sql still matches the checksum recorded when it was applied, as Prisma decides
+ * (schema-connector checksum.rs): with either line ending, since git may convert them on checkout,
+ * and in the unpadded hex older Prisma versions recorded (prisma-engines#1887).
+ */
+function matchesChecksum(sql: string, recorded: string): boolean {
+  return [sql, sql.replace(/\r\n/g, '\n'), sql.replace(/\n/g, '\r\n')].some((text) => {
+    const digest = createHash('sha256').update(text).digest();
+    const hex =
+      recorded.length > 0 && recorded.length !== 64
+        ? [...digest].map((b) => b.toString(16)).join('')
+        : digest.toString('hex');
+    return hex === recorded;
+  });
+}
+
 export async function migrate(databaseUrl: string, migrationsDir: string): Promise<MigrateResult> {
   const migrations = await readMigrations(migrationsDir);
   const client = new Client({ connectionString: databaseUrl });
@@ -107,7 +123,7 @@ async function applyPending(client: Client, migrations: MigrationFile[]): Promis
   for (const migration of migrations) {
     const done = live.find((r) => r.migration_name === migration.name);
     if (done) {
-      if (done.checksum !== migration.checksum) {
+      if (!matchesChecksum(migration.sql, done.checksum)) {
         throw new MigrationError(`migration ${migration.name} was changed after it was applied`);
       }
       result.alreadyApplied.push(migration.name);

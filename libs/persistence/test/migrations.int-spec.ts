@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -64,6 +67,39 @@ describe('migrations and schema.prisma', () => {
       checksum: expect.stringMatching(/^[0-9a-f]{64}$/),
       applied_steps_count: 1,
     });
+  });
+
+  it('given checksums Prisma accepts (migration files with CRLF line endings, unpadded hex of older Prisma versions), when migrated again, should accept them too, and still refuse an edited file', async () => {
+    const migrations = await readMigrations(migrationsDir());
+    const crlf = await mkdtemp(path.join(tmpdir(), 'cbsg-migrations-crlf-'));
+    try {
+      await cp(migrationsDir(), crlf, { recursive: true });
+      for (const m of migrations) {
+        await writeFile(path.join(crlf, m.name, 'migration.sql'), m.sql.replace(/\n/g, '\r\n'));
+      }
+      expect((await migrate(db.url, crlf)).applied).toEqual([]);
+
+      const edited = path.join(crlf, migrations[0]!.name, 'migration.sql');
+      await writeFile(edited, `${await readFile(edited, 'utf8')}\r\n-- edited\r\n`);
+      await expect(migrate(db.url, crlf)).rejects.toThrow(/was changed after it was applied/);
+    } finally {
+      await rm(crlf, { recursive: true, force: true });
+    }
+
+    // Prisma before prisma-engines#1887 wrote each byte as {:x}, without its leading zero.
+    for (const m of migrations) {
+      const digest = createHash('sha256').update(m.sql).digest();
+      const unpadded = [...digest].map((b) => b.toString(16)).join('');
+      await db.pool.query('UPDATE "_prisma_migrations" SET checksum = $2 WHERE migration_name = $1', [
+        m.name,
+        unpadded,
+      ]);
+    }
+    const { rows } = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM "_prisma_migrations" WHERE length(checksum) < 64',
+    );
+    expect(rows[0]!.n).toBeGreaterThan(0);
+    expect((await migrate(db.url, migrationsDir())).applied).toEqual([]);
   });
 
   it('given runners started at once on an empty database, when they migrate, should apply each migration once and all succeed', async () => {
