@@ -1,4 +1,5 @@
 import { access, stat } from 'node:fs/promises';
+import path from 'node:path';
 
 import { Argument, type Command } from 'commander';
 
@@ -45,13 +46,23 @@ export function registerKeys(program: Command): void {
         '--identity-out <file>',
         'also write the public identity (id, public key, proof of possession) that `cbsg register` takes with --identity',
       )
-      .option('--force', 'replace an existing keystore file (its key is lost)'),
+      .option('--force', 'replace an existing keystore file (its key is lost) or identity file'),
   ).action(async (holder: Holder, id: string, options: PassphraseOptions & GenerateOptions) => {
     if (!IDENTIFIER.test(id)) {
       throw new CliError(`<id> "${id}" must be an identifier: letters, digits, . _ : - (at most 128)`);
     }
     if (!options.force && (await exists(options.out))) {
       throw new CliError(`${options.out} exists already; use --force to replace it (its key is lost)`);
+    }
+    // Checked before anything is written: the identity file must not land on a keystore (this one,
+    // or another one's only copy) through a slip of the keyboard.
+    if (options.identityOut !== undefined) {
+      if (path.resolve(options.identityOut) === path.resolve(options.out)) {
+        throw new CliError('--identity-out must not be the keystore file (--out)');
+      }
+      if (!options.force && (await exists(options.identityOut))) {
+        throw new CliError(`${options.identityOut} exists already; use --force to replace it`);
+      }
     }
     const passphrase = await readPassphrase(options);
     await initCrypto();
