@@ -66,4 +66,20 @@ describe('cbsg, given arguments it cannot use', () => {
     expect(twice.stderr).toContain('--identity-out must not be the keystore file');
     expect(existsSync(same)).toBe(false);
   });
+
+  it('given verify-chain --workers that is not a whole number of at least 1, should name the option and stop', async () => {
+    for (const workers of ['abc', '0', '-1', '2.5']) {
+      const outcome = await cbsg([
+        'verify-chain',
+        '--database-url',
+        'postgresql://127.0.0.1:5432/none',
+        '--genesis',
+        file('no-genesis.json'),
+        '--workers',
+        workers,
+      ]);
+      expect(outcome.code).toBe(1);
+      expect(outcome.stderr).toContain(`option '--workers <n>' argument '${workers}' is invalid`);
+    }
+  });
 });

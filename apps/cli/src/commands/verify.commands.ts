@@ -8,6 +8,7 @@ import { BlsPublicKey, CryptoPool, fromHex, initCrypto } from '@app/crypto';
 import { checkInclusionProof, type Genesis, loadGenesis } from '@app/ledger';
 
 import { CliError, EXIT_CODES } from '../cli-error';
+import { wholeNumber } from '../options';
 import { type Progress, progressBar } from '../progress';
 
 async function readGenesis(file: string): Promise<Genesis> {
@@ -68,9 +69,7 @@ export function registerVerifyChain(program: Command): void {
     )
     .requiredOption('--database-url <url>', "the node's PostgreSQL database")
     .requiredOption('--genesis <file>', 'the genesis.json of the chain')
-    .option('--workers <n>', 'verification worker threads (default: one per core)', (v) =>
-      Number.parseInt(v, 10),
-    )
+    .option('--workers <n>', 'verification worker threads (default: one per core)', wholeNumber(1))
     .action(async (options: { databaseUrl: string; genesis: string; workers?: number }) => {
       await initCrypto();
       const genesis = await readGenesis(options.genesis);
