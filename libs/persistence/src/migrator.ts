@@ -179,6 +179,9 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   const client = new Client({ connectionString: url.toString() });
   await client.connect();
   try {
+    // Runners started at once would all find no database, and all but one fail to create it. The
+    // lock is released when the session ends.
+    await client.query('SELECT pg_advisory_lock($1)', [PRISMA_MIGRATE_LOCK]);
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (rowCount) {
       return false;

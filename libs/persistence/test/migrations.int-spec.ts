@@ -9,6 +9,7 @@ import { createTestDatabase, type TestDatabase } from '@app/testing';
 
 import {
   checkSchemaDrift,
+  ensureDatabase,
   migrate,
   migrationsDir,
   pendingMigrations,
@@ -116,5 +117,19 @@ describe('migrations and schema.prisma', () => {
       'SELECT count(*)::int AS n FROM "_prisma_migrations"',
     );
     expect(rows[0]!.n).toBe(names.length);
+  });
+
+  it('given runners started at once on a server without the database, when they create it, should all succeed and one create it', async () => {
+    const url = new URL(db.url);
+    url.pathname = `/${db.name}_new`;
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: 4 }, () => ensureDatabase(url.toString())),
+      );
+      expect(results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []))).toEqual([]);
+      expect(results.filter((r) => r.status === 'fulfilled' && r.value)).toHaveLength(1);
+    } finally {
+      await db.pool.query(`DROP DATABASE IF EXISTS "${db.name}_new" WITH (FORCE)`);
+    }
   });
 });
