@@ -39,17 +39,45 @@ const SCALARS = new Set([
   'Bytes',
 ]);
 
-/** Postgres `udt_name`s each Prisma scalar may be stored as. */
-const COLUMN_TYPES: Record<string, string[]> = {
-  String: ['text', 'varchar', 'bpchar', 'uuid', 'citext'],
-  Int: ['int4', 'int2'],
-  BigInt: ['int8'],
-  Float: ['float8', 'float4'],
-  Decimal: ['numeric'],
-  Boolean: ['bool'],
-  DateTime: ['timestamptz', 'timestamp', 'date'],
-  Json: ['jsonb', 'json'],
-  Bytes: ['bytea'],
+/**
+ * The Postgres `udt_name` Prisma creates for each scalar: by default, and for each @db native type.
+ * Exact, not "any compatible": a timestamp where timestamptz is meant, or a real where a double is,
+ * takes every write without complaint and changes what is read back.
+ */
+const DEFAULT_COLUMN_TYPE: Record<string, string> = {
+  String: 'text',
+  Int: 'int4',
+  BigInt: 'int8',
+  Float: 'float8',
+  Decimal: 'numeric',
+  Boolean: 'bool',
+  DateTime: 'timestamp',
+  Json: 'jsonb',
+  Bytes: 'bytea',
+};
+
+const NATIVE_COLUMN_TYPE: Record<string, string> = {
+  Text: 'text',
+  VarChar: 'varchar',
+  Char: 'bpchar',
+  Uuid: 'uuid',
+  Citext: 'citext',
+  SmallInt: 'int2',
+  Integer: 'int4',
+  BigInt: 'int8',
+  Real: 'float4',
+  DoublePrecision: 'float8',
+  Decimal: 'numeric',
+  Money: 'money',
+  Boolean: 'bool',
+  Timestamp: 'timestamp',
+  Timestamptz: 'timestamptz',
+  Date: 'date',
+  Time: 'time',
+  Timetz: 'timetz',
+  Json: 'json',
+  JsonB: 'jsonb',
+  ByteA: 'bytea',
 };
 
 export function parsePrismaSchema(source: string): Model[] {
@@ -145,12 +173,12 @@ export async function checkSchemaDrift(pool: Pool, schemaPath: string): Promise<
         problems.push(`model ${model.name}: column "${model.table}.${field.column}" is missing`);
         continue;
       }
-      const expected = field.list
-        ? (COLUMN_TYPES[field.type] ?? []).map((t) => `_${t}`)
-        : COLUMN_TYPES[field.type];
-      if (expected && !expected.includes(column.udt_name)) {
+      // Enums and native types not listed here are not checked.
+      const udt = field.nativeType ? NATIVE_COLUMN_TYPE[field.nativeType] : DEFAULT_COLUMN_TYPE[field.type];
+      const expected = udt && field.list ? `_${udt}` : udt;
+      if (expected && column.udt_name !== expected) {
         problems.push(
-          `model ${model.name}: "${model.table}.${field.column}" is ${column.udt_name}, the schema says ${field.type}${field.list ? '[]' : ''}`,
+          `model ${model.name}: "${model.table}.${field.column}" is ${column.udt_name}, the schema says ${field.type}${field.list ? '[]' : ''}${field.nativeType ? ` @db.${field.nativeType}` : ''} (${expected})`,
         );
       }
       // Prisma's own migrations create scalar lists without NOT NULL; mirror that.

@@ -56,6 +56,16 @@ describe('migrations and schema.prisma', () => {
     ]);
   });
 
+  it('given a column retyped by hand to one Prisma would not create for its field, when compared, should name it', async () => {
+    // Both convert silently: times lose their zone, balances their precision.
+    await db.pool.query('ALTER TABLE events ALTER COLUMN occurred_at TYPE timestamp(3)');
+    await db.pool.query('ALTER TABLE operator_accounts ALTER COLUMN prepaid_balance TYPE real');
+    expect(await checkSchemaDrift(db.pool, schemaPath)).toEqual([
+      'model Event: "events.occurred_at" is timestamp, the schema says DateTime @db.Timestamptz (timestamptz)',
+      'model OperatorAccount: "operator_accounts.prepaid_balance" is float4, the schema says Float (float8)',
+    ]);
+  });
+
   it("given a migrated database, when migrated again, should apply nothing and keep Prisma's history table", async () => {
     const again = await migrate(db.url, migrationsDir());
     expect(again.applied).toEqual([]);
