@@ -69,7 +69,18 @@ export async function fetchPartialKey(options: {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ subject, timestamp, signature: toHex(signature) }),
   });
-  const body = (await response.json()) as PartialKeyResponse & { code?: string; message?: string };
+  // A proxy or load balancer in front of the CC may answer with a page, not JSON: a clear error then.
+  const text = await response.text();
+  let body: PartialKeyResponse & { code?: string; message?: string };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    throw new PartialKeyFetchError(
+      response.status,
+      response.ok ? 'PARTIAL_KEY.BAD_ANSWER' : `HTTP.${response.status}`,
+      `the control center answered ${response.status} without JSON: ${text.slice(0, 120)}`,
+    );
+  }
   if (!response.ok) {
     throw new PartialKeyFetchError(
       response.status,
