@@ -49,8 +49,7 @@ export class NodeSubmitter {
         });
         status = response.status;
         parsed = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-        const retryAfter = Number(response.headers.get('retry-after'));
-        retryAfterMs = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined;
+        retryAfterMs = retryAfterMsOf(response.headers.get('retry-after'), Date.now());
         if (response.ok) {
           return { ok: true, status, body: parsed };
         }
@@ -71,4 +70,17 @@ export class NodeSubmitter {
       delay = Math.min(this.retry.maxDelayMs, delay * 2);
     }
   }
+}
+
+/**
+ * A Retry-After in ms: delay-seconds, or an HTTP date (RFC 9110 10.2.3), which a proxy in front of
+ * the node may send; undefined when absent, past or unreadable.
+ */
+export function retryAfterMsOf(value: string | null, now: number): number | undefined {
+  if (value === null || value.trim() === '') {
+    return undefined;
+  }
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now;
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
