@@ -66,4 +66,20 @@ describe('QueueInspector retries (the console)', () => {
     await waitFor(failedFor('all'));
     expect([runs.get('one'), runs.get('all')]).toEqual([9, 6]);
   });
+
+  it('given one failed job retried twice at once (two clicks, two admins), should retry it once and say the other found it no longer failed', async () => {
+    const queue = registry.get(QueueName.NodeJobs);
+    const inspector = new QueueInspector(registry, undefined as never);
+    await queue.add('job', {}, { jobId: 'twice', attempts: 1 });
+    await waitFor(failedFor('twice'));
+
+    const outcomes = await Promise.all([
+      inspector.retryJob(QueueName.NodeJobs, 'twice'),
+      inspector.retryJob(QueueName.NodeJobs, 'twice'),
+    ]);
+
+    expect(outcomes.map((o) => o.outcome).sort()).toEqual(['not-failed', 'retried']);
+    await waitFor(failedFor('twice'));
+    expect(runs.get('twice')).toBe(2);
+  });
 });

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { ErrorCode } from 'bullmq';
 import type { Pool } from 'pg';
 
 import { PG_POOL } from '@app/persistence';
@@ -45,8 +46,17 @@ export class QueueInspector {
     if (!(await job.isFailed())) {
       return { outcome: 'not-failed', state: await job.getState() };
     }
-    // Without the reset BullMQ keeps attemptsMade at its limit: the job would get one try, not all.
-    await job.retry('failed', { resetAttemptsMade: true });
+    try {
+      // Without the reset BullMQ keeps attemptsMade at its limit: the job would get one try, not all.
+      await job.retry('failed', { resetAttemptsMade: true });
+    } catch (error) {
+      // Retried meanwhile (a second click, another admin): BullMQ refuses a job no longer failed. It
+      // may be failed again by now, so its state is not the test: the error's code is.
+      if ((error as { code?: unknown }).code === ErrorCode.JobNotInState) {
+        return { outcome: 'not-failed', state: await job.getState() };
+      }
+      throw error;
+    }
     return { outcome: 'retried' };
   }
 
