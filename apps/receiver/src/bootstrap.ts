@@ -120,11 +120,13 @@ async function checkOwnership(config: ReceiverConfig, tokens: IdentityTokenSourc
     if (response) {
       last = `it answered ${response.status}`;
     }
-    if (Date.now() + 1_000 > deadline) {
+    // The last try is at the deadline: the node gets all of NODE_WAIT_SECONDS to come up.
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
       throw refuse(
         `the node at ${config.nodeUrl} did not confirm within ${config.nodeWaitMs / 1_000} s that ORGANISATION_ID ${organisation} registered it (${last})`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, remaining)));
   }
 }
