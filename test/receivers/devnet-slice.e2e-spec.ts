@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { parseReceiverConfig } from '@app/config';
 import { compileContract, GRID_OPERATOR_FEEDBACK_CONTRACT, instantiateContract } from '@app/contracts';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { BlsPublicKey, blsSign, type Report, toHex, writeKeystoreFile } from '@app/crypto';
+import { BlsPublicKey, blsSign, type Report, toHex } from '@app/crypto';
 import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
 import { Transaction } from '@app/ledger';
 import { FleetSimulator, type SimulatedMeter, STANDARD_DIMENSIONS, standardPolicy } from '@app/meter-sdk';
@@ -19,12 +19,7 @@ import { createTestDatabase, type TestDatabase } from '@app/testing';
 import { createReceiverApp } from '../../apps/receiver/src/bootstrap';
 import { METER_COMMANDS_TAG } from '../../apps/receiver/src/feedback-contract';
 import { verifyNotification } from '../../apps/receiver/src/notification-signature';
-import {
-  ConsortiumHarness,
-  ORGANISATIONS,
-  TEST_PASSPHRASE,
-  TEST_SCRYPT,
-} from '../support/consortium-harness';
+import { ConsortiumHarness, ORGANISATIONS, TEST_PASSPHRASE } from '../support/consortium-harness';
 import { corruptShareAndSign } from '../support/forgery';
 
 /**
@@ -339,7 +334,7 @@ describe('devnet slice: a node, the three receivers and 200 meters, from reading
     const phoneUrl = `http://127.0.0.1:${(phone.address() as AddressInfo).port}`;
 
     const ctx = harness.enrolment();
-    const keystore = (id: string) => path.join(harness.dir, 'keys', `receiver-${id}.keystore.json`);
+    const keystore = (id: string) => harness.receiverKeystorePath(id);
     await Promise.all(
       (
         [
@@ -349,12 +344,7 @@ describe('devnet slice: a node, the three receivers and 200 meters, from reading
         ] as const
       ).map(async ([id, role]) => {
         const holder = await enrolReceiver(ctx, { id, organisation: OWNER[id]!, role });
-        await writeKeystoreFile(
-          keystore(id),
-          { kind: 'receiver', id, publicKey: holder.keys.publicKey, key: holder.keys.secret },
-          TEST_PASSPHRASE,
-          { scrypt: TEST_SCRYPT },
-        );
+        await harness.writeReceiverKeystore(holder);
         databases.set(id, await createTestDatabase({ poolSize: 2 }));
       }),
     );

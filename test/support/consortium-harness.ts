@@ -8,7 +8,15 @@ import { AdminKeyRepository, issueIdentityToken } from '@app/auth';
 import { type MessageType, sealMessage } from '@app/chain';
 import { parseControlCenterConfig } from '@app/config';
 import { type Consortium, CONSORTIUM_FILES, createConsortium, writeConsortium } from '@app/control-center';
-import { BlsPublicKey, fromHex, initCrypto, nodeLinkKey, type SecretScalar, SystemParams } from '@app/crypto';
+import {
+  BlsPublicKey,
+  fromHex,
+  initCrypto,
+  nodeLinkKey,
+  type SecretScalar,
+  SystemParams,
+  writeKeystoreFile,
+} from '@app/crypto';
 import {
   Block,
   type BlockRules,
@@ -261,6 +269,23 @@ export class ConsortiumHarness {
     return holder;
   }
 
+  /** Where a receiver process of this consortium reads its keys (writeReceiverKeystore writes them). */
+  receiverKeystorePath(receiverId: string): string {
+    return path.join(this.dir, 'keys', `receiver-${receiverId}.keystore.json`);
+  }
+
+  /** Writes an enrolled receiver's keys to its keystore, sealed with TEST_PASSPHRASE; its path. */
+  async writeReceiverKeystore(holder: HolderIdentity): Promise<string> {
+    const file = this.receiverKeystorePath(holder.id);
+    await writeKeystoreFile(
+      file,
+      { kind: 'receiver', id: holder.id, publicKey: holder.keys.publicKey, key: holder.keys.secret },
+      TEST_PASSPHRASE,
+      { scrypt: TEST_SCRYPT },
+    );
+    return file;
+  }
+
   /** What @app/devnet's enrolment helpers need to register receivers and meters here. */
   enrolment(): EnrolmentContext {
     return {
@@ -279,9 +304,9 @@ export class ConsortiumHarness {
   async enrolBillingMeter(
     seed: number,
     maxReportsPerEpoch: number,
-  ): Promise<{ simulator: FleetSimulator; meter: EnrolledMeter }> {
+  ): Promise<{ simulator: FleetSimulator; meter: EnrolledMeter; receiver: HolderIdentity }> {
     const ctx = this.enrolment();
-    await enrolReceiver(ctx, {
+    const receiver = await enrolReceiver(ctx, {
       id: 'operator-billing',
       organisation: ORGANISATIONS.gridOperator,
       role: 'grid-operator',
@@ -298,7 +323,7 @@ export class ConsortiumHarness {
         owner: { name: 'owner', notifyUrl: 'https://phones.example/owner' },
       })),
     );
-    return { simulator, meter: meter! };
+    return { simulator, meter: meter!, receiver };
   }
 
   /** Sends a peer message to the node, MACed as PEER_NODE (or as `as`, with its key) for node-1. */

@@ -4,18 +4,12 @@ import type { INestApplication } from '@nestjs/common';
 
 import { parseReceiverConfig } from '@app/config';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { writeKeystoreFile } from '@app/crypto';
 import { enrolMeters, enrolReceiver } from '@app/devnet';
 import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicy } from '@app/meter-sdk';
 import { Transaction } from '@app/ledger';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
-import {
-  ConsortiumHarness,
-  ORGANISATIONS,
-  TEST_PASSPHRASE,
-  TEST_SCRYPT,
-} from '../../../test/support/consortium-harness';
+import { ConsortiumHarness, ORGANISATIONS, TEST_PASSPHRASE } from '../../../test/support/consortium-harness';
 import { createReceiverApp } from '../src/bootstrap';
 
 const CC = 'cc-analytics';
@@ -64,13 +58,7 @@ describe("the control center's anti-theft analysis over the shares it opened fro
       organisation: ORGANISATIONS.controlCenter,
       role: 'control-center',
     });
-    keystore = path.join(harness.dir, 'keys', `receiver-${CC}.keystore.json`);
-    await writeKeystoreFile(
-      keystore,
-      { kind: 'receiver', id: CC, publicKey: holder.keys.publicKey, key: holder.keys.secret },
-      TEST_PASSPHRASE,
-      { scrypt: TEST_SCRYPT },
-    );
+    keystore = await harness.writeReceiverKeystore(holder);
     const [rule] = standardPolicy(
       { controlCenter: CC, gridOperator: 'unused', equipmentSupplier: 'unused' },
       'standard',

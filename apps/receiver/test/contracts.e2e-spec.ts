@@ -13,19 +13,14 @@ import {
   WATER_HEATER_CONTRACT_EXAMPLE,
 } from '@app/contracts';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { BlsPublicKey, blsGenerateKey, blsSign, toHex, writeKeystoreFile } from '@app/crypto';
+import { BlsPublicKey, blsGenerateKey, blsSign, toHex } from '@app/crypto';
 import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
 import { Transaction } from '@app/ledger';
 import type { ContractResultBody, ContractResultEntry } from '@app/registry';
 import { FleetSimulator, STANDARD_DIMENSIONS } from '@app/meter-sdk';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
-import {
-  ConsortiumHarness,
-  ORGANISATIONS,
-  TEST_PASSPHRASE,
-  TEST_SCRYPT,
-} from '../../../test/support/consortium-harness';
+import { ConsortiumHarness, ORGANISATIONS, TEST_PASSPHRASE } from '../../../test/support/consortium-harness';
 import { createReceiverApp } from '../src/bootstrap';
 import { ContractResultPublisher, SENDS_IN_FLIGHT } from '../src/contract-result-publisher';
 import { chainAction, DEFAULT_ACCOUNT, deliveredActions, METER_COMMANDS_TAG } from '../src/feedback-contract';
@@ -117,13 +112,7 @@ describe("the grid operator's feedback contract: evaluated per share, on the cha
       organisation: ORGANISATIONS.gridOperator,
       role: 'grid-operator',
     });
-    const keystore = path.join(harness.dir, 'keys', `receiver-${OPERATOR}.keystore.json`);
-    await writeKeystoreFile(
-      keystore,
-      { kind: 'receiver', id: OPERATOR, publicKey: holder.keys.publicKey, key: holder.keys.secret },
-      TEST_PASSPHRASE,
-      { scrypt: TEST_SCRYPT },
-    );
+    const keystore = await harness.writeReceiverKeystore(holder);
     meters = await enrolMeters(
       ctx,
       simulator.meters.map((m, i) => ({

@@ -4,18 +4,12 @@ import type { INestApplication } from '@nestjs/common';
 
 import { parseReceiverConfig } from '@app/config';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { writeKeystoreFile } from '@app/crypto';
 import { enrolMeters, enrolReceiver } from '@app/devnet';
 import { FleetSimulator, STANDARD_DIMENSIONS, standardPolicy } from '@app/meter-sdk';
 import { Transaction } from '@app/ledger';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
-import {
-  ConsortiumHarness,
-  ORGANISATIONS,
-  TEST_PASSPHRASE,
-  TEST_SCRYPT,
-} from '../../../test/support/consortium-harness';
+import { ConsortiumHarness, ORGANISATIONS, TEST_PASSPHRASE } from '../../../test/support/consortium-harness';
 import { createReceiverApp } from '../src/bootstrap';
 
 const SUPPLIER = 'supplier-maintenance';
@@ -46,13 +40,7 @@ describe("the equipment supplier's device states, fault reports, statistics and 
       organisation: ORGANISATIONS.equipmentSupplier,
       role: 'equipment-supplier',
     });
-    const keystore = path.join(harness.dir, 'keys', `receiver-${SUPPLIER}.keystore.json`);
-    await writeKeystoreFile(
-      keystore,
-      { kind: 'receiver', id: SUPPLIER, publicKey: holder.keys.publicKey, key: holder.keys.secret },
-      TEST_PASSPHRASE,
-      { scrypt: TEST_SCRYPT },
-    );
+    const keystore = await harness.writeReceiverKeystore(holder);
     const rule = standardPolicy(
       { controlCenter: 'unused-cc', gridOperator: 'unused-operator', equipmentSupplier: SUPPLIER },
       'standard',

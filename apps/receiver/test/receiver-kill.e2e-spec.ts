@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { writeKeystoreFile } from '@app/crypto';
 import {
   enrolMeters,
   enrolReceiver,
@@ -16,12 +15,7 @@ import { FleetSimulator, STANDARD_DIMENSIONS } from '@app/meter-sdk';
 import type { ContractResultBody } from '@app/registry';
 import { createTestDatabase, freePort, type TestDatabase } from '@app/testing';
 
-import {
-  ConsortiumHarness,
-  ORGANISATIONS,
-  TEST_PASSPHRASE,
-  TEST_SCRYPT,
-} from '../../../test/support/consortium-harness';
+import { ConsortiumHarness, ORGANISATIONS, TEST_PASSPHRASE } from '../../../test/support/consortium-harness';
 
 const OPERATOR = 'operator-billing';
 
@@ -76,13 +70,7 @@ describe('a receiver process killed (SIGKILL) in the middle of its work', () => 
       organisation: ORGANISATIONS.gridOperator,
       role: 'grid-operator',
     });
-    const keystore = path.join(harness.dir, 'keys', `receiver-${OPERATOR}.keystore.json`);
-    await writeKeystoreFile(
-      keystore,
-      { kind: 'receiver', id: OPERATOR, publicKey: holder.keys.publicKey, key: holder.keys.secret },
-      TEST_PASSPHRASE,
-      { scrypt: TEST_SCRYPT },
-    );
+    const keystore = await harness.writeReceiverKeystore(holder);
     meters = await enrolMeters(
       ctx,
       simulator.meters.map((m, i) => ({

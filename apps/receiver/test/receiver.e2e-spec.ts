@@ -6,7 +6,7 @@ import type { INestApplication } from '@nestjs/common';
 
 import { parseReceiverConfig } from '@app/config';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { type MeterSigncrypter, type Report, writeKeystoreFile } from '@app/crypto';
+import { type MeterSigncrypter, type Report } from '@app/crypto';
 import { enrolMeters, enrolReceiver, type EnrolledMeter } from '@app/devnet';
 import {
   encodeDimension,
@@ -17,12 +17,7 @@ import {
 } from '@app/meter-sdk';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
-import {
-  ConsortiumHarness,
-  ORGANISATIONS,
-  TEST_PASSPHRASE,
-  TEST_SCRYPT,
-} from '../../../test/support/consortium-harness';
+import { ConsortiumHarness, ORGANISATIONS, TEST_PASSPHRASE } from '../../../test/support/consortium-harness';
 import { corruptShareAndSign } from '../../../test/support/forgery';
 import { createReceiverApp } from '../src/bootstrap';
 
@@ -53,7 +48,7 @@ describe('receivers follow the final chain and open only their own share', () =>
   const running = new Map<string, RunningReceiver>();
   const sent: Array<{ report: Report; values: Record<string, number | string>; meter: number }> = [];
 
-  const keystore = (id: string) => path.join(harness.dir, 'keys', `receiver-${id}.keystore.json`);
+  const keystore = (id: string) => harness.receiverKeystorePath(id);
 
   function config(id: string, keystoreOf = id) {
     return parseReceiverConfig({
@@ -136,12 +131,7 @@ describe('receivers follow the final chain and open only their own share', () =>
       [RECEIVERS.equipmentSupplier, ORGANISATIONS.equipmentSupplier, 'equipment-supplier'],
     ] as const) {
       const holder = await enrolReceiver(ctx, { id, organisation, role });
-      await writeKeystoreFile(
-        keystore(id),
-        { kind: 'receiver', id, publicKey: holder.keys.publicKey, key: holder.keys.secret },
-        TEST_PASSPHRASE,
-        { scrypt: TEST_SCRYPT },
-      );
+      await harness.writeReceiverKeystore(holder);
       databases.set(id, await createTestDatabase({ poolSize: 2 }));
     }
     policies = standardPolicies(RECEIVERS);

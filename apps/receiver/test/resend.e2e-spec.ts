@@ -6,25 +6,18 @@ import { Registry } from 'prom-client';
 import { parseReceiverConfig } from '@app/config';
 import { compileContract, GRID_OPERATOR_FEEDBACK_CONTRACT, instantiateContract } from '@app/contracts';
 import { CONSORTIUM_FILES } from '@app/control-center';
-import { writeKeystoreFile } from '@app/crypto';
-import { enrolMeters, enrolReceiver } from '@app/devnet';
 import { Transaction } from '@app/ledger';
-import { FleetSimulator, STANDARD_DIMENSIONS } from '@app/meter-sdk';
 import type { ContractResultBody } from '@app/registry';
 import { createTestDatabase, type TestDatabase } from '@app/testing';
 
-import {
-  ConsortiumHarness,
-  ORGANISATIONS,
-  TEST_PASSPHRASE,
-  TEST_SCRYPT,
-} from '../../../test/support/consortium-harness';
+import { ConsortiumHarness, ORGANISATIONS, TEST_PASSPHRASE } from '../../../test/support/consortium-harness';
 import { createReceiverApp } from '../src/bootstrap';
 import { ContractResultPublisher } from '../src/contract-result-publisher';
 import { chainAction, DEFAULT_ACCOUNT, deliveredActions } from '../src/feedback-contract';
 import { SentTransactions } from '../src/sent-transactions';
 
-const OPERATOR = 'operator-resend';
+/** The receiver ConsortiumHarness.enrolBillingMeter registers. */
+const OPERATOR = 'operator-billing';
 /** The node's accept window: short enough to outwait, long enough for enrolment's transactions. */
 const ACCEPT_WINDOW_MS = 6_000;
 /** The consortium's entry window (genesis): no block holds a transaction older than this. */
@@ -52,32 +45,9 @@ describe('a receiver whose accepted transaction a node lost unincluded', () => {
       nodeEnv: { ACCEPT_WINDOW_MS: String(ACCEPT_WINDOW_MS), FUTURE_SKEW_MS: '1000' },
       blockRules: { entryWindowMs: ENTRY_WINDOW_MS },
     });
-    const ctx = harness.enrolment();
-    const holder = await enrolReceiver(ctx, {
-      id: OPERATOR,
-      organisation: ORGANISATIONS.gridOperator,
-      role: 'grid-operator',
-    });
-    const keystore = path.join(harness.dir, 'keys', `receiver-${OPERATOR}.keystore.json`);
-    await writeKeystoreFile(
-      keystore,
-      { kind: 'receiver', id: OPERATOR, publicKey: holder.keys.publicKey, key: holder.keys.secret },
-      TEST_PASSPHRASE,
-      { scrypt: TEST_SCRYPT },
-    );
-    const simulator = new FleetSimulator({ seed: 21, meters: 1 });
-    const [meter] = await enrolMeters(
-      ctx,
-      simulator.meters.map((m) => ({
-        meterId: m.meterId,
-        registrar: ORGANISATIONS.gridOperator,
-        dimensions: STANDARD_DIMENSIONS,
-        policy: [{ receiver: OPERATOR, dimensions: ['consumption_kwh'] }],
-        epoch: { maxReports: 4, maxAgeMs: 3_600_000 },
-        owner: { name: 'owner', notifyUrl: 'https://phones.example/owner' },
-      })),
-    );
-    meterId = meter!.spec.meterId;
+    const { meter, receiver } = await harness.enrolBillingMeter(21, 4);
+    const keystore = await harness.writeReceiverKeystore(receiver);
+    meterId = meter.spec.meterId;
     db = await createTestDatabase({ poolSize: 2 });
     operator = await createReceiverApp(
       parseReceiverConfig({

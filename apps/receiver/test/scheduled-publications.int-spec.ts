@@ -47,6 +47,8 @@ async function fakeNode(
 }
 
 const RETENTION_MS = 3_600_000;
+/** The consortium's entry window (genesis) the receiver under test knows. */
+const ENTRY_WINDOW_MS = 3_600_000;
 
 function receiverConfig(nodeUrl: string): ReceiverConfig {
   return {
@@ -57,16 +59,22 @@ function receiverConfig(nodeUrl: string): ReceiverConfig {
   } as ReceiverConfig;
 }
 
-function sentTransactions(pool: Pool, nodeUrl: string, metrics = new Registry()): SentTransactions {
+function sentTransactions(
+  pool: Pool,
+  nodeUrl: string,
+  metrics = new Registry(),
+  sweepRows?: number,
+): SentTransactions {
   return new SentTransactions(
     pool,
     {
       receiverId: RECEIVER,
       nodeUrl,
       nodeAuthorization: () => 'Bearer test',
-      entryWindowMs: 3_600_000,
+      entryWindowMs: ENTRY_WINDOW_MS,
       resendAfterMs: 60_000,
       retentionMs: RETENTION_MS,
+      sweepRows,
     },
     metrics,
   );
@@ -432,19 +440,7 @@ describe('SentTransactions, the sweep: final as this receiver took it, pruned af
   });
 
   it('given more transactions waiting than a sweep looks up, the next sweep should go on after them and find the one behind final', async () => {
-    const sent = new SentTransactions(
-      db.pool,
-      {
-        receiverId: RECEIVER,
-        nodeUrl: node.url,
-        nodeAuthorization: () => 'Bearer test',
-        entryWindowMs: 3_600_000,
-        resendAfterMs: 60_000,
-        retentionMs: RETENTION_MS,
-        sweepRows: 2,
-      },
-      new Registry(),
-    );
+    const sent = sentTransactions(db.pool, node.url, new Registry(), 2);
     sent.handle('receiver.publication', () => Promise.resolve(undefined));
     const base = Date.now() - 48 * 3_600_000;
     // Older than every other row of this database, in this order: two the node still holds pending
@@ -508,7 +504,6 @@ describe('SentTransactions, the sweep: final as this receiver took it, pruned af
 describe('SentTransactions, an accepted transaction the node lost and now finds too old', () => {
   let db: TestDatabase;
   let node: Awaited<ReturnType<typeof lookupNode>>;
-  const ENTRY_WINDOW_MS = 3_600_000;
 
   beforeAll(async () => {
     await initCrypto();
@@ -534,18 +529,7 @@ describe('SentTransactions, an accepted transaction the node lost and now finds 
   it('given the chain short of its entry window, or a node behind this receiver, should keep it; past it, should sign it again once', async () => {
     const metrics = new Registry();
     const runtime = { chainId: 'cbsg-test', organisationKey: KEY } as ReceiverRuntime;
-    const sent = new SentTransactions(
-      db.pool,
-      {
-        receiverId: RECEIVER,
-        nodeUrl: node.url,
-        nodeAuthorization: () => 'Bearer test',
-        entryWindowMs: ENTRY_WINDOW_MS,
-        resendAfterMs: 60_000,
-        retentionMs: RETENTION_MS,
-      },
-      metrics,
-    );
+    const sent = sentTransactions(db.pool, node.url, metrics);
     new ReceiverAnalyses(db.pool, receiverConfig(node.url), runtime, {} as NodeMeters, sent);
     const lost = publicationTx(Date.now() - 3 * 3_600_000, Date.now() - 2 * 3_600_000);
     await storePublication(db.pool, lost, { accepted_at: "now() - interval '2 hours'" });
